@@ -1,0 +1,69 @@
+// swift-tools-version: 6.0
+// DiffusionSBI: amortized simulation-based inference with diffusion models.
+//
+// Layering (dependencies point downward only):
+//   COpenBLAS (Linux) / Accelerate (Apple)
+//   NumericCore        Matrix, BLAS shim, SIMD kernels, special functions, RNG and distributions
+//   FileFormats        .npy / .npz / CSV / safetensors readers and writers, atomic writes
+//   NeuralNet          layers with hand-written backward passes, TimeMLP, summary nets, optimizers, training
+//   Plotting           self-contained SVG plots
+//   Tasks              sbibm benchmark tasks and the review's case-study simulators
+//   Diffusion          schedules, parameterizations, samplers, the diffusion posterior estimator
+//   Diagnostics        C2ST, SBC, calibration metrics
+//   DiffusionSBI       umbrella re-export
+//   diffsbi            the command-line tool
+//   diffsbi-bench      benchmarks (never run by CI)
+//
+// No unsafeFlags here, so that other packages can depend on this one by version; speed flags are passed on
+// the command line (see the Makefile).
+import PackageDescription
+
+let package = Package(
+  name: "DiffusionSBI",
+  platforms: [.macOS(.v14)],
+  products: [
+    .library(name: "DiffusionSBI", targets: ["DiffusionSBI"]),
+    .executable(name: "diffsbi", targets: ["diffsbi"]),
+    .executable(name: "diffsbi-bench", targets: ["diffsbi-bench"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // MARK: - Implementation details
+    .systemLibrary(
+      name: "COpenBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+
+    // MARK: - Public API
+    .target(
+      name: "NumericCore",
+      dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
+    .target(name: "FileFormats", dependencies: ["NumericCore"]),
+    .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats"]),
+    .target(name: "Plotting", dependencies: ["NumericCore"]),
+    .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats"]),
+    .target(name: "Diffusion", dependencies: ["NumericCore", "NeuralNet", "FileFormats"]),
+    .target(name: "Diagnostics", dependencies: ["NumericCore", "NeuralNet"]),
+    .target(
+      name: "DiffusionSBI",
+      dependencies: [
+        "NumericCore", "FileFormats", "NeuralNet", "Plotting", "Tasks", "Diffusion", "Diagnostics",
+      ]),
+    .executableTarget(
+      name: "diffsbi",
+      dependencies: [
+        "DiffusionSBI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .executableTarget(name: "diffsbi-bench", dependencies: ["DiffusionSBI"]),
+
+    // MARK: - Tests
+    .testTarget(name: "NumericCoreTests", dependencies: ["NumericCore"]),
+    .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
+    .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
+    .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tasks"]),
+    .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
+    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics"]),
+    .testTarget(name: "CLITests", dependencies: ["DiffusionSBI"]),
+  ]
+)

@@ -1,0 +1,8 @@
+// Umbrella module: `import DiffusionSBI` gives the whole public API.
+@_exported import Diagnostics
+@_exported import Diffusion
+@_exported import FileFormats
+@_exported import NeuralNet
+@_exported import NumericCore
+@_exported import Plotting
+@_exported import Tasks

@@ -1,0 +1,1 @@
+print("diffsbi: under construction")
