@@ -1,0 +1,36 @@
+# The two commands of the README:
+#   make demo   runs the main job (diffsbi demo: two_moons end to end, with an HTML report)
+#   make test   runs the test suite (release build: numeric code in debug mode is orders of magnitude slower)
+# Both install the system BLAS first if it is missing.
+
+UNAME_S := $(shell uname -s)
+UNAME_M := $(shell uname -m)
+
+# Speed flags go on the command line, never into Package.swift (so the package stays usable by version).
+# On x86-64 Linux with AVX2+FMA: build for x86-64-v3 and enable the FMA code paths.
+FAST_FLAGS :=
+ifeq ($(UNAME_S),Linux)
+ifeq ($(UNAME_M),x86_64)
+ifeq ($(shell grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && echo yes),yes)
+FAST_FLAGS := -Xcc -march=x86-64-v3 -Xswiftc -DHAS_FMA
+endif
+endif
+endif
+RELEASE := -c release $(FAST_FLAGS)
+
+.PHONY: deps demo test build bench
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	swift build $(RELEASE)
+
+demo: deps
+	swift run $(RELEASE) diffsbi demo
+
+test: deps
+	swift test $(RELEASE)
+
+bench: deps
+	swift run $(RELEASE) diffsbi-bench all
