@@ -55,7 +55,9 @@ let package = Package(
       dependencies: [
         "DiffusionSBI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
-    .executableTarget(name: "diffsbi-bench", dependencies: ["DiffusionSBI"]),
+    .executableTarget(
+      name: "diffsbi-bench",
+      dependencies: ["DiffusionSBI", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
 
     // MARK: - Tests
     .testTarget(name: "NumericCoreTests", dependencies: ["NumericCore"]),

@@ -32,6 +32,16 @@ public enum VectorMath {
     var v = x
     v.replace(with: hiLimit, where: x .> hiLimit)
     v.replace(with: loLimit, where: x .< loLimit)
+    var y = expCore(v)
+    y.replace(with: V(repeating: .infinity), where: x .> hiLimit)
+    y.replace(with: V(repeating: 0), where: x .< loLimit)
+    y.replace(with: x, where: x .!= x)
+    return y
+  }
+
+  /// e^x for x already in [−104, 88.7228] (no special-value handling; NaN in gives an unspecified result).
+  @inlinable @inline(__always)
+  public static func expCore(_ v: V) -> V {
     // n = round(v · log2 e) with the 1.5·2^23 trick (valid for |n| < 2^22, branch-free on SSE2).
     let magic = V(repeating: 12582912)
     let t = v * V(repeating: 1.44269504088896341) + magic
@@ -53,11 +63,7 @@ public enum VectorMath {
     let bias = I(repeating: 127)
     let s1 = float((n1 &+ bias) &<< 23)
     let s2 = float((n2 &+ bias) &<< 23)
-    var y = p * s1 * s2
-    y.replace(with: V(repeating: .infinity), where: x .> hiLimit)
-    y.replace(with: V(repeating: 0), where: x .< loLimit)
-    y.replace(with: x, where: x .!= x)
-    return y
+    return p * s1 * s2
   }
 
   /// Natural logarithm; NaN for x < 0, −inf at 0.
@@ -161,11 +167,13 @@ public enum VectorMath {
   public static func mish(_ x: V) -> V {
     var c = x
     c.replace(with: V(repeating: 20), where: x .> V(repeating: 20))
-    let e = exp(c)
+    c.replace(with: V(repeating: -104), where: x .< V(repeating: -104))
+    let e = expCore(c)
     let n = e * (e + V(repeating: 2))
     let t = n / (n + V(repeating: 2))
     var r = x * t
     r.replace(with: V(repeating: 0), where: x .== V(repeating: -.infinity))
+    r.replace(with: x, where: x .!= x)
     return r
   }
 
@@ -174,8 +182,9 @@ public enum VectorMath {
   public static func mishWithDerivative(_ x: V) -> (value: V, derivative: V) {
     var c = x
     c.replace(with: V(repeating: 20), where: x .> V(repeating: 20))
+    c.replace(with: V(repeating: -104), where: x .< V(repeating: -104))
     let one = V(repeating: 1)
-    let e = exp(c)
+    let e = expCore(c)
     let n = e * (e + V(repeating: 2))
     let t = n / (n + V(repeating: 2))
     let s = e / (one + e)
@@ -184,6 +193,8 @@ public enum VectorMath {
     value.replace(with: V(repeating: 0), where: x .== V(repeating: -.infinity))
     d.replace(with: V(repeating: 0), where: x .== V(repeating: -.infinity))
     d.replace(with: one, where: x .== V(repeating: .infinity))
+    value.replace(with: x, where: x .!= x)
+    d.replace(with: x, where: x .!= x)
     return (value, d)
   }
 
