@@ -1,0 +1,53 @@
+// Process entry point: parses the command line, runs the command, and turns every error into one readable line
+// on stderr with the exit codes of CLI.md (0 success, 2 bad input, 1 any other failure).
+
+import ArgumentParser
+import Foundation
+
+@main
+enum Entry {
+  static func main() {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    let command: ParsableCommand
+    do {
+      command = try DiffSBI.parseAsRoot(arguments)
+    } catch {
+      let code = DiffSBI.exitCode(for: error)
+      if code == .success { DiffSBI.exit(withError: error) }  // --help, --version
+      let message = DiffSBI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+      log("diffsbi: \(message) (see 'diffsbi --help')")
+      exit(2)
+    }
+    do {
+      var cmd = command
+      try cmd.run()
+    } catch let e as ExitCode {
+      exit(e.rawValue)
+    } catch {
+      if DiffSBI.exitCode(for: error) == .success { DiffSBI.exit(withError: error) }
+      let (message, code) = describe(error)
+      log("diffsbi: \(message)")
+      exit(code)
+    }
+  }
+}
+
+/// A bad-input error raised by the CLI itself (exit code 2).
+struct InputError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// Maps an error to its one-line message and exit code: 2 for bad input, 1 otherwise.
+func describe(_ error: Error) -> (String, Int32) {
+  let text = String(describing: error)
+  let line = text.split(separator: "\n").first.map(String.init) ?? text
+  if error is InputError || error is ValidationError || isBadInputError(error) { return (line, 2) }
+  return (line, 1)
+}
+
+/// Marks error types whose cases describe bad user input (files, shapes, names), so the CLI exits with code 2.
+/// Library error types adopt it in `InputErrors.swift`.
+protocol UserInputError: Error {}
+
+func isBadInputError(_ error: Error) -> Bool { error is UserInputError || error is DecodingError }

@@ -1,1 +1,0 @@
-print("diffsbi: under construction")
