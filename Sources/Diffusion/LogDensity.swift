@@ -61,12 +61,14 @@ public func logDensity(
     if probes.isEmpty {
       for j in 0..<d {
         var plus = z, minus = z
-        for r in 0..<n {
-          plus.storage[r * d + j] += Float(delta)
-          minus.storage[r * d + j] -= Float(delta)
-        }
+        plus.withUnsafeMutableBufferPointer { p in for r in 0..<n { p[r * d + j] += Float(delta) } }
+        minus.withUnsafeMutableBufferPointer { p in for r in 0..<n { p[r * d + j] -= Float(delta) } }
         let (xp, xm) = (field.denoise(plus, t), field.denoise(minus, t))
-        for r in 0..<n { trace[r] += Double(xp.storage[r * d + j] - xm.storage[r * d + j]) / (2 * delta) }
+        xp.withUnsafeBufferPointer { pp in
+          xm.withUnsafeBufferPointer { pm in
+            for r in 0..<n { trace[r] += Double(pp[r * d + j] - pm[r * d + j]) / (2 * delta) }
+          }
+        }
       }
     } else {
       for v in probes {

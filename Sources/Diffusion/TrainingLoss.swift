@@ -72,22 +72,32 @@ public func diffusionLossInputs(
   var tau = [Float](repeating: 0, count: n)
   var lambdas = [Double](repeating: 0, count: n)
   var scales = [Float](repeating: 0, count: n)
-  for i in 0..<n {
-    let l = schedule.trainingLogSNR(times[i])
-    let (al, sg) = schedule.variance.alphaSigma(logSNR: l)
-    let c = prediction.coefficients(alpha: al, sigma: sg, sigmaData: schedule.sigmaData)
-    let k = al * c.b / sg
-    lambdas[i] = l
-    tau[i] = Float(schedule.timeInput(logSNR: l))
-    scales[i] = Float(weighting.weight(logSNR: l, schedule: schedule) * k * k)
-    let (fa, fs, fc) = (Float(al), Float(sg), Float(c.inputScale))
-    let (fp, fq) = (Float(c.p), Float(c.q))
-    for j in 0..<d {
-      let th = theta.storage[i * d + j], e = noise.storage[i * d + j]
-      let zt = fa * th + fs * e
-      z.storage[i * d + j] = zt
-      input.storage[i * d + j] = fc * zt
-      target.storage[i * d + j] = fp * th + fq * e
+  theta.withUnsafeBufferPointer { pt in
+    noise.withUnsafeBufferPointer { pe in
+      z.withUnsafeMutableBufferPointer { pz in
+        input.withUnsafeMutableBufferPointer { pin in
+          target.withUnsafeMutableBufferPointer { pg in
+            for i in 0..<n {
+              let l = schedule.trainingLogSNR(times[i])
+              let (al, sg) = schedule.variance.alphaSigma(logSNR: l)
+              let c = prediction.coefficients(alpha: al, sigma: sg, sigmaData: schedule.sigmaData)
+              let k = al * c.b / sg
+              lambdas[i] = l
+              tau[i] = Float(schedule.timeInput(logSNR: l))
+              scales[i] = Float(weighting.weight(logSNR: l, schedule: schedule) * k * k)
+              let (fa, fs, fc) = (Float(al), Float(sg), Float(c.inputScale))
+              let (fp, fq) = (Float(c.p), Float(c.q))
+              for j in (i * d)..<((i + 1) * d) {
+                let (th, e) = (pt[j], pe[j])
+                let zt = fa * th + fs * e
+                pz[j] = zt
+                pin[j] = fc * zt
+                pg[j] = fp * th + fq * e
+              }
+            }
+          }
+        }
+      }
     }
   }
   return DiffusionLossBatch(

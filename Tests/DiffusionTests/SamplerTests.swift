@@ -177,3 +177,34 @@ struct SamplerTests {
     #expect(SamplerKind(rawValue: "dpm-solver-2m") == .dpmSolver2M && SamplerKind(rawValue: "two-step-adaptive") != nil)
   }
 }
+
+@Suite("Parameterizations end to end")
+struct ParameterizedSamplingTests {
+  @Test("A network that outputs each prediction type's exact target samples the Gaussian",
+        arguments: Prediction.allCases)
+  func exactNetwork(prediction: Prediction) throws {
+    let (mean, cov) = correlatedGaussian(dimension: 3)
+    for (name, s) in [("edm-vp", EDMSchedule() as any NoiseSchedule), ("cosine", CosineSchedule()),
+                      ("edm-ve", EDMSchedule(variance: .exploding))] {
+      let oracle = try GaussianDenoiser(mean: mean, covariance: cov, schedule: s)
+      // The "network" recovers t from τ, undoes c_in and returns the exact prediction-space output.
+      let network: NetworkFunction = { input, tau in
+        let l = s.logSNRMin + (Double(tau) + 1) / 2 * (s.logSNRMax - s.logSNRMin)
+        let t = min(1, max(0, s.time(logSNR: l)))
+        let (a, sg) = s.alphaSigma(t)
+        let c = prediction.coefficients(alpha: a, sigma: sg, sigmaData: s.sigmaData)
+        var z = input
+        z.scale(by: Float(1 / c.inputScale))
+        return c.output(denoised: oracle.denoise(z, t), z: z)
+      }
+      var rng = Xoshiro(seed: 21)
+      let z1 = priorSample(rows: 4000, cols: 3, schedule: s, rng: &rng)
+      let r = try sample(
+        .heun, denoiser: prediction.denoiser(schedule: s, network: network), initial: z1, schedule: s,
+        options: SamplerOptions(steps: .fixed(100)), rng: &rng)
+      let (zm, zc) = worstZScore(r.samples, mean: mean, covariance: cov)
+      print("prediction \(prediction.rawValue) \(name): z_mean \(format(zm)) z_cov \(format(zc))")
+      #expect(zm < 5 && zc < 5, "\(prediction.rawValue) on \(name): \(zm), \(zc)")
+    }
+  }
+}

@@ -124,3 +124,16 @@ struct ScheduleTests {
     #expect(throws: DiffusionError.self) { try ScheduleKind.edm.make(variance: .rectifiedFlow) }
   }
 }
+
+@Test("Time grids run from 1 to 0, uniform in t or in λ")
+func timeGrids() {
+  let u = TimeGrid.uniform(steps: 4)
+  #expect(u == [1, 0.75, 0.5, 0.25, 0])
+  for (name, s) in allSchedules {
+    let g = TimeGrid.uniformLogSNR(steps: 20, schedule: s)
+    #expect(g.first == 1 && g.last == 0 && g.count == 21)
+    let l = g.map { s.logSNR($0) }
+    let step = (s.logSNRMax - s.logSNRMin) / 20
+    for i in 1..<l.count { #expect(abs(l[i] - l[i - 1] - step) < 1e-6 * max(1, abs(step)), "\(name)") }
+  }
+}

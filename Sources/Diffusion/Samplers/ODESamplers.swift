@@ -1,5 +1,5 @@
 // Probability-flow ODE samplers: Euler, Heun (EDM Algorithm 1), the EDM stochastic sampler (Algorithm 2),
-// Dormand–Prince 5(4) and Tsitouras 5(4).
+// Dormand–Prince 5(4) and Tsitouras 5(4). DPM-Solver++(2M) is in DPMSolver.swift.
 //
 // The probability-flow ODE dz/dt = f z − ½ g² s = (f − ½λ̇) z + ½ λ̇ α x̂ is integrated from t = 1 to 0. For
 // variance exploding with the EDM schedule it is EDM's dz/dσ = (z − D)/σ and uniform steps in t are Karras's
@@ -23,7 +23,7 @@ public func sampleODEEuler(
 /// Heun's second-order method (EDM Algorithm 1): k₁ = F(z, t), k₂ = F(z + h k₁, t + h), z ← z + ½h(k₁ + k₂).
 /// Two evaluations per step; `.adaptive` uses the Euler solution as the embedded estimate.
 public func sampleHeun(
-  denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(250),
+  denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(500),
   callback: StepCallback? = nil
 ) throws -> SamplingResult {
   try integrateProbabilityFlow(
@@ -73,7 +73,7 @@ public struct ChurnOptions: Sendable, Equatable {
 /// √(σ̂_e² − σ_e²) S_noise ξ to z/α (exact for the forward marginals of any variance type), then take the Heun
 /// step from t̂ = t(λ̂), λ̂ = −2 log σ̂_e (clamped to λ_min), to the next grid time.
 public func sampleEDMStochastic(
-  denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(250),
+  denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(500),
   options: ChurnOptions = ChurnOptions(), rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
   let grid = try TimeGrid.resolve(steps, sampler: "edm-stochastic")
@@ -103,38 +103,4 @@ public func sampleEDMStochastic(
     callback?(SamplerStep(index: i, time: grid[i + 1], state: z))
   }
   return SamplingResult(samples: z, field: field, steps: n)
-}
-
-/// DPM-Solver++(2M) (Lu et al. 2022), multistep second order in half-log-SNR η = λ/2 with data prediction:
-///
-///     h = η_{i+1} − η_i,   D = (1 + 1/(2r)) x̂_i − 1/(2r) x̂_{i−1},  r = h_{i−1}/h   (D = x̂_0 on the first step),
-///     z_{i+1} = (σ_{i+1}/σ_i) z_i − α_{i+1} expm1(−h) D.
-///
-/// One evaluation per step. Exact for the linear part of the probability-flow ODE of any variance type.
-public func sampleDPMSolver2M(
-  denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(50),
-  callback: StepCallback? = nil
-) throws -> SamplingResult {
-  let grid = try TimeGrid.resolve(steps, sampler: "dpm-solver-2m")
-  let field = ReverseField(schedule: schedule, denoiser: denoiser)
-  var z = initial
-  var previous: Matrix? = nil
-  var hPrevious = 0.0
-  for i in 0..<(grid.count - 1) {
-    let (p0, p1) = (schedule.point(grid[i]), schedule.point(grid[i + 1]))
-    let x0 = field.denoise(z, grid[i])
-    let h = 0.5 * (p1.logSNR - p0.logSNR)
-    var d = x0
-    if let xp = previous {
-      let r = hPrevious / h
-      d.scale(by: Float(1 + 1 / (2 * r)))
-      d.add(xp, scale: Float(-1 / (2 * r)))
-    }
-    z.scale(by: Float(p1.sigma / p0.sigma))
-    z.add(d, scale: Float(-p1.alpha * expm1(-h)))
-    previous = x0
-    hPrevious = h
-    callback?(SamplerStep(index: i, time: grid[i + 1], state: z))
-  }
-  return SamplingResult(samples: z, field: field, steps: grid.count - 1)
 }
