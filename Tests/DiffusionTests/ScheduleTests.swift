@@ -137,3 +137,16 @@ func timeGrids() {
     for i in 1..<l.count { #expect(abs(l[i] - l[i - 1] - step) < 1e-6 * max(1, abs(step)), "\(name)") }
   }
 }
+
+@Test("The default configuration is the review's recommendation and round-trips through JSON")
+func configuration() throws {
+  let c = DiffusionConfiguration()
+  #expect(c.schedule == .edm && c.variance == .preserving && c.prediction == .F && c.weighting == .edm)
+  #expect(c.sampler == .twoStepAdaptive)
+  let s = try c.makeSchedule()
+  #expect(s is EDMSchedule && s.variance == .preserving)
+  let data = try JSONEncoder().encode(DiffusionConfiguration(schedule: .subVP, prediction: .eps, sampler: .dpmSolver2M))
+  let back = try JSONDecoder().decode(DiffusionConfiguration.self, from: data)
+  #expect(back.schedule == .subVP && back.prediction == .eps && back.sampler == .dpmSolver2M)
+  #expect(String(data: data, encoding: .utf8)!.contains("\"sub-vp\""))
+}
