@@ -127,7 +127,7 @@ struct SamplerTests {
     }
   }
 
-  @Test("Evaluation counts: n for Euler and DPM-Solver++, 2n for Heun, 6n for RK45/Tsit5, 2 per SDE trial step")
+  @Test("Evaluation counts: n for Euler and DPM-Solver++, 2n for Heun, 6n for RK45/Tsit5, 2 per accepted and 1 per rejected two-step trial")
   func evaluationCounts() throws {
     let s = CosineSchedule()
     let oracle = try GaussianDenoiser(mean: [0], covariance: .identity(1), schedule: s)
@@ -144,7 +144,7 @@ struct SamplerTests {
       denoiser: d, initial: z1, schedule: s, steps: .fixed(9), corrector: CorrectorOptions(steps: 2), rng: &rng)
     #expect(pc.evaluations == 27)
     let two = try sampleTwoStepAdaptive(denoiser: d, initial: z1, schedule: s, rng: &rng)
-    #expect(two.evaluations == 2 * (two.steps + two.rejectedSteps))
+    #expect(two.evaluations == 2 * two.steps + two.rejectedSteps)
   }
 
   @Test("Callbacks, non-finite reporting and bad options")

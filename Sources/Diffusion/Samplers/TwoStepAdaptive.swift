@@ -11,7 +11,8 @@ import NumericCore
 ///     E = max over the whole batch of |z'' − z'|/δ   (max-norm; the paper uses ℓ2/√n per sample),
 ///
 /// accept z ← z'' if E ≤ 1 (or |h| is at its minimum), then |h| ← clip(|h|·safety·E^{−exponent}, h_min,
-/// min(h_max, remaining)). h_min = span/maxSteps, h_max = h_init = span/minSteps. Two evaluations per trial.
+/// min(h_max, remaining)). h_min = span/maxSteps, h_max = h_init = span/minSteps. Two evaluations per accepted
+/// step and one per rejected trial (F(z, t) is kept when a trial is rejected).
 /// Because E is a max over the batch, the step sizes depend on the batch composition.
 public func sampleTwoStepAdaptive(
   denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule,
@@ -29,12 +30,14 @@ public func sampleTwoStepAdaptive(
   var hAbs = hMax
   var (accepted, rejected, trials) = (0, 0, 0)
   let maxTrials = 4 * options.maxSteps
+  var driftHere: Matrix? = nil  // F(z, t), kept across rejected trials
   while t > 1e-12 {
     hAbs = min(hAbs, t)
     let h = -hAbs
     let t1 = t - hAbs < 1e-12 ? 0 : t - hAbs
     let xi = rng.normalMatrix(rows: z.rows, cols: z.cols, std: Float(hAbs.squareRoot()))
-    let f0 = field.sde(z, t)
+    let f0 = driftHere ?? field.sde(z, t)
+    driftHere = f0
     let euler = combine(z, [(h, f0), (field.g(t), xi)])
     let f1 = field.sde(euler, t1)
     let second = combine(z, [(h, f1), (field.g(t1), xi)])
@@ -46,12 +49,9 @@ public func sampleTwoStepAdaptive(
     proposal.withUnsafeBufferPointer { pp in
       euler.withUnsafeBufferPointer { pe in
         previous.withUnsafeBufferPointer { pv in
-          var i = 0
-          let n = pp.count
-          while i < n {
+          for i in 0..<pp.count {
             let delta = Swift.max(eAbs, eRel * Swift.max(Swift.abs(pe[i]), Swift.abs(pv[i])))
             err = Swift.max(err, Swift.abs(pp[i] - pe[i]) / (delta + 1e-10))
-            i += 1
           }
         }
       }
@@ -61,6 +61,7 @@ public func sampleTwoStepAdaptive(
     if e <= 1 || hAbs <= hMin * (1 + 1e-9) || trials >= maxTrials || !e.isFinite {
       z = proposal
       previous = euler
+      driftHere = nil
       t = t1
       accepted += 1
       callback?(SamplerStep(index: accepted - 1, time: t, state: z))
