@@ -9,6 +9,9 @@
 //   Plotting           self-contained SVG plots
 //   Tasks              sbibm benchmark tasks and the review's case-study simulators
 //   Diffusion          schedules, parameterizations, samplers, the diffusion posterior estimator
+//   FlowMatching       flow matching and optimal-transport couplings
+//   Consistency        consistency models (discrete CT and continuous sCM)
+//   Composition        compositional inference, guidance, prior adaptation
 //   Diagnostics        C2ST, SBC, calibration metrics
 //   DiffusionSBI       umbrella re-export
 //   diffsbi            the command-line tool
@@ -44,11 +47,15 @@ let package = Package(
     .target(name: "Plotting", dependencies: ["NumericCore"]),
     .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats"]),
     .target(name: "Diffusion", dependencies: ["NumericCore", "NeuralNet", "FileFormats"]),
+    .target(name: "FlowMatching", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
+    .target(name: "Consistency", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
+    .target(name: "Composition", dependencies: ["NumericCore", "NeuralNet", "Diffusion", "Tasks"]),
     .target(name: "Diagnostics", dependencies: ["NumericCore", "NeuralNet"]),
     .target(
       name: "DiffusionSBI",
       dependencies: [
         "NumericCore", "FileFormats", "NeuralNet", "Plotting", "Tasks", "Diffusion", "Diagnostics",
+        "FlowMatching", "Consistency", "Composition",
       ]),
     .executableTarget(
       name: "diffsbi",
@@ -67,6 +74,9 @@ let package = Package(
     .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
     .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics"]),
     .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
+    .testTarget(name: "FlowMatchingTests", dependencies: ["FlowMatching"]),
+    .testTarget(name: "ConsistencyTests", dependencies: ["Consistency"]),
+    .testTarget(name: "CompositionTests", dependencies: ["Composition"]),
     .testTarget(name: "CLITests", dependencies: ["DiffusionSBI"]),
   ]
 )
