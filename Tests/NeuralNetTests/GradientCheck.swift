@@ -1,4 +1,5 @@
 // Finite-difference helpers shared by the gradient tests.
+import Testing
 
 import NumericCore
 import NeuralNet
@@ -52,3 +53,7 @@ func sampleIndices(_ buffer: ParameterBuffer, perTensor: Int, rng: inout Xoshiro
   }
   return Array(Set(out)).sorted()
 }
+
+/// All suites of this target run one test at a time: the trainer and `predict` change the process-wide BLAS
+/// thread count, and exact reproducibility checks need it stable.
+@Suite(.serialized) struct NeuralNetSuite {}
