@@ -13,9 +13,58 @@ import NumericCore
 
 typealias V8 = SIMD8<Float>
 
+/// Statically dispatched activation kernels: hot loops are generic over this protocol and specialized once
+/// per activation, so the activation inlines into the loop body.
+protocol ActivationKernel {
+  static func value(_ x: V8) -> V8
+  static func valueAndDerivative(_ x: V8) -> (V8, V8)
+}
+
+enum MishKernel: ActivationKernel {
+  @inline(__always) static func value(_ x: V8) -> V8 { VectorMath.mish(x) }
+  @inline(__always) static func valueAndDerivative(_ x: V8) -> (V8, V8) {
+    let r = VectorMath.mishWithDerivative(x)
+    return (r.value, r.derivative)
+  }
+}
+
+enum SiLUKernel: ActivationKernel {
+  @inline(__always) static func value(_ x: V8) -> V8 { x * VectorMath.sigmoid(x) }
+  @inline(__always) static func valueAndDerivative(_ x: V8) -> (V8, V8) { Activation.silu.valueAndDerivative(x) }
+}
+
+enum GELUKernel: ActivationKernel {
+  @inline(__always) static func value(_ x: V8) -> V8 { Activation.gelu.valueAndDerivative(x).0 }
+  @inline(__always) static func valueAndDerivative(_ x: V8) -> (V8, V8) { Activation.gelu.valueAndDerivative(x) }
+}
+
+enum ReLUKernel: ActivationKernel {
+  @inline(__always) static func value(_ x: V8) -> V8 { x.replacing(with: 0, where: x .< 0) }
+  @inline(__always) static func valueAndDerivative(_ x: V8) -> (V8, V8) {
+    let neg = x .<= 0
+    return (x.replacing(with: 0, where: neg), V8(repeating: 1).replacing(with: 0, where: neg))
+  }
+}
+
+enum IdentityKernel: ActivationKernel {
+  @inline(__always) static func value(_ x: V8) -> V8 { x }
+  @inline(__always) static func valueAndDerivative(_ x: V8) -> (V8, V8) { (x, V8(repeating: 1)) }
+}
+
 /// A pointwise activation function.
 public enum Activation: String, Sendable, Codable, CaseIterable {
   case mish, silu, gelu, relu, identity
+
+  /// The statically dispatched kernel of this activation.
+  var kernel: any ActivationKernel.Type {
+    switch self {
+    case .mish: return MishKernel.self
+    case .silu: return SiLUKernel.self
+    case .gelu: return GELUKernel.self
+    case .relu: return ReLUKernel.self
+    case .identity: return IdentityKernel.self
+    }
+  }
 
   @inline(__always)
   func value(_ x: V8) -> V8 {
@@ -69,7 +118,10 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
   public func forward(count: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
     switch self {
     case .identity: if UnsafePointer(y) != x { y.update(from: x, count: count) }
-    default: Kernels.apply(count: count, x, into: y) { self.value($0) }
+    case .mish: Kernels.apply(count: count, x, into: y, MishKernel.value)
+    case .silu: Kernels.apply(count: count, x, into: y, SiLUKernel.value)
+    case .gelu: Kernels.apply(count: count, x, into: y, GELUKernel.value)
+    case .relu: Kernels.apply(count: count, x, into: y, ReLUKernel.value)
     }
   }
 
@@ -78,19 +130,46 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     count: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
     derivative: UnsafeMutablePointer<Float>
   ) {
+    switch self {
+    case .mish: Activation.pairs(count, x, y, derivative, MishKernel.valueAndDerivative)
+    case .silu: Activation.pairs(count, x, y, derivative, SiLUKernel.valueAndDerivative)
+    case .gelu: Activation.pairs(count, x, y, derivative, GELUKernel.valueAndDerivative)
+    case .relu: Activation.pairs(count, x, y, derivative, ReLUKernel.valueAndDerivative)
+    case .identity: Activation.pairs(count, x, y, derivative, IdentityKernel.valueAndDerivative)
+    }
+  }
+
+  @inline(__always)
+  static func pairs(
+    _ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ derivative: UnsafeMutablePointer<Float>,
+    _ f: (V8) -> (V8, V8)
+  ) {
     var i = 0
-    while i < count {
-      let n = min(8, count - i)
-      let (v, d) = valueAndDerivative(SIMDLoad.load(x + i, n))
+    while i + 8 <= count {
+      let (v, d) = f(SIMDLoad.load8(x + i))
+      SIMDLoad.store8(v, y + i)
+      SIMDLoad.store8(d, derivative + i)
+      i += 8
+    }
+    if i < count {
+      let n = count - i
+      let (v, d) = f(SIMDLoad.load(x + i, n))
       SIMDLoad.store(v, y + i, n)
       SIMDLoad.store(d, derivative + i, n)
-      i += 8
     }
   }
 }
 
 /// Loads and stores of up to eight floats, with a zero-padded path for the tail of a row.
 enum SIMDLoad {
+  @inline(__always)
+  static func load8(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
+
+  @inline(__always)
+  static func store8(_ v: V8, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self)
+  }
+
   @inline(__always)
   static func load(_ p: UnsafePointer<Float>, _ n: Int) -> V8 {
     if n == 8 { return UnsafeRawPointer(p).loadUnaligned(as: V8.self) }

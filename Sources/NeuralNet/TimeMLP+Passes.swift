@@ -106,41 +106,16 @@ extension TimeMLP {
     let xhat: UnsafeMutablePointer<Float>? = cache ? ws.xhat[j].ensure(b * w) : nil
     let rstd: UnsafeMutablePointer<Float>? = cache ? ws.rstd[j].ensure(b) : nil
     let act: UnsafeMutablePointer<Float>? = cache && scaled ? ws.act[j].ensure(b * w) : nil
-    let activation = configuration.activation
-    let one = V8(repeating: 1)
-    for r in 0..<b {
-      if useDrop { dropout.fillMask(mask, count: w, rng: &rng) }
-      let zr = z + r * w, fr = film + r * f + blk.filmColumn, rr = res + r * w, orow = out + r * w
-      var k = 0
-      while k < w {
-        let n = min(8, w - k)
-        let pre = SIMDLoad.load(zr + k, n) + SIMDLoad.load(bias + k, n)
-        var a: V8
-        if let gate {
-          var d: V8
-          (a, d) = activation.valueAndDerivative(pre)
-          if useDrop {
-            let m = SIMDLoad.load(mask + k, n)
-            a *= m
-            d *= m
-          }
-          SIMDLoad.store(d, gate + r * w + k, n)
-        } else {
-          a = activation.value(pre)
-          if useDrop { a *= SIMDLoad.load(mask + k, n) }
-        }
-        if scaled {
-          if let act { SIMDLoad.store(a, act + r * w + k, n) }
-          a = a * (one + SIMDLoad.load(fr + k, n)) + SIMDLoad.load(fr + w + k, n)
-        } else {
-          a += SIMDLoad.load(fr + k, n)
-        }
-        SIMDLoad.store(a + SIMDLoad.load(rr + k, n), orow + k, n)
-        k += 8
-      }
-      let rs = LayerNorm.forwardRow(
-        n: w, x: orow, gamma: gamma, beta: beta, epsilon: eps, y: orow, xhat: xhat.map { $0 + r * w })
-      rstd?[r] = rs
+    let rowPass = BlockRowPass(
+      width: w, filmStride: f, z: z, bias: bias, film: film + blk.filmColumn, residual: res, out: out, mask: mask,
+      gate: gate, act: act, xhat: xhat, rstd: rstd, gamma: gamma, beta: beta, epsilon: eps, scaled: scaled,
+      dropout: useDrop ? dropout : nil)
+    switch configuration.activation {
+    case .mish: rowPass.run(rows: b, rng: &rng, VectorMath.mish) { let r = VectorMath.mishWithDerivative($0); return (r.value, r.derivative) }
+    case .silu: rowPass.run(rows: b, rng: &rng, SiLUKernel.value, SiLUKernel.valueAndDerivative)
+    case .gelu: rowPass.run(rows: b, rng: &rng, GELUKernel.value, GELUKernel.valueAndDerivative)
+    case .relu: rowPass.run(rows: b, rng: &rng, ReLUKernel.value, ReLUKernel.valueAndDerivative)
+    case .identity: rowPass.run(rows: b, rng: &rng, { $0 }, { ($0, V8(repeating: 1)) })
     }
   }
 
@@ -219,6 +194,60 @@ extension TimeMLP {
       }
     } else {
       inputProjection.accumulateGradients(rows: b, x: ws.x.p, ldx: dx, dy: dh, ldy: w0, gradients: g)
+    }
+  }
+}
+
+/// The fused elementwise pass of one residual block, row by row:
+/// `out = LayerNorm(res + FiLM(mask ⊙ act(z + b)))`, keeping `gate = mask ⊙ act'(z + b)`, `x̂`, `1/σ` (and
+/// the pre-FiLM activation when FiLM has a scale) when caching. The activation arrives as closures that
+/// inline into the loop (the caller switches over the activation once per block).
+struct BlockRowPass {
+  let width: Int, filmStride: Int
+  let z: UnsafePointer<Float>, bias: UnsafePointer<Float>, film: UnsafePointer<Float>, residual: UnsafePointer<Float>
+  let out: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>
+  let gate: UnsafeMutablePointer<Float>?, act: UnsafeMutablePointer<Float>?, xhat: UnsafeMutablePointer<Float>?
+  let rstd: UnsafeMutablePointer<Float>?
+  let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float, scaled: Bool
+  let dropout: Dropout?
+
+  @inline(__always)
+  func run(rows b: Int, rng: inout Xoshiro, _ value: (V8) -> V8, _ valueAndDerivative: (V8) -> (V8, V8)) {
+    let w = width
+    let one = V8(repeating: 1)
+    for r in 0..<b {
+      if let dropout { dropout.fillMask(mask, count: w, rng: &rng) }
+      let zr = z + r * w, fr = film + r * filmStride, rr = residual + r * w, orow = out + r * w
+      var k = 0
+      while k < w {
+        let n = min(8, w - k)
+        let pre = SIMDLoad.load(zr + k, n) + SIMDLoad.load(bias + k, n)
+        var a: V8
+        if let gate {
+          var d: V8
+          (a, d) = valueAndDerivative(pre)
+          if dropout != nil {
+            let m = SIMDLoad.load(mask + k, n)
+            a *= m
+            d *= m
+          }
+          SIMDLoad.store(d, gate + r * w + k, n)
+        } else {
+          a = value(pre)
+          if dropout != nil { a *= SIMDLoad.load(mask + k, n) }
+        }
+        if scaled {
+          if let act { SIMDLoad.store(a, act + r * w + k, n) }
+          a = a * (one + SIMDLoad.load(fr + k, n)) + SIMDLoad.load(fr + w + k, n)
+        } else {
+          a += SIMDLoad.load(fr + k, n)
+        }
+        SIMDLoad.store(a + SIMDLoad.load(rr + k, n), orow + k, n)
+        k += 8
+      }
+      let rs = LayerNorm.forwardRow(
+        n: w, x: orow, gamma: gamma, beta: beta, epsilon: epsilon, y: orow, xhat: xhat.map { $0 + r * w })
+      rstd?[r] = rs
     }
   }
 }
