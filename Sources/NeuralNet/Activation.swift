@@ -22,9 +22,22 @@ protocol ActivationKernel {
 
 enum MishKernel: ActivationKernel {
   @inline(__always) static func value(_ x: V8) -> V8 { VectorMath.mish(x) }
+
+  /// Value and derivative with one exp (NUMERICS.md §4): e = exp(min(x, 20)), n = e(e + 2), t = n/(n + 2),
+  /// s = e/(1 + e), mish = x·t, mish' = t + x·s·(1 − t²). Below x = −88 both are 0 to Float precision.
   @inline(__always) static func valueAndDerivative(_ x: V8) -> (V8, V8) {
-    let r = VectorMath.mishWithDerivative(x)
-    return (r.value, r.derivative)
+    let one = V8(repeating: 1), two = V8(repeating: 2)
+    var c = x
+    c.replace(with: V8(repeating: 20), where: x .> V8(repeating: 20))
+    c.replace(with: V8(repeating: -88), where: x .< V8(repeating: -88))
+    let e = VectorMath.exp(c)
+    let n = e * (e + two)
+    let t = n / (n + two)
+    let s = e / (one + e)
+    var v = c * t
+    v.replace(with: x, where: x .> V8(repeating: 20))
+    let d = t + c * s * (one - t * t)
+    return (v, d)
   }
 }
 
@@ -131,29 +144,28 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     derivative: UnsafeMutablePointer<Float>
   ) {
     switch self {
-    case .mish: Activation.pairs(count, x, y, derivative, MishKernel.valueAndDerivative)
-    case .silu: Activation.pairs(count, x, y, derivative, SiLUKernel.valueAndDerivative)
-    case .gelu: Activation.pairs(count, x, y, derivative, GELUKernel.valueAndDerivative)
-    case .relu: Activation.pairs(count, x, y, derivative, ReLUKernel.valueAndDerivative)
-    case .identity: Activation.pairs(count, x, y, derivative, IdentityKernel.valueAndDerivative)
+    case .mish: Activation.pairs(MishKernel.self, count, x, y, derivative)
+    case .silu: Activation.pairs(SiLUKernel.self, count, x, y, derivative)
+    case .gelu: Activation.pairs(GELUKernel.self, count, x, y, derivative)
+    case .relu: Activation.pairs(ReLUKernel.self, count, x, y, derivative)
+    case .identity: Activation.pairs(IdentityKernel.self, count, x, y, derivative)
     }
   }
 
-  @inline(__always)
-  static func pairs(
-    _ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ derivative: UnsafeMutablePointer<Float>,
-    _ f: (V8) -> (V8, V8)
+  static func pairs<A: ActivationKernel>(
+    _: A.Type, _ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    _ derivative: UnsafeMutablePointer<Float>
   ) {
     var i = 0
     while i + 8 <= count {
-      let (v, d) = f(SIMDLoad.load8(x + i))
+      let (v, d) = A.valueAndDerivative(SIMDLoad.load8(x + i))
       SIMDLoad.store8(v, y + i)
       SIMDLoad.store8(d, derivative + i)
       i += 8
     }
     if i < count {
       let n = count - i
-      let (v, d) = f(SIMDLoad.load(x + i, n))
+      let (v, d) = A.valueAndDerivative(SIMDLoad.load(x + i, n))
       SIMDLoad.store(v, y + i, n)
       SIMDLoad.store(d, derivative + i, n)
     }
@@ -190,4 +202,16 @@ enum SIMDLoad {
   /// Sum of the lanes.
   @inline(__always)
   static func horizontalSum(_ v: V8) -> Float { v.sum() }
+}
+
+/// Calls `body(offset, n)` for consecutive chunks of 8 elements (n = 8) and one final partial chunk
+/// (n < 8). Inlined, the full chunks see the constant 8, so the partial-load paths vanish from the main loop.
+@inline(__always)
+func forEachChunk(_ count: Int, _ body: (_ offset: Int, _ n: Int) -> Void) {
+  var k = 0
+  while k + 8 <= count {
+    body(k, 8)
+    k += 8
+  }
+  if k < count { body(k, count - k) }
 }

@@ -102,13 +102,10 @@ public struct Dense: Sendable, Equatable {
 /// Column sums of a strided block, accumulated: `g[j] += Σ_i a[i, j]`.
 enum ColumnSums {
   static func accumulate(rows: Int, cols: Int, _ a: UnsafePointer<Float>, ld: Int, into g: UnsafeMutablePointer<Float>) {
-    var j = 0
-    while j < cols {
-      let n = min(8, cols - j)
+    forEachChunk(cols) { j, n in
       var acc = V8(repeating: 0)
       for i in 0..<rows { acc += SIMDLoad.load(a + i * ld + j, n) }
       SIMDLoad.store(acc + SIMDLoad.load(g + j, n), g + j, n)
-      j += 8
     }
   }
 }

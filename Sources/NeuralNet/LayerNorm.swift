@@ -28,31 +28,23 @@ public struct LayerNorm: Sendable, Equatable {
     y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>?
   ) -> Float {
     var acc = V8(repeating: 0)
-    var j = 0
-    while j < n {
-      acc += SIMDLoad.load(x + j, min(8, n - j))
-      j += 8
+    forEachChunk(n) { j, n8 in
+      acc += SIMDLoad.load(x + j, n8)
     }
     let mean = acc.sum() / Float(n)
     let mv = V8(repeating: mean)
     acc = V8(repeating: 0)
-    j = 0
-    while j < n {
-      let c = min(8, n - j)
+    forEachChunk(n) { j, c in
       var d = SIMDLoad.load(x + j, c) - mv
       if c < 8 { for l in c..<8 { d[l] = 0 } }
       acc += d * d
-      j += 8
     }
     let rstd = 1 / (acc.sum() / Float(n) + epsilon).squareRoot()
     let rv = V8(repeating: rstd)
-    j = 0
-    while j < n {
-      let c = min(8, n - j)
+    forEachChunk(n) { j, c in
       let h = (SIMDLoad.load(x + j, c) - mv) * rv
       if let xhat { SIMDLoad.store(h, xhat + j, c) }
       SIMDLoad.store(h * SIMDLoad.load(gamma + j, c) + SIMDLoad.load(beta + j, c), y + j, c)
-      j += 8
     }
     return rstd
   }
@@ -65,9 +57,7 @@ public struct LayerNorm: Sendable, Equatable {
   ) {
     var sg = V8(repeating: 0)
     var sgx = V8(repeating: 0)
-    var j = 0
-    while j < n {
-      let c = min(8, n - j)
+    forEachChunk(n) { j, c in
       let d = SIMDLoad.load(dy + j, c)
       let h = SIMDLoad.load(xhat + j, c)
       let g = d * SIMDLoad.load(gamma + j, c)
@@ -75,17 +65,13 @@ public struct LayerNorm: Sendable, Equatable {
       sgx += g * h
       SIMDLoad.store(SIMDLoad.load(dgamma + j, c) + d * h, dgamma + j, c)
       SIMDLoad.store(SIMDLoad.load(dbeta + j, c) + d, dbeta + j, c)
-      j += 8
     }
     let mg = V8(repeating: sg.sum() / Float(n))
     let mgx = V8(repeating: sgx.sum() / Float(n))
     let rv = V8(repeating: rstd)
-    j = 0
-    while j < n {
-      let c = min(8, n - j)
+    forEachChunk(n) { j, c in
       let g = SIMDLoad.load(dy + j, c) * SIMDLoad.load(gamma + j, c)
       SIMDLoad.store(rv * (g - mg - SIMDLoad.load(xhat + j, c) * mgx), dx + j, c)
-      j += 8
     }
   }
 

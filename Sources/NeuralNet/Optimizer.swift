@@ -114,9 +114,7 @@ public final class AdamOptimizer: @unchecked Sendable {
     let b1 = V8(repeating: beta1), c1 = V8(repeating: 1 - beta1)
     let b2 = V8(repeating: beta2), c2 = V8(repeating: 1 - beta2)
     let eps = V8(repeating: epsilon), a = V8(repeating: alpha), d = V8(repeating: decay)
-    var i = 0
-    while i < count {
-      let n = min(8, count - i)
+    forEachChunk(count) { i, n in
       let gv = SIMDLoad.load(g + i, n)
       let mv = b1 * SIMDLoad.load(m + i, n) + c1 * gv
       let vv = b2 * SIMDLoad.load(v + i, n) + c2 * gv * gv
@@ -124,7 +122,6 @@ public final class AdamOptimizer: @unchecked Sendable {
       SIMDLoad.store(mv, m + i, n)
       SIMDLoad.store(vv, v + i, n)
       SIMDLoad.store(t, theta + i, n)
-      i += 8
     }
   }
 

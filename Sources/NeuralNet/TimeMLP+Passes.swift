@@ -111,11 +111,11 @@ extension TimeMLP {
       gate: gate, act: act, xhat: xhat, rstd: rstd, gamma: gamma, beta: beta, epsilon: eps, scaled: scaled,
       dropout: useDrop ? dropout : nil)
     switch configuration.activation {
-    case .mish: rowPass.run(rows: b, rng: &rng, VectorMath.mish) { let r = VectorMath.mishWithDerivative($0); return (r.value, r.derivative) }
-    case .silu: rowPass.run(rows: b, rng: &rng, SiLUKernel.value, SiLUKernel.valueAndDerivative)
-    case .gelu: rowPass.run(rows: b, rng: &rng, GELUKernel.value, GELUKernel.valueAndDerivative)
-    case .relu: rowPass.run(rows: b, rng: &rng, ReLUKernel.value, ReLUKernel.valueAndDerivative)
-    case .identity: rowPass.run(rows: b, rng: &rng, { $0 }, { ($0, V8(repeating: 1)) })
+    case .mish: rowPass.run(MishKernel.self, rows: b, rng: &rng)
+    case .silu: rowPass.run(SiLUKernel.self, rows: b, rng: &rng)
+    case .gelu: rowPass.run(GELUKernel.self, rows: b, rng: &rng)
+    case .relu: rowPass.run(ReLUKernel.self, rows: b, rng: &rng)
+    case .identity: rowPass.run(IdentityKernel.self, rows: b, rng: &rng)
     }
   }
 
@@ -147,9 +147,7 @@ extension TimeMLP {
         let o = r * w
         LayerNorm.backwardRow(n: w, dy: dh + o, xhat: xhat + o, rstd: rstd[r], gamma: gamma, dgamma: dgamma, dbeta: dbeta, dx: dr + o)
         let fr = dFilm + r * f + blk.filmColumn
-        var k = 0
-        while k < w {
-          let n = min(8, w - k)
+        forEachChunk(w) { k, n in
           let drv = SIMDLoad.load(dr + o + k, n)
           var da = drv
           if scaled {
@@ -162,7 +160,6 @@ extension TimeMLP {
           let dzv = da * SIMDLoad.load(gate + o + k, n)
           SIMDLoad.store(dzv, dz + o + k, n)
           SIMDLoad.store(SIMDLoad.load(dbias + k, n) + dzv, dbias + k, n)
-          k += 8
         }
       }
       blk.dense.accumulateGradients(rows: b, x: hin, ldx: win, dy: dz, ldy: w, gradients: g, biasFromRows: false)
@@ -200,8 +197,8 @@ extension TimeMLP {
 
 /// The fused elementwise pass of one residual block, row by row:
 /// `out = LayerNorm(res + FiLM(mask ⊙ act(z + b)))`, keeping `gate = mask ⊙ act'(z + b)`, `x̂`, `1/σ` (and
-/// the pre-FiLM activation when FiLM has a scale) when caching. The activation arrives as closures that
-/// inline into the loop (the caller switches over the activation once per block).
+/// the pre-FiLM activation when FiLM has a scale) when caching. Generic over the activation kernel, so each
+/// activation gets its own specialized loop (the caller switches over the activation once per block).
 struct BlockRowPass {
   let width: Int, filmStride: Int
   let z: UnsafePointer<Float>, bias: UnsafePointer<Float>, film: UnsafePointer<Float>, residual: UnsafePointer<Float>
@@ -211,40 +208,41 @@ struct BlockRowPass {
   let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float, scaled: Bool
   let dropout: Dropout?
 
-  @inline(__always)
-  func run(rows b: Int, rng: inout Xoshiro, _ value: (V8) -> V8, _ valueAndDerivative: (V8) -> (V8, V8)) {
+  func run<A: ActivationKernel>(_: A.Type, rows b: Int, rng: inout Xoshiro) {
     let w = width
     let one = V8(repeating: 1)
+    // Per row, a few short loops over L1-resident data (a single fused loop body spills registers).
     for r in 0..<b {
-      if let dropout { dropout.fillMask(mask, count: w, rng: &rng) }
-      let zr = z + r * w, fr = film + r * filmStride, rr = residual + r * w, orow = out + r * w
-      var k = 0
-      while k < w {
-        let n = min(8, w - k)
-        let pre = SIMDLoad.load(zr + k, n) + SIMDLoad.load(bias + k, n)
-        var a: V8
-        if let gate {
-          var d: V8
-          (a, d) = valueAndDerivative(pre)
-          if dropout != nil {
-            let m = SIMDLoad.load(mask + k, n)
-            a *= m
-            d *= m
-          }
-          SIMDLoad.store(d, gate + r * w + k, n)
-        } else {
-          a = value(pre)
-          if dropout != nil { a *= SIMDLoad.load(mask + k, n) }
-        }
-        if scaled {
-          if let act { SIMDLoad.store(a, act + r * w + k, n) }
-          a = a * (one + SIMDLoad.load(fr + k, n)) + SIMDLoad.load(fr + w + k, n)
-        } else {
-          a += SIMDLoad.load(fr + k, n)
-        }
-        SIMDLoad.store(a + SIMDLoad.load(rr + k, n), orow + k, n)
-        k += 8
+      let zr = UnsafeMutablePointer(mutating: z) + r * w, fr = film + r * filmStride, rr = residual + r * w
+      let orow = out + r * w
+      // 1. pre-activation z + b, activation (and its derivative into the gate row), in place in z.
+      forEachChunk(w) { k, n in SIMDLoad.store(SIMDLoad.load(zr + k, n) + SIMDLoad.load(bias + k, n), zr + k, n) }
+      if let gate {
+        Activation.pairs(A.self, w, zr, zr, gate + r * w)
+      } else {
+        forEachChunk(w) { k, n in SIMDLoad.store(A.value(SIMDLoad.load(zr + k, n)), zr + k, n) }
       }
+      // 2. dropout, FiLM, residual.
+      if let dropout {
+        dropout.fillMask(mask, count: w, rng: &rng)
+        forEachChunk(w) { k, n in
+          let m = SIMDLoad.load(mask + k, n)
+          SIMDLoad.store(SIMDLoad.load(zr + k, n) * m, zr + k, n)
+          if let gate { SIMDLoad.store(SIMDLoad.load(gate + r * w + k, n) * m, gate + r * w + k, n) }
+        }
+      }
+      if scaled {
+        if let act { (act + r * w).update(from: zr, count: w) }
+        forEachChunk(w) { k, n in
+          let a = SIMDLoad.load(zr + k, n) * (one + SIMDLoad.load(fr + k, n)) + SIMDLoad.load(fr + w + k, n)
+          SIMDLoad.store(a + SIMDLoad.load(rr + k, n), orow + k, n)
+        }
+      } else {
+        forEachChunk(w) { k, n in
+          SIMDLoad.store(SIMDLoad.load(zr + k, n) + SIMDLoad.load(fr + k, n) + SIMDLoad.load(rr + k, n), orow + k, n)
+        }
+      }
+      // 3. LayerNorm in place.
       let rs = LayerNorm.forwardRow(
         n: w, x: orow, gamma: gamma, beta: beta, epsilon: epsilon, y: orow, xhat: xhat.map { $0 + r * w })
       rstd?[r] = rs
