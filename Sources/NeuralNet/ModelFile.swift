@@ -200,6 +200,11 @@ public enum ModelFile {
             d.elementDimension * d.setSize <= 1 << 24
       else { throw bad("summary network shape out of range") }
     }
+    if case .setTransformer(let t)? = c.summary {
+      guard [t.elementDimension, t.setSize, t.summaryDimension, t.width, t.heads].allSatisfy({ $0 > 0 && $0 <= 1 << 16 }),
+            t.blocks >= 0, t.blocks <= 64, t.width % t.heads == 0
+      else { throw bad("summary network shape out of range") }
+    }
     guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
     if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }
   }
