@@ -44,7 +44,7 @@ public struct PairPlot: Sendable {
     let ref = reference.flatMap { $0.cols == d && $0.rows > 0 ? $0 : nil }
     let truth = self.truth.flatMap { $0.count == d ? $0 : nil }
     let panel = panelSize > 0 ? panelSize : min(170, max(90, 620 / Double(d)))
-    let gap = 8.0, left = 62.0, top = 52.0, bottom = 50.0, right = 18.0
+    let gap = 8.0, left = 62.0, top = 52.0, bottom = 62.0, right = 18.0
     let width = left + Double(d) * panel + Double(d - 1) * gap + right
     let height = top + Double(d) * panel + Double(d - 1) * gap + bottom
     var c = SVGCanvas(width: width, height: height)
@@ -75,6 +75,7 @@ public struct PairPlot: Sendable {
           yLabel: j == 0 && i > 0 ? name(i) : nil, grid: true, xTickCount: 4, yTickCount: 4)
         if i == j {
           style.yTickLabels = false
+          style.yTicks = false
           style.yLabel = nil
           diagonal(&c, f, xs, columns[j], refColumns?[j], truth?[j], style)
         } else {
