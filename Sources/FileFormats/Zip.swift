@@ -114,6 +114,14 @@ public struct ZipArchive {
         uncompressedSize: Int(uncompressed), localHeaderOffset: Int(offset)))
       p = extraEnd + commentLength
     }
+    // Members must occupy disjoint byte ranges before the central directory; otherwise many entries could
+    // point at the same compressed data and expand far beyond what the file size justifies.
+    let byOffset = entries.sorted { $0.localHeaderOffset < $1.localHeaderOffset }
+    for (k, e) in byOffset.enumerated() {
+      let end = e.localHeaderOffset + 30 + e.compressedSize
+      let limit = k + 1 < byOffset.count ? byOffset[k + 1].localHeaderOffset : directoryOffset
+      guard end <= limit else { throw bad("member '\(e.name)' overlaps the next member or the central directory") }
+    }
     self.entries = entries
   }
 

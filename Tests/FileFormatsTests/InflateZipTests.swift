@@ -140,3 +140,25 @@ func bytes(hex: String) -> [UInt8] {
     #expect(x.rows == 1000 && x.cols == 2 && abs(x[999, 1] - sin(want[2998])) < 1e-6)
   }
 }
+
+@Suite struct ZipBombTests {
+  /// A central directory with two entries that share one member's data is rejected (an overlapping zip bomb).
+  @Test func overlappingMembersAreRejected() throws {
+    let dir = temporaryDirectory()
+    try NPZ.write([("a", NumericCore.Matrix(rows: 1, cols: 1, storage: [1]))], to: dir + "/one.npz")
+    let one = try FileIO.readAll(dir + "/one.npz")
+    // Layout: local header + data, central entry (46 + name), end record (22).
+    let end = one.count - 22
+    let centralStart = Int(readLE(one, end + 16, as: UInt32.self)!)
+    let central = Array(one[centralStart..<end])
+    var second = central
+    second[46 + 0] = UInt8(ascii: "b")  // rename the copy to "b.npy"
+    var bomb = Array(one[0..<centralStart]) + central + second
+    var record = Array(one[end...])
+    record[8] = 2; record[10] = 2  // two entries
+    let size = UInt32(central.count * 2)
+    withUnsafeBytes(of: size.littleEndian) { for k in 0..<4 { record[12 + k] = $0[k] } }
+    bomb += record
+    #expect(throwsFormatError(["overlaps"]) { _ = try NPZ.decode(bomb) })
+  }
+}
