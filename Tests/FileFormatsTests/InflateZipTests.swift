@@ -162,3 +162,33 @@ func bytes(hex: String) -> [UInt8] {
     #expect(throwsFormatError(["overlaps"]) { _ = try NPZ.decode(bomb) })
   }
 }
+
+@Suite struct NPZFileTests {
+  @Test func membersAndRowRangesOnDemand() throws {
+    let dir = temporaryDirectory()
+    let theta = NumericCore.Matrix(rows: 10, cols: 2, storage: (0..<20).map { Float($0) })
+    let x = try NDArray(shape: [10, 2, 2], data: (0..<40).map { Float($0) * 0.5 })
+    try NPZ.write([("theta", NDArray(theta)), ("x", x)], to: dir + "/s.npz")
+    let f = try NPZFile(path: dir + "/s.npz")
+    #expect(f.names == ["theta", "x"])
+    #expect(try f.header("x").shape == [10, 2, 2])
+    #expect(try f.matrix("theta") == theta)
+    #expect(try f.rows("theta", 3..<6) == theta.rows(3..<6))
+    #expect(try f.rows("x", 9..<10).storage == Array(x.data[36..<40]))
+    #expect(throwsFormatError(["no entry named 'y'"]) { _ = try f.array("y") })
+    #expect(throwsFormatError(["outside 0..<10"]) { _ = try f.rows("x", 8..<11) })
+  }
+
+  @Test func deflatedMembersFromNumpy() throws {
+    let dir = temporaryDirectory()
+    let script = """
+      import numpy as np, sys
+      np.savez_compressed(sys.argv[1] + "/c.npz", theta=np.arange(12, dtype=np.float64).reshape(6, 2))
+      """
+    guard let (status, output) = runPython(script, arguments: [dir]) else { return }
+    #expect(status == 0, "\(output)")
+    let f = try NPZFile(path: dir + "/c.npz")
+    #expect(try f.header("theta").shape == [6, 2])
+    #expect(try f.rows("theta", 4..<6).storage == [8, 9, 10, 11])
+  }
+}
