@@ -165,11 +165,12 @@ public enum NPY {
 
   /// Reorders column-major elements into row-major order.
   static func fortranToC(_ f: [Float], shape: [Int]) -> [Float] {
+    // Empty arrays first: with a zero dimension the other dimensions' products may overflow.
+    guard !f.isEmpty else { return f }
     let rank = shape.count
     var fStride = [Int](repeating: 1, count: rank)  // Fortran strides: first axis fastest
     for k in 1..<rank { fStride[k] = fStride[k - 1] * shape[k - 1] }
     var out = [Float](repeating: 0, count: f.count)
-    guard !f.isEmpty else { return out }
     var index = [Int](repeating: 0, count: rank)
     var offset = 0
     for c in 0..<f.count {  // walk C order, advancing the last axis fastest
@@ -223,7 +224,8 @@ public enum NPY {
     guard range.lowerBound >= 0, range.upperBound <= h.shape[0] else {
       throw FileFormatError.invalidArgument(path: path, reason: "rows \(range) outside 0..<\(h.shape[0])")
     }
-    let cols = h.shape.dropFirst().reduce(1, *)
+    if range.isEmpty { return Matrix(rows: 0, cols: 0) }
+    let cols = NDArray.elementCount(Array(h.shape.dropFirst()))!  // fits: rows ≥ 1 and the element count fits
     let rowBytes = cols * h.elementType.size
     let bytes = try FileIO.readBytes(path, offset: h.dataOffset + range.lowerBound * rowBytes,
                                      count: range.count * rowBytes)
@@ -274,9 +276,9 @@ public enum NPY {
   /// Reorders row-major elements into column-major order.
   static func cToFortran(_ c: [Float], shape: [Int]) -> [Float] {
     // Column-major order of shape s is row-major order of the reversed shape with reversed axes.
+    guard !c.isEmpty else { return c }
     let reversed = Array(shape.reversed())
     var out = [Float](repeating: 0, count: c.count)
-    guard !c.isEmpty else { return out }
     let rank = shape.count
     var cStride = [Int](repeating: 1, count: rank)
     for k in stride(from: rank - 2, through: 0, by: -1) { cStride[k] = cStride[k + 1] * shape[k + 1] }

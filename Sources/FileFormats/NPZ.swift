@@ -126,6 +126,9 @@ public struct NPZFile {
     let e = try entry(name)
     let label = "\(path)[\(e.name)]"
     guard e.method == 0 else { return try NPY.parseHeader(zip.extract(e), source: label) }
+    guard e.compressedSize == e.uncompressedSize else {
+      throw FileFormatError.malformed(path: label, format: .zip, reason: "stored member sizes differ")
+    }
     let start = try zip.dataOffset(of: e)
     let prefix = try zip.data.read(start, min(e.uncompressedSize, 12))
     var headerEnd = prefix.count
@@ -149,7 +152,8 @@ public struct NPZFile {
     guard range.lowerBound >= 0, range.upperBound <= h.shape[0] else {
       throw FileFormatError.invalidArgument(path: label, reason: "rows \(range) outside 0..<\(h.shape[0])")
     }
-    let cols = h.shape.dropFirst().reduce(1, *)
+    if range.isEmpty { return Matrix(rows: 0, cols: 0) }
+    let cols = NDArray.elementCount(Array(h.shape.dropFirst()))!  // fits: rows ≥ 1 and the element count fits
     if e.method != 0 || (h.fortranOrder && h.shape.count > 1) {
       let all = try array(name)
       return Matrix(rows: range.count, cols: cols,

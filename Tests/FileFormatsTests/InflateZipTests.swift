@@ -192,3 +192,41 @@ func bytes(hex: String) -> [UInt8] {
     #expect(try f.rows("theta", 4..<6).storage == [8, 9, 10, 11])
   }
 }
+
+/// Replays the fuzzing seeds and regression inputs (Fuzz/seeds/READER/, Fuzz/regressions/READER/) through the
+/// readers: each must return or throw a FileFormatError, never crash.
+@Suite struct FuzzCorpusReplayTests {
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Fuzz").path
+
+  static func inputs(_ reader: String, folders: [String] = ["seeds", "regressions"]) -> [[UInt8]] {
+    var out: [[UInt8]] = []
+    for folder in folders {
+      let dir = root + "/\(folder)/\(reader)"
+      for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+        if let b = try? FileIO.readAll(dir + "/" + name) { out.append(b) }
+      }
+    }
+    return out
+  }
+
+  @Test func seedsAndRegressionsDecodeOrFailCleanly() throws {
+    let npy = Self.inputs("npy"), npz = Self.inputs("npz"), csv = Self.inputs("csv")
+    let st = Self.inputs("safetensors"), inflate = Self.inputs("inflate")
+    #expect(!npy.isEmpty && !npz.isEmpty && !csv.isEmpty && !st.isEmpty && !inflate.isEmpty)
+    func clean(_ body: () throws -> Void) -> Bool {
+      do { try body(); return true } catch is FileFormatError { return true } catch { return false }
+    }
+    for b in npy { #expect(clean { _ = try NPY.decode(b) }) }
+    for b in npz { #expect(clean { _ = try NPZ.decode(b) }) }
+    for b in csv { #expect(clean { _ = try CSV.decode(b) }) }
+    for b in st { #expect(clean { _ = try SafeTensors.decode(b) }) }
+    for b in inflate where b.count >= 2 {
+      #expect(clean { _ = try Inflate.decompress(Array(b[2...]), outputSize: Int(b[0]) | Int(b[1]) << 8) })
+    }
+    // The seeds are valid files.
+    #expect(try Self.inputs("npz", folders: ["seeds"]).allSatisfy { try NPZ.decode($0).names.sorted() == ["theta", "x"] })
+    #expect(try Self.inputs("npy", folders: ["seeds"]).allSatisfy { try NPY.decode($0).shape.count <= 3 })
+    #expect(try Self.inputs("safetensors", folders: ["seeds"]).allSatisfy { try !SafeTensors.decode($0).tensors.names.isEmpty })
+  }
+}
