@@ -72,7 +72,8 @@ public struct PairPlot: Sendable {
         let xs = Scale(lo: ranges[j].0, hi: ranges[j].1, a: f.x, b: f.right)
         var style = AxisStyle(
           xTickLabels: i == d - 1, yTickLabels: j == 0 && i > 0, xLabel: i == d - 1 ? name(j) : nil,
-          yLabel: j == 0 && i > 0 ? name(i) : nil, grid: true, xTickCount: 4, yTickCount: 4)
+          yLabel: j == 0 && i > 0 ? name(i) : nil, grid: true, xTickCount: panel < 120 ? 3 : 4,
+          yTickCount: panel < 120 ? 3 : 4)
         if i == j {
           style.yTickLabels = false
           style.yTicks = false
@@ -145,7 +146,8 @@ public struct PairPlot: Sendable {
   ) {
     switch lower {
     case .density:
-      let b = max(2, min(bins, 40))
+      // About one cell per 5 px keeps the file small for many parameters.
+      let b = max(8, min(bins, 40, Int(f.w / 5)))
       var counts = [Double](repeating: 0, count: b * b)
       let wx = (xs.hi - xs.lo) / Double(b), wy = (ys.hi - ys.lo) / Double(b)
       for k in 0..<min(u.count, v.count) where u[k].isFinite && v[k].isFinite {

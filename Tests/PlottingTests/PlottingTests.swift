@@ -218,3 +218,14 @@ func executable(_ name: String) -> String? {
     #expect(p.terminationStatus == 0 && size > 20_000, "screenshot \(png): \(size) bytes")
   }
 }
+
+extension PlottingTests {
+  @Test func pairPlotOfManyParametersStaysSmall() throws {
+    let samples = gaussianSamples(5000, 8, seed: 21)
+    let svg = PairPlot(names: (1...8).map { "p\($0)" }, truth: Array(repeating: 0, count: 8)).render(samples)
+    keep(svg, "pair8.svg")
+    #expect(elements(svg) != nil)
+    #expect(count(svg, kind: "frame") == 36)
+    #expect(svg.utf8.count < 1_500_000)
+  }
+}
