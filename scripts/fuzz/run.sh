@@ -20,7 +20,12 @@ jobs=${FUZZ_JOBS:-1}
 out=.build-fuzz
 
 echo "== building instrumented FileFormats"
-swift build -c release --target FileFormats -Xswiftc -sanitize=fuzzer,address --build-path "$out" >/dev/null
+mkdir -p "$out"
+if ! swift build -c release --target FileFormats -Xswiftc -sanitize=fuzzer,address --build-path "$out" \
+  > "$out/build.log" 2>&1; then
+  tail -30 "$out/build.log"
+  exit 1
+fi
 mkdir -p "$out/bin"
 : > "$out/summary.txt"
 for reader in $readers; do
