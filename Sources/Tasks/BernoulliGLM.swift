@@ -17,9 +17,9 @@ public struct BernoulliGLMTask: SimulationTask {
   /// True for the raw spike-train variant.
   public let raw: Bool
   /// The [100, 10] design matrix, row-major.
-  let design: [Double]
+  public let design: [Double]
   /// The 100-value white-noise stimulus.
-  let stimulus: [Double]
+  public let stimulus: [Double]
 
   /// Loads the design matrix and stimulus from the sbibm data assets.
   public init(raw: Bool = false) throws(TaskError) {
