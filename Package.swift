@@ -64,6 +64,7 @@ let package = Package(
     .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tasks"]),
     .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
     .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Tasks"]),
+    .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
     .testTarget(name: "CLITests", dependencies: ["DiffusionSBI"]),
   ]
 )

@@ -1,5 +1,6 @@
 // The registry of built-in tasks, and the sbibm observations and reference posteriors of each.
 
+import FileFormats
 import Foundation
 import NumericCore
 
@@ -80,7 +81,10 @@ extension SimulationTask {
   /// sbibm's 10,000 reference posterior samples for observation `k`, [10000, d_θ].
   public func referencePosteriorSamples(_ k: Int) throws(TaskError) -> Matrix {
     let url = try dataFolder(k).appendingPathComponent("reference_posterior_samples.npy")
-    let m = try readReferenceNPY(url)
+    let m: Matrix
+    do { m = try NPY.readMatrix(url.path) } catch {
+      throw .badDataFile(path: url.path, reason: "\(error)")
+    }
     guard m.cols == parameterDimension else { throw .dimensionMismatch(expected: parameterDimension, got: m.cols) }
     return m
   }

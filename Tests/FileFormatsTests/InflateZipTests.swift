@@ -1,0 +1,142 @@
+import Foundation
+import NumericCore
+import Testing
+@testable import FileFormats
+
+func bytes(hex: String) -> [UInt8] {
+  var out: [UInt8] = []
+  var it = hex.makeIterator()
+  while let a = it.next(), let b = it.next() { out.append(UInt8(String([a, b]), radix: 16)!) }
+  return out
+}
+
+@Suite struct InflateZipTests {
+  @Test func crc32CheckValue() {
+    #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+    #expect(CRC32.checksum([]) == 0)
+  }
+
+  @Test func fixedHuffmanBlock() throws {
+    // zlib.compressobj(9, DEFLATED, -15, strategy=Z_FIXED) of "hello hello hello hello".
+    let stream: [UInt8] = [203, 72, 205, 201, 201, 87, 200, 64, 39, 1]
+    #expect(try Inflate.decompress(stream, outputSize: 23) == Array("hello hello hello hello".utf8))
+    #expect(throwsFormatError(["expected 24"]) { _ = try Inflate.decompress(stream, outputSize: 24) })
+    #expect(throwsFormatError(["exceeds the declared size"]) { _ = try Inflate.decompress(stream, outputSize: 22) })
+  }
+
+  /// The text zlib compressed for `dynamicStream`: 700 words drawn with an LCG.
+  static var dynamicText: [UInt8] {
+    let words = ["theta", "posterior", "score", "diffusion", "noise", "sample", "x"]
+    var s: UInt64 = 1
+    var out = ""
+    for _ in 0..<700 {
+      s = (s &* 1_103_515_245 &+ 12345) % (1 << 31)
+      out += words[Int((s >> 16) % 7)] + " "
+    }
+    return Array(out.utf8)
+  }
+
+  static let dynamicStream = bytes(hex: """
+    9558016e83300cfc0a5fab56aa216da52a54f2f3372d84d8e7bba4d3a4c120d8cef97c76765d6eb7d7b6acf7e9be2edb3c6d97efc7d73c3d\
+    d66d9f9fcbfa9cecf7c7ffb57fcefba52e3b2ed66e8a95f601bb3b4c7caccff9f89d1dd8743d23ab4fcadae201fd9477ed1b1df2df426b31\
+    174bd1bab31b367a5c8a410c1043485036d76e5141c1c7e64367f001d635fe1244d86bfa06fda62d78483c20e5b5bf3704d4fbaf31590f8e\
+    7627e0c05c780f2e81696fc9276eb3186e4fed3f5191ec9d79cdccf6502604ae507cec0da3740f1866a353843a240b60294190aa41e888b0\
+    e7ca2095ea032219887155de79a28ec0a9becb154b5b710cd75944e29dcc669a10ccce2da34376e7ad50984779f0198fb8641668c5f548a2\
+    a471e9e44f75a11817a1103e76285f829884a62946954c40183cf59537e31795b2a2cdf6cc91349463b713da36b03dd10e60aafac88e65d5\
+    8f94ca339f7b480243834722238d5a1b8a8d8d97019715ffbea509c6029c29082b11194efc446c9dcfa87c9c23987d313ba9e1cd42a6786e\
+    11ed4ec3e7d2c781e1a2c629439a4c2c2fb28c0f595946cefaf419153b7d6f2c4cb8f71e78d1f2e698788caa4e0b3eaf2eeb052de4d4b061\
+    6149b0c950534a3319e57dd46655dd88248616967ac6f841febc7b49c589410f279f3ca06395c0106ba2099b54f7ce69a23f3505d535a1fe\
+    6ad0327af63236c069bd11899433aa0f519d71e14f0e7a1c48a3368d1a765765008dce1928379741e71f1d6fbc117b9fc25955f57ca76b56\
+    a69d955c3e5bf37f1be4a4ebc96e28e7d240ca64462b03ccc9254f05d94057e012c55c143f
+    """.replacingOccurrences(of: "\n", with: ""))
+
+  @Test func dynamicHuffmanBlockAndTruncations() throws {
+    let text = Self.dynamicText
+    #expect(text.count == 4634 && CRC32.checksum(text) == 3_405_311_418)
+    #expect(Self.dynamicStream.count == 597 && (Self.dynamicStream[0] >> 1) & 3 == 2)
+    #expect(try Inflate.decompress(Self.dynamicStream, outputSize: text.count) == text)
+    // Every truncation and many single-bit flips must fail cleanly (or, for flips, possibly succeed).
+    for cut in stride(from: 0, to: Self.dynamicStream.count, by: 7) {
+      #expect(throws: FileFormatError.self) {
+        _ = try Inflate.decompress(Array(Self.dynamicStream[0..<cut]), outputSize: text.count)
+      }
+    }
+    var rng = Xoshiro(seed: 5)
+    for _ in 0..<300 {
+      var s = Self.dynamicStream
+      s[rng.nextInt(below: s.count)] ^= UInt8(1 << rng.nextInt(below: 8))
+      _ = try? Inflate.decompress(s, outputSize: text.count)
+    }
+  }
+
+  @Test func storedBlocksAndImpossibleSizes() throws {
+    // Two stored blocks: "abc" (not final) then "de" (final).
+    let stream: [UInt8] = [0x00, 3, 0, 0xFC, 0xFF, 97, 98, 99, 0x01, 2, 0, 0xFD, 0xFF, 100, 101]
+    #expect(try Inflate.decompress(stream, outputSize: 5) == Array("abcde".utf8))
+    #expect(throwsFormatError(["length check"]) { _ = try Inflate.decompress([0x01, 2, 0, 0, 0, 1, 2], outputSize: 2) })
+    #expect(throwsFormatError(["impossible"]) { _ = try Inflate.decompress([0x03, 0], outputSize: 1 << 40) })
+    #expect(throwsFormatError(["reserved block type"]) { _ = try Inflate.decompress([0x07], outputSize: 0) })
+  }
+
+  @Test func npzRoundTripStored() throws {
+    let dir = temporaryDirectory()
+    let theta = Matrix(rows: 4, cols: 2, storage: (0..<8).map { Float($0) / 3 })
+    let x = Matrix(rows: 4, cols: 3, storage: (0..<12).map { Float($0) * -1.5 })
+    try NPZ.write([("theta", theta), ("x", x)], to: dir + "/d.npz")
+    let back = try NPZ.read(dir + "/d.npz")
+    #expect(back.names == ["theta", "x"])
+    #expect(try back.matrix("theta") == theta && back.matrix("x") == x)
+    #expect(throwsFormatError([dir + "/d.npz", "no entry named 'y'", "theta, x"]) { _ = try back.require("y") })
+    #expect(throwsFormatError(["duplicate member name"]) {
+      try NPZ.write([("a", theta), ("a", x)], to: dir + "/dup.npz")
+    })
+    #expect(!FileManager.default.fileExists(atPath: dir + "/dup.npz"))
+  }
+
+  @Test func corruptArchivesFailCleanly() throws {
+    let dir = temporaryDirectory()
+    try NPZ.write([("a", Matrix(rows: 2, cols: 2, storage: [1, 2, 3, 4]))], to: dir + "/a.npz")
+    let good = try FileIO.readAll(dir + "/a.npz")
+    var flipped = good
+    flipped[100] ^= 0x40  // inside the member data: CRC mismatch
+    #expect(throwsFormatError(["CRC-32 mismatch", "a.npy"]) { _ = try NPZ.decode(flipped) })
+    #expect(throwsFormatError(["end-of-central-directory"]) { _ = try NPZ.decode(Array(good[0..<(good.count - 30)])) })
+    for cut in 0..<good.count { _ = try? NPZ.decode(Array(good[0..<cut])) }
+    var rng = Xoshiro(seed: 9)
+    for _ in 0..<2000 {
+      var s = good
+      for _ in 0..<3 { s[rng.nextInt(below: s.count)] = UInt8(truncatingIfNeeded: rng.nextInt(below: 256)) }
+      _ = try? NPZ.decode(s)
+    }
+  }
+
+  @Test func numpyInterop() throws {
+    let dir = temporaryDirectory()
+    let theta = Matrix(rows: 3, cols: 2, storage: [1, 2, 3, 4, 5, 6])
+    try NPZ.write([("theta", theta), ("x", Matrix(rows: 3, cols: 1, storage: [7, 8, 9]))], to: dir + "/ours.npz")
+    let script = """
+      import numpy as np, sys
+      d = sys.argv[1]
+      z = np.load(d + "/ours.npz")
+      assert sorted(z.files) == ["theta", "x"], z.files
+      assert np.array_equal(z["theta"], np.arange(1, 7).reshape(3, 2)) and z["theta"].dtype == np.float32
+      assert np.array_equal(z["x"], [[7], [8], [9]])
+      t = np.linspace(-2, 2, 3000).reshape(1000, 3)
+      np.savez_compressed(d + "/compressed.npz", theta=t, x=np.sin(t[:, :2]).astype(np.float32))
+      np.savez(d + "/stored.npz", theta=t.astype(">f8"), x=np.asfortranarray(t))
+      print("ok")
+      """
+    guard let (status, output) = runPython(script, arguments: [dir]) else { return }
+    #expect(status == 0, "\(output)")
+    let want = (0..<3000).map { Float(-2 + 4 * Double($0) / 2999) }
+    for name in ["compressed", "stored"] {
+      let z = try NPZ.read(dir + "/\(name).npz")
+      #expect(Set(z.names) == ["theta", "x"])
+      let t = try z.require("theta")
+      #expect(t.shape == [1000, 3])
+      #expect(zip(t.data, want).allSatisfy { abs($0 - $1) <= 1e-6 })
+    }
+    let x = try NPZ.read(dir + "/compressed.npz").matrix("x")
+    #expect(x.rows == 1000 && x.cols == 2 && abs(x[999, 1] - sin(want[2998])) < 1e-6)
+  }
+}
