@@ -18,6 +18,11 @@ public enum DiagnosticsError: Error, Equatable, CustomStringConvertible {
   }
 }
 
+/// The rows of `m` whose entries are all finite (the review drops non-finite posterior draws before a C2ST).
+public func finiteRows(_ m: Matrix) -> Matrix {
+  m.gatherRows((0..<m.rows).filter { i in (0..<m.cols).allSatisfy { m[i, $0].isFinite } })
+}
+
 /// The result of a C2ST: mean accuracy over the folds, the per-fold accuracies and the training epochs per fold.
 public struct C2STResult: Sendable {
   public let accuracy: Double
@@ -52,7 +57,11 @@ public func c2stDetailed(
   // z-score by the reference's mean and unbiased std (as torch.std).
   let (mean, variance) = reference.columnMeanVariance()
   let nRef = Double(reference.rows)
-  let std = variance.map { ($0 * nRef / (nRef - 1)).squareRoot() }
+  // sbibm has no guard for a constant column; like sbi's copy we use 1 there instead of dividing by zero.
+  let std = variance.map { v -> Double in
+    let s = (v * nRef / (nRef - 1)).squareRoot()
+    return s < 1e-14 ? 1 : s
+  }
   let n = reference.rows + samples.rows
   var x = [Float](repeating: 0, count: n * d)
   var y = [Float](repeating: 0, count: n)
@@ -69,9 +78,8 @@ public func c2stDetailed(
   for k in 0..<folds { bounds.append(bounds[k] + n / folds + (k < n % folds ? 1 : 0)) }
   var accuracies = [Double](repeating: 0, count: folds)
   var epochs = [Int](repeating: 0, count: folds)
-  let savedThreads = BLAS.threads
-  if Threading.count > 1 { BLAS.threads = 1 }
-  defer { BLAS.threads = savedThreads }
+  SingleThreadedBLAS.enter()
+  defer { SingleThreadedBLAS.exit() }
   accuracies.withUnsafeMutableBufferPointer { accBuf in
     epochs.withUnsafeMutableBufferPointer { epBuf in
       let acc = UnsafeSendablePointer(accBuf.baseAddress!)
@@ -103,4 +111,30 @@ public func c2stDetailed(
     }
   }
   return C2STResult(accuracy: accuracies.reduce(0, +) / Double(folds), foldAccuracies: accuracies, epochs: epochs)
+}
+
+/// Keeps the BLAS on one thread while any C2ST runs: the folds call small GEMMs from several threads at once, and a
+/// multi-threaded OpenBLAS serializes such calls through its worker queue (spinning in sched_yield). Nested and
+/// concurrent C2STs share one count; the last to finish restores the previous setting.
+enum SingleThreadedBLAS {
+  private static let lock = NSLock()
+  nonisolated(unsafe) private static var depth = 0
+  nonisolated(unsafe) private static var saved = 1
+
+  static func enter() {
+    lock.lock()
+    if depth == 0 {
+      saved = BLAS.threads
+      BLAS.threads = 1
+    }
+    depth += 1
+    lock.unlock()
+  }
+
+  static func exit() {
+    lock.lock()
+    depth -= 1
+    if depth == 0 { BLAS.threads = saved }
+    lock.unlock()
+  }
 }

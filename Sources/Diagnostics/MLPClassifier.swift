@@ -70,7 +70,7 @@ struct BinaryMLP {
                    b: base + weightOffsets[l], ldb: fanOut, beta: 1, c: o, ldc: fanOut)
         let count = n * fanOut
         if l < layerCount - 1 {
-          for i in 0..<count where o[i] < 0 { o[i] = 0 }
+          reluInPlace(o, count: count)
         } else {
           for i in 0..<count { o[i] = Float(Special.sigmoid(Double(o[i]))) }
         }
@@ -112,11 +112,13 @@ func trainBinaryMLP(
   let m1 = UnsafeMutablePointer<Float>.allocate(capacity: count)
   let m2 = UnsafeMutablePointer<Float>.allocate(capacity: count)
   let yb = UnsafeMutablePointer<Float>.allocate(capacity: batch)
+  let ones = UnsafeMutablePointer<Float>.allocate(capacity: batch)
+  ones.initialize(repeating: 1, count: batch)
   m1.initialize(repeating: 0, count: count)
   m2.initialize(repeating: 0, count: count)
   defer {
     (acts + deltas).forEach { $0.deallocate() }
-    [grad, m1, m2, yb].forEach { $0.deallocate() }
+    [grad, m1, m2, yb, ones].forEach { $0.deallocate() }
   }
   let xb = acts[0]
   var order = Array(0..<n)
@@ -154,28 +156,25 @@ func trainBinaryMLP(
         let p = pp.baseAddress!
         var sq = 0.0
         for l in 0..<layers {
-          let o = net.weightOffsets[l]
-          for i in 0..<(sizes[l] * sizes[l + 1]) { sq += Double(p[o + i]) * Double(p[o + i]) }
+          sq += Double(Kernels.sumOfSquares(count: sizes[l] * sizes[l + 1], p + net.weightOffsets[l]))
         }
         loss += 0.5 * Double(alpha) * sq / Double(b)
         for l in stride(from: layers - 1, through: 0, by: -1) {
           let fanIn = sizes[l], fanOut = sizes[l + 1]
           let wo = net.weightOffsets[l], bo = net.biasOffsets[l]
           let dl = deltas[l + 1]
-          // ∂W = (a_lᵀ δ_{l+1} + αW) / B, ∂b = mean δ_{l+1}.
-          for i in 0..<(fanIn * fanOut) { grad[wo + i] = alpha * p[wo + i] }
-          BLAS.sgemm(transA: true, transB: false, m: fanIn, n: fanOut, k: b, alpha: 1, a: acts[l], lda: fanIn,
+          // ∂W = (a_lᵀ δ_{l+1} + αW) / B, ∂b = mean δ_{l+1} = (1ᵀ δ_{l+1}) / B.
+          scaledCopy(p + wo, into: grad + wo, count: fanIn * fanOut, scale: alpha * invB)
+          BLAS.sgemm(transA: true, transB: false, m: fanIn, n: fanOut, k: b, alpha: invB, a: acts[l], lda: fanIn,
                      b: dl, ldb: fanOut, beta: 1, c: grad + wo, ldc: fanOut)
-          for i in 0..<(fanIn * fanOut) { grad[wo + i] *= invB }
-          for j in 0..<fanOut { grad[bo + j] = 0 }
-          for r in 0..<b { for j in 0..<fanOut { grad[bo + j] += dl[r * fanOut + j] } }
-          for j in 0..<fanOut { grad[bo + j] *= invB }
+          BLAS.sgemm(transA: false, transB: false, m: 1, n: fanOut, k: b, alpha: invB, a: ones, lda: b,
+                     b: dl, ldb: fanOut, beta: 0, c: grad + bo, ldc: fanOut)
           if l > 0 {
             // δ_l = δ_{l+1} W_lᵀ ⊙ 1[a_l > 0].
             let dn = deltas[l], a = acts[l]
             BLAS.sgemm(transA: false, transB: true, m: b, n: fanIn, k: fanOut, alpha: 1, a: dl, lda: fanOut,
                        b: p + wo, ldb: fanOut, beta: 0, c: dn, ldc: fanIn)
-            for i in 0..<(b * fanIn) where a[i] == 0 { dn[i] = 0 }
+            reluMask(dn, activations: a, count: b * fanIn)
           }
         }
       }
@@ -186,12 +185,7 @@ func trainBinaryMLP(
       let lr = Float(Double(options.learningRate) * (1 - Foundation.pow(Double(b2), t)).squareRoot()
         / (1 - Foundation.pow(Double(b1), t)))
       net.parameters.withUnsafeMutableBufferPointer { p in
-        for i in 0..<count {
-          let g = grad[i]
-          m1[i] = b1 * m1[i] + (1 - b1) * g
-          m2[i] = b2 * m2[i] + (1 - b2) * g * g
-          p[i] -= lr * m1[i] / (m2[i].squareRoot() + adamEps)
-        }
+        adamStep(p.baseAddress!, grad, m1, m2, count: count, lr: lr, b1: b1, b2: b2, eps: adamEps)
       }
       start += b
     }
@@ -202,4 +196,82 @@ func trainBinaryMLP(
     if noImprovement > options.iterationsWithoutChange { break }
   }
   return (net, epochs)
+}
+
+// MARK: - SIMD8 helpers for the non-GEMM work of a step
+
+/// x ← max(x, 0).
+@inline(__always)
+func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+  var i = 0
+  let zero = SIMD8<Float>(repeating: 0)
+  while i + 8 <= count {
+    let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+    UnsafeMutableRawPointer(x + i).storeBytes(of: v.replacing(with: zero, where: v .< zero), as: SIMD8<Float>.self)
+    i += 8
+  }
+  while i < count {
+    if x[i] < 0 { x[i] = 0 }
+    i += 1
+  }
+}
+
+/// δ ← δ where a > 0, else 0 (ReLU derivative; a is the ReLU output).
+@inline(__always)
+func reluMask(_ d: UnsafeMutablePointer<Float>, activations a: UnsafePointer<Float>, count: Int) {
+  var i = 0
+  let zero = SIMD8<Float>(repeating: 0)
+  while i + 8 <= count {
+    let av = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+    let dv = UnsafeRawPointer(d + i).loadUnaligned(as: SIMD8<Float>.self)
+    UnsafeMutableRawPointer(d + i).storeBytes(of: dv.replacing(with: zero, where: av .== zero), as: SIMD8<Float>.self)
+    i += 8
+  }
+  while i < count {
+    if a[i] == 0 { d[i] = 0 }
+    i += 1
+  }
+}
+
+/// y ← s·x.
+@inline(__always)
+func scaledCopy(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, scale s: Float) {
+  var i = 0
+  while i + 8 <= count {
+    let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+    UnsafeMutableRawPointer(y + i).storeBytes(of: v * s, as: SIMD8<Float>.self)
+    i += 8
+  }
+  while i < count {
+    y[i] = s * x[i]
+    i += 1
+  }
+}
+
+/// Adam: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², θ ← θ − lr_t · m/(√v + ε).
+@inline(__always)
+func adamStep(
+  _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+  _ v: UnsafeMutablePointer<Float>, count: Int, lr: Float, b1: Float, b2: Float, eps: Float
+) {
+  var i = 0
+  while i + 8 <= count {
+    let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+    var mv = UnsafeRawPointer(m + i).loadUnaligned(as: SIMD8<Float>.self)
+    var vv = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self)
+    var pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+    mv = b1 * mv + (1 - b1) * gv
+    vv = b2 * vv + (1 - b2) * gv * gv
+    pv = pv - lr * mv / (vv.squareRoot() + eps)
+    UnsafeMutableRawPointer(m + i).storeBytes(of: mv, as: SIMD8<Float>.self)
+    UnsafeMutableRawPointer(v + i).storeBytes(of: vv, as: SIMD8<Float>.self)
+    UnsafeMutableRawPointer(p + i).storeBytes(of: pv, as: SIMD8<Float>.self)
+    i += 8
+  }
+  while i < count {
+    m[i] = b1 * m[i] + (1 - b1) * g[i]
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+    p[i] -= lr * m[i] / (v[i].squareRoot() + eps)
+    i += 1
+  }
 }

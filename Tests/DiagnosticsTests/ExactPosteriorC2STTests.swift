@@ -17,3 +17,19 @@ import Testing
     #expect(r.accuracy < 0.57)
   }
 }
+
+/// The benchmark-size C2ST (10,000 vs 10,000); opt-in because it takes minutes: DIFFSBI_SLOW_TESTS=1.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["DIFFSBI_SLOW_TESTS"] != nil))
+struct FullSizeC2STTests {
+  @Test(arguments: ["two_moons", "gaussian_linear"])
+  func fullSizeExactPosteriorC2ST(name: String) throws {
+    let task = try TaskRegistry.task(named: name)
+    let reference = try task.referencePosteriorSamples(1)
+    let ours = try #require(task.samplePosterior(observation: try task.observation(1), count: 10_000, seed: 3))
+    let start = Date()
+    let r = try c2stDetailed(reference: reference, samples: ours, seed: 1)
+    print("full-size C2ST \(name): \(r.accuracy), folds \(r.foldAccuracies), epochs \(r.epochs), "
+      + "\(Date().timeIntervalSince(start)) s")
+    #expect(r.accuracy < 0.53)
+  }
+}
