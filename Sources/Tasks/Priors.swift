@@ -75,11 +75,18 @@ public struct GaussianPrior: Prior {
 
   public func sample(count: Int, seed: UInt64) -> Matrix {
     let d = dimension
+    let l = choleskyFactor.values
+    let diagonal = (0..<d).allSatisfy { i in (0..<i).allSatisfy { l[i * d + $0] == 0 } }
     return blockedRowMap(rows: count, outputColumns: d, seed: seed) { rng, _, out in
-      let z = (0..<d).map { _ in rng.nextNormal() }
+      if diagonal {
+        for i in 0..<d { out[i] = Float(meanVector[i] + l[i * d + i] * rng.nextNormal()) }
+        return
+      }
+      var z = [Double](repeating: 0, count: d)
+      for i in 0..<d { z[i] = rng.nextNormal() }
       for i in 0..<d {
         var s = meanVector[i]
-        for j in 0...i { s += choleskyFactor.values[i * d + j] * z[j] }
+        for j in 0...i { s += l[i * d + j] * z[j] }
         out[i] = Float(s)
       }
     }
