@@ -34,4 +34,29 @@ public struct InverseKinematicsTask: SimulationTask {
       out[1] = Float(x.1)
     }
   }
+
+  /// A sampled reference posterior by rejection ABC: prior draws whose end point lies within `tolerance` of the
+  /// observation (‖f(θ) − x‖ < ε). As ε → 0 this converges to the exact (manifold) posterior; the review used
+  /// ABC-SMC down to ε = 0.002. Rows that find no accepted draw within `maxTries` are NaN.
+  public func rejectionPosterior(
+    observation x: [Float], count: Int, tolerance: Double = 0.01, seed: UInt64, maxTries: Int = 10_000_000
+  ) -> Matrix {
+    let gp = prior as! GaussianPrior
+    let sd = gp.standardDeviation
+    let x0 = Double(x[0]), x1 = Double(x[1])
+    let eps2 = tolerance * tolerance
+    return blockedRowMap(rows: count, outputColumns: 4, seed: seed, blockSize: 1) { rng, _, out in
+      var t = [0.0, 0, 0, 0]
+      for _ in 0..<maxTries {
+        for j in 0..<4 { t[j] = sd[j] * rng.nextNormal() }
+        let f = InverseKinematicsTask.forward(t)
+        let d0 = f.0 - x0, d1 = f.1 - x1
+        if d0 * d0 + d1 * d1 < eps2 {
+          for j in 0..<4 { out[j] = Float(t[j]) }
+          return
+        }
+      }
+      for j in 0..<4 { out[j] = .nan }
+    }
+  }
 }

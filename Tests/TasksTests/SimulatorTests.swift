@@ -159,3 +159,18 @@ func columnMoments(_ m: Matrix) -> (mean: [Double], std: [Double]) {
     for j in 0..<mean.count { #expect(abs(m[j] - mean[j]) < 0.02) }
   }
 }
+
+@Suite struct InverseKinematicsReferenceTests {
+  @Test func rejectionPosteriorHitsTheObservation() {
+    let task = InverseKinematicsTask()
+    let draws = task.rejectionPosterior(observation: InverseKinematicsTask.defaultObservation, count: 100,
+                                        tolerance: 0.02, seed: 1)
+    #expect(draws.allFinite)
+    for i in 0..<draws.rows {
+      let f = InverseKinematicsTask.forward(draws.row(i).map(Double.init))
+      #expect(hypot(f.0, f.1 - 1.5) < 0.02)
+    }
+    #expect(draws == task.rejectionPosterior(observation: InverseKinematicsTask.defaultObservation, count: 100,
+                                              tolerance: 0.02, seed: 1))
+  }
+}
