@@ -102,7 +102,7 @@ public func calibrationError(
 }
 
 /// Posterior contraction per data set and variable: clip(1 − Var_post / Var_prior, 0, 1), with Var_prior the
-/// variance of the targets; `aggregated` gives the median over data sets per variable.
+/// variance of the targets, [N, D]; `columnMedians` aggregates over data sets.
 public func posteriorContraction(estimates: [Matrix], targets: Matrix) throws(DiagnosticsError) -> Matrix {
   try checkShapes(estimates, targets)
   let (_, priorVar) = targets.columnMeanVariance()
