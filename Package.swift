@@ -76,7 +76,7 @@ let package = Package(
     .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
     .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tasks"]),
     .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
-    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics"]),
+    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Tasks"]),
     .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
     .testTarget(name: "FlowMatchingTests", dependencies: ["FlowMatching"]),
     .testTarget(name: "ConsistencyTests", dependencies: ["Consistency"]),
