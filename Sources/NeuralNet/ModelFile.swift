@@ -205,6 +205,11 @@ public enum ModelFile {
             t.blocks >= 0, t.blocks <= 64, t.width % t.heads == 0
       else { throw bad("summary network shape out of range") }
     }
+    if case .timeSeries(let t)? = c.summary {
+      guard [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
+              .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }), t.kernelSize <= t.steps
+      else { throw bad("summary network shape out of range") }
+    }
     guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
     if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }
   }
