@@ -29,6 +29,14 @@ public struct SavedModel: @unchecked Sendable {
   }
 }
 
+extension SavedModel {
+  /// Replaces the network weights by the EMA weights (no-op without them).
+  public func applyEMAWeights() {
+    guard let ema = emaWeights else { return }
+    for (buffer, values) in zip(model.buffers, ema) { buffer.valueArray = values }
+  }
+}
+
 extension Trainer {
   /// The trained state as a `SavedModel`.
   public func savedModel(estimatorSettings: JSONValue = .object([:])) -> SavedModel {
@@ -212,5 +220,9 @@ public enum ModelFile {
     }
     guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
     if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }
+    for s in [c.parameterStandardizer, c.conditionStandardizer].compactMap({ $0 })
+    where s.counts.count != s.dimension || s.m2.count != s.dimension {
+      throw bad("standardizer arrays have different lengths")
+    }
   }
 }
