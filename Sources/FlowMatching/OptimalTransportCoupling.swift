@@ -138,12 +138,27 @@ public func conditionWeight(cost: Matrix, conditionDistance dc: Matrix, ratio: D
   let diag = (0..<n).map { cost[$0, $0] }
   func fraction(_ w: Double) -> Double {
     var count = 0
-    let wf = Float(w)
+    let wv = FloatVector(repeating: Float(w))
+    let (one, zero) = (FloatVector(repeating: 1), FloatVector(repeating: 0))
     cost.withUnsafeBufferPointer { c in
       dc.withUnsafeBufferPointer { d in
         for i in 0..<n {
           let ci = diag[i]
-          for j in 0..<n where wf * d[i * n + j] <= ci - c[i * n + j] { count += 1 }
+          let civ = FloatVector(repeating: ci)
+          let (rc, rd) = (c.baseAddress! + i * n, d.baseAddress! + i * n)
+          var acc = zero
+          var j = 0
+          while j + 8 <= n {
+            let cv = UnsafeRawPointer(rc + j).loadUnaligned(as: FloatVector.self)
+            let dv = UnsafeRawPointer(rd + j).loadUnaligned(as: FloatVector.self)
+            acc += one.replacing(with: zero, where: wv * dv .> civ - cv)
+            j += 8
+          }
+          count += Int(acc.sum())
+          while j < n {
+            if Float(w) * rd[j] <= ci - rc[j] { count += 1 }
+            j += 1
+          }
         }
       }
     }

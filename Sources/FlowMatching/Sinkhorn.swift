@@ -66,6 +66,13 @@ public struct SinkhornResult: Sendable {
 ///     u ← log a − LSE_j(−C_ij/ε + v_j),   v ← log b − LSE_i(−C_ij/ε + u_i),
 ///
 /// stopping when max_i |Δu_i| ≤ `tolerance` or after `maxIterations` (BayesFlow defaults ε = 0.1, 100, 1e-5).
+///
+/// Evaluation (Schmitzer 2019, "Stabilized sparse scaling algorithms", absorption): after one log-domain pass the
+/// iterations run in scaling form on the stabilized kernel K̃_ij = exp(−C_ij/ε + u_i + v_j) with multipliers
+/// α = e^{Δu}, β = e^{Δv}: α ← a/(K̃ β), β ← b/(K̃ᵀ α) — the same iterates in exact arithmetic, at two
+/// matrix–vector products per iteration instead of 2nm exponentials. Multipliers outside [e^{−10}, e^{10}] are
+/// absorbed into (u, v) and K̃ is recomputed; a row or column whose kernel sum underflows falls back to the
+/// log-domain update.
 public func sinkhorn(
   cost: Matrix, rowMarginal a: [Double], columnMarginal b: [Double], regularization epsilon: Double = 0.1,
   maxIterations: Int = 100, tolerance: Double = 1e-5
@@ -85,25 +92,140 @@ public func sinkhorn(
   let logKT = logK.transposed
   let logA = a.map { Float(log($0)) }
   let logB = b.map { Float(log($0)) }
+  let (fa, fb) = (a.map(Float.init), b.map(Float.init))
   var u = [Float](repeating: 0, count: n)
   var v = [Float](repeating: 0, count: m)
-  var iterations = 0
-  var converged = false
-  while iterations < maxIterations {
-    iterations += 1
-    let old = u
+
+  /// The exact log-domain update of u (from v) or v (from u).
+  func logUpdateU() {
     logSumExpRows(logK, offsets: v, into: &u)
     for i in 0..<n { u[i] = logA[i] - u[i] }
+  }
+  func logUpdateV() {
     logSumExpRows(logKT, offsets: u, into: &v)
     for j in 0..<m { v[j] = logB[j] - v[j] }
+  }
+
+  logUpdateU()
+  logUpdateV()
+  var iterations = 1
+  var converged = false
+  var kernel = stabilizedKernel(logK, u, v)
+  var alpha = [Float](repeating: 1, count: n)
+  var beta = [Float](repeating: 1, count: m)
+  var rowSums = [Float](repeating: 0, count: n)
+  var columnSums = [Float](repeating: 0, count: m)
+  let (lo, hi) = (Float(exp(-10.0)), Float(exp(10.0)))
+
+  func absorb() {
+    for i in 0..<n { u[i] += Foundation.log(alpha[i]) }
+    for j in 0..<m { v[j] += Foundation.log(beta[j]) }
+    for i in 0..<n { alpha[i] = 1 }
+    for j in 0..<m { beta[j] = 1 }
+    kernel = stabilizedKernel(logK, u, v)
+  }
+
+  while iterations < maxIterations {
+    iterations += 1
+    matrixVector(kernel, beta, into: &rowSums)
     var delta: Float = 0
-    for i in 0..<n { delta = max(delta, abs(u[i] - old[i])) }
+    var fallback = false
+    for i in 0..<n {
+      let next = fa[i] / rowSums[i]
+      if !(rowSums[i] > 1e-30) || !next.isFinite {
+        fallback = true
+        break
+      }
+      delta = max(delta, abs(Foundation.log(next / alpha[i])))
+      alpha[i] = next
+    }
+    if fallback {
+      absorb()
+      let old = u
+      logUpdateU()
+      delta = zip(u, old).reduce(0) { max($0, abs($1.0 - $1.1)) }
+      logUpdateV()
+      kernel = stabilizedKernel(logK, u, v)
+    } else {
+      transposedMatrixVector(kernel, alpha, into: &columnSums)
+      var bad = false
+      for j in 0..<m {
+        beta[j] = fb[j] / columnSums[j]
+        if !(columnSums[j] > 1e-30) || !beta[j].isFinite { bad = true }
+      }
+      if bad {
+        for j in 0..<m { beta[j] = 1 }
+        absorb()
+        logUpdateV()
+        kernel = stabilizedKernel(logK, u, v)
+      } else if alpha.contains(where: { $0 < lo || $0 > hi }) || beta.contains(where: { $0 < lo || $0 > hi }) {
+        absorb()
+      }
+    }
     if Double(delta) <= tolerance {
       converged = true
       break
     }
   }
+  for i in 0..<n { u[i] += Foundation.log(alpha[i]) }
+  for j in 0..<m { v[j] += Foundation.log(beta[j]) }
   return SinkhornResult(logKernel: logK, u: u, v: v, iterations: iterations, converged: converged)
+}
+
+/// K̃_ij = exp(logK_ij + u_i + v_j) (one vectorized exp pass).
+func stabilizedKernel(_ logK: Matrix, _ u: [Float], _ v: [Float]) -> Matrix {
+  var k = Matrix(rows: logK.rows, cols: logK.cols)
+  let m = logK.cols
+  logK.withUnsafeBufferPointer { pl in
+    v.withUnsafeBufferPointer { pv in
+      k.withUnsafeMutableBufferPointer { pk in
+        for i in 0..<logK.rows {
+          let ui = FloatVector(repeating: u[i])
+          Kernels.apply2(count: m, pl.baseAddress! + i * m, pv.baseAddress!, into: pk.baseAddress! + i * m) {
+            VectorMath.exp($0 + $1 + ui)
+          }
+        }
+      }
+    }
+  }
+  return k
+}
+
+/// out = K x (SIMD8 row dot products).
+func matrixVector(_ k: Matrix, _ x: [Float], into out: inout [Float]) {
+  let m = k.cols
+  k.withUnsafeBufferPointer { pk in
+    x.withUnsafeBufferPointer { px in
+      for i in 0..<k.rows {
+        let row = pk.baseAddress! + i * m
+        var acc = FloatVector(repeating: 0)
+        var j = 0
+        while j + 8 <= m {
+          acc += load(row + j) * load(px.baseAddress! + j)
+          j += 8
+        }
+        var s = acc.sum()
+        while j < m {
+          s += row[j] * px[j]
+          j += 1
+        }
+        out[i] = s
+      }
+    }
+  }
+}
+
+/// out = Kᵀ x (row-wise axpy, contiguous).
+func transposedMatrixVector(_ k: Matrix, _ x: [Float], into out: inout [Float]) {
+  let m = k.cols
+  for j in 0..<m { out[j] = 0 }
+  k.withUnsafeBufferPointer { pk in
+    out.withUnsafeMutableBufferPointer { po in
+      for i in 0..<k.rows where x[i] != 0 {
+        Kernels.axpy(count: m, alpha: x[i], x: pk.baseAddress! + i * m, y: po.baseAddress!)
+      }
+    }
+  }
 }
 
 /// out_i = LSE_j(K_ij + offsets_j) for every row of K (rows in parallel chunks, no allocation per row).
