@@ -125,3 +125,28 @@ public func flowMatchingLoss(_ batch: FlowMatchingBatch, output: Matrix) throws 
   }
   return (total / Double(count), grad)
 }
+
+/// One complete flow-matching training batch: draws noise x₀ ~ N(0, I) and times, optionally re-pairs data and
+/// conditions with the noise by a mini-batch OT coupling, and builds the loss inputs.
+///
+/// Returns the batch, the conditions in the batch's row order (gathered like the data) and the coupling used.
+public func flowMatchingTrainingBatch(
+  data: Matrix, conditions: Matrix?, timeSampling: FlowTimeSampling = .uniform,
+  coupling options: OptimalTransportOptions? = nil, rng: inout Xoshiro
+) throws -> (batch: FlowMatchingBatch, conditions: Matrix?, coupling: OptimalTransportCoupling?) {
+  if let c = conditions, c.rows != data.rows {
+    throw FlowMatchingError.shapeMismatch("\(c.rows) condition rows for \(data.rows) data rows")
+  }
+  let noise = rng.normalMatrix(rows: data.rows, cols: data.cols)
+  let times = try timeSampling.times(count: data.rows, rng: &rng)
+  guard let options else {
+    return (try flowMatchingLossInputs(data: data, noise: noise, times: times), conditions, nil)
+  }
+  let coupling = try optimalTransportCoupling(
+    noise: noise, data: data, conditions: conditions, options: options, rng: &rng)
+  let paired = data.gatherRows(coupling.assignment)
+  return (
+    try flowMatchingLossInputs(data: paired, noise: noise, times: times),
+    conditions?.gatherRows(coupling.assignment), coupling
+  )
+}
