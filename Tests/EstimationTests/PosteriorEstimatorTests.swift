@@ -6,6 +6,8 @@ import Estimation
 import NeuralNet
 import NumericCore
 import Diffusion
+import FlowMatching
+import Consistency
 
 /// End-to-end tests of the estimator: training, sampling for many observations, model files, bad input.
 @Suite(.serialized) struct PosteriorEstimatorTests {
@@ -114,5 +116,60 @@ import Diffusion
     let exact = try #require(task.samplePosterior(observation: obs, count: 2000, seed: 4))
     let score = try c2st(reference: exact, samples: draws.samples[0], seed: 1)
     #expect(score <= 0.55, "C2ST \(score)")
+  }
+}
+
+/// Flow matching and consistency models through the same estimator API.
+@Suite(.serialized) struct OtherMethodsTests {
+  func trainConjugate(_ settings: EstimatorSettings, epochs: Int) throws -> PosteriorEstimator {
+    let (theta, x) = PosteriorEstimatorTests.conjugateData(8000, seed: 21)
+    let est = try PosteriorEstimator(
+      parameterDimension: 2, conditionDimension: 2, settings: settings,
+      network: PosteriorEstimatorTests.smallNetwork(2, 2), seed: 21)
+    var cfg = TrainingConfiguration()
+    cfg.epochs = epochs
+    cfg.learningRate = 1e-3
+    try est.train(parameters: theta, data: x, configuration: cfg)
+    return est
+  }
+
+  func checkPosterior(_ est: PosteriorEstimator, meanTolerance: Double, varianceTolerance: Double) throws {
+    let obs = Matrix([[1.0, -0.5], [0, 2]])
+    let r = try est.sample(observations: obs, count: 3000, seed: 9)
+    #expect(r.nonFiniteRows == 0)
+    for (i, s) in r.samples.enumerated() {
+      let (m, v) = s.columnMeanVariance()
+      for j in 0..<2 {
+        #expect(abs(m[j] - 0.8 * Double(obs[i, j])) < meanTolerance, "\(est.settings.method) mean \(m[j])")
+        #expect(abs(v[j] - 0.2) < varianceTolerance, "\(est.settings.method) variance \(v[j])")
+      }
+    }
+  }
+
+  @Test func flowMatchingWithOTCouplingLearnsTheConjugatePosterior() throws {
+    let settings = EstimatorSettings(
+      method: .flowMatching,
+      flowMatching: FlowMatchingSettings(timeSampling: .uniform, coupling: OptimalTransportOptions()))
+    let est = try trainConjugate(settings, epochs: 25)
+    try checkPosterior(est, meanTolerance: 0.1, varianceTolerance: 0.06)
+    // The model file keeps the method and its settings.
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fm-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try est.save(to: dir)
+    #expect(try PosteriorEstimator.load(from: dir).settings == est.settings)
+  }
+
+  @Test func consistencyModelLearnsTheConjugatePosterior() throws {
+    let est = try trainConjugate(EstimatorSettings(method: .consistency), epochs: 25)
+    #expect(est.settings.consistency?.totalSteps == 25 * (8000 / 128))
+    let r = try est.sample(observations: Matrix([[0.5, 0.5]]), count: 100, seed: 1)
+    #expect(r.evaluations == 11)
+    try checkPosterior(est, meanTolerance: 0.15, varianceTolerance: 0.1)
+  }
+
+  @Test func stableConsistencyIsRefusedClearly() throws {
+    #expect(throws: EstimatorError.self) {
+      try PosteriorEstimator(parameterDimension: 2, conditionDimension: 2, settings: EstimatorSettings(method: .stableConsistency))
+    }
   }
 }
