@@ -186,98 +186,72 @@ public final class ScoreComposer {
     let jOverM = Double(observationCount) / Double(m)
     let batch = drawBatches(rows: b, m: m)
     var zRep = Matrix(rows: b * m, cols: d)
-    for r in 0..<b { for k in 0..<m { for c in 0..<d { zRep[r * m + k, c] = z[r, c] } } }
+    z.withUnsafeBufferPointer { zp in
+      zRep.withUnsafeMutableBufferPointer { rp in
+        for r in 0..<b { for k in 0..<m { for c in 0..<d { rp[(r * m + k) * d + c] = zp[r * d + c] } } }
+      }
+    }
     let xj = paired(zRep, batch, t)
     pairEvaluations += b * m
-    let dj = Tweedie.scaledScore(denoised: xj, z: zRep, alpha: p.alpha)  // σ² s_j, [B·M, d]
-    let dp = prior.scaledScore(z, at: p)                                   // σ² s_p, [B, d]
-    var comp = Matrix(rows: b, cols: d)
+    let dj = Tweedie.scaledScore(denoised: xj, z: zRep, alpha: p.alpha).storage  // σ² s_j, [B·M, d]
+    let dp = prior.scaledScore(z, at: p).storage                                   // σ² s_p, [B, d]
+    var comp = [Float](repeating: 0, count: b * d)
     switch options.method {
     case .direct:
       for r in 0..<b {
         for c in 0..<d {
           var acc = 0.0
-          for k in 0..<m { acc += Double(dj[r * m + k, c]) }
-          let sp = Double(dp[r, c])
-          comp[r, c] = Float(sp + jOverM * (acc - Double(m) * sp))
+          for k in 0..<m { acc += Double(dj[(r * m + k) * d + c]) }
+          let sp = Double(dp[r * d + c])
+          comp[r * d + c] = Float(sp + jOverM * (acc - Double(m) * sp))
         }
       }
     case .gauss, .autoGauss:
-      let pp = prior.denoisingPrecision(at: p)
       let ratio = p.alpha * p.alpha / (p.sigma * p.sigma)
-      let post = posteriorPrecisions!.map { l -> DMatrix in
-        var q = l
-        for i in 0..<d { q[i, i] += ratio }
+      let post = posteriorPrecisions!.map { l -> [Double] in
+        var q = l.values
+        for i in 0..<d { q[i * d + i] += ratio }
         return q
       }
+      var solver = PrecisionSolver(dimension: d, observations: observationCount, jOverM: jOverM,
+                                   prior: prior.denoisingPrecision(at: p).values, nugget: options.precisionNugget)
       for r in 0..<b {
-        let idx = Array(batch[(r * m)..<((r + 1) * m)])
-        let out = precisionWeighted(
-          prior: pp, priorScore: dp.row(r), posteriors: idx.map { post[$0] },
-          scores: (0..<m).map { dj.row(r * m + $0) }, jOverM: jOverM)
-        for c in 0..<d { comp[r, c] = Float(out[c]) }
+        solver.start(priorScore: dp, row: r)
+        for k in 0..<m { solver.add(precision: post[batch[r * m + k]], score: dj, row: r * m + k) }
+        solver.solve(into: &comp, row: r)
       }
     case .jacobian(let jac):
-      let pp = prior.denoisingPrecision(at: p)
-      let jacobians = denoiserJacobians(jac, z: zRep, observation: batch, t: t, base: xj)
+      let jacobians = denoiserJacobians(jac, z: zRep, observation: batch, t: t, base: xj).storage
       let ratio = p.alpha * p.alpha / (p.sigma * p.sigma)
+      var solver = PrecisionSolver(dimension: d, observations: observationCount, jOverM: jOverM,
+                                   prior: prior.denoisingPrecision(at: p).values, nugget: options.precisionNugget)
+      var a = [Double](repeating: 0, count: d * d)
+      var inv = a
       for r in 0..<b {
-        var posts = [DMatrix]()
+        solver.start(priorScore: dp, row: r)
         for k in 0..<m {
           // Π = (α²/σ²)(α ∂x̂/∂z)⁻¹, symmetrized.
-          var a = DMatrix(rows: d, cols: d)
+          let base = (r * m + k) * d * d
           for i in 0..<d {
             for c in 0..<d {
-              a[i, c] = 0.5 * p.alpha * Double(jacobians[r * m + k, i * d + c] + jacobians[r * m + k, c * d + i])
+              a[i * d + c] = 0.5 * p.alpha * Double(jacobians[base + i * d + c] + jacobians[base + c * d + i])
             }
           }
-          var inv = (try? a.inverseSPD()) ?? DMatrix.identity(d)
-          for i in 0..<d * d { inv.values[i] *= ratio }
-          posts.append(inv)
+          if !invertSPD(&a, into: &inv, d) {
+            for i in 0..<d * d { inv[i] = i % (d + 1) == 0 ? 1 : 0 }
+          }
+          for i in 0..<d * d { inv[i] *= ratio }
+          solver.add(precision: inv, score: dj, row: r * m + k)
         }
-        let out = precisionWeighted(
-          prior: pp, priorScore: dp.row(r), posteriors: posts, scores: (0..<m).map { dj.row(r * m + $0) },
-          jOverM: jOverM)
-        for c in 0..<d { comp[r, c] = Float(out[c]) }
+        solver.solve(into: &comp, row: r)
       }
     }
     let damp = options.damping(t)
-    if damp != 1 { comp.scale(by: Float(damp)) }
-    var x = Tweedie.denoised(scaledScore: comp, z: z, alpha: p.alpha)
+    var cm = Matrix(rows: b, cols: d, storage: comp)
+    if damp != 1 { cm.scale(by: Float(damp)) }
+    var x = Tweedie.denoised(scaledScore: cm, z: z, alpha: p.alpha)
     if let c = options.clip { clip(&x, lower: c.lowerBound, upper: c.upperBound) }
     return x
-  }
-
-  /// Λ⁻¹[(1 − J)Π_p D_p + (J/M)Σ Π_j D_j] with Λ = (1 − J)Π_p + (J/M)Σ Π_j, adding a growing nugget to the Π_j
-  /// until Λ is positive definite.
-  func precisionWeighted(prior pp: DMatrix, priorScore dp: [Float], posteriors: [DMatrix], scores: [[Float]],
-                         jOverM: Double) -> [Double] {
-    let d = pp.rows
-    let w = 1 - Double(observationCount)
-    var lam = DMatrix(rows: d, cols: d)
-    var rhs = [Double](repeating: 0, count: d)
-    let pdp = pp.multiply(dp.map(Double.init))
-    for i in 0..<d * d { lam.values[i] = w * pp.values[i] }
-    for i in 0..<d { rhs[i] = w * pdp[i] }
-    var sumScores = [Double](repeating: 0, count: d)
-    for (q, s) in zip(posteriors, scores) {
-      let sd = s.map(Double.init)
-      let qs = q.multiply(sd)
-      for i in 0..<d * d { lam.values[i] += jOverM * q.values[i] }
-      for i in 0..<d { rhs[i] += jOverM * qs[i]; sumScores[i] += jOverM * sd[i] }
-    }
-    var nugget = 0.0
-    for _ in 0..<40 {
-      var l = lam
-      var r = rhs
-      if nugget > 0 {
-        let total = jOverM * Double(posteriors.count) * nugget
-        for i in 0..<d { l[i, i] += total; r[i] += nugget * sumScores[i] }
-      }
-      if let ch = try? l.cholesky() { return ch.solveLowerTransposed(ch.solveLower(r)) }
-      nugget = nugget == 0 ? options.precisionNugget : nugget * 10
-    }
-    return rhs
   }
 
   /// ∂x̂/∂z for every pair as rows of [N, d·d] (row-major d×d).
@@ -358,4 +332,115 @@ func sampleCovariance(_ x: Matrix) -> DMatrix {
   }
   for i in 0..<d * d { cov.values[i] /= Double(n - 1) }
   return cov
+}
+
+/// Accumulates Λ = (1 − J)Π_p + (J/M)Σ Π_j and r = (1 − J)Π_p D_p + (J/M)Σ Π_j D_j for one sample and solves
+/// Λ x = r. When Λ is not positive definite a nugget δI is added to every Π_j (Λ += JδI, r += (J/M)δ Σ D_j),
+/// starting at `nugget` and growing ×10 until the Cholesky factorization succeeds (sbi instead lifts negative
+/// eigenvalues, which needs an eigendecomposition).
+struct PrecisionSolver {
+  let d: Int
+  let w: Double
+  let jOverM: Double
+  let prior: [Double]
+  let nugget: Double
+  var lam: [Double]
+  var rhs: [Double]
+  var sumScores: [Double]
+  var count = 0
+  var work: [Double]
+
+  init(dimension d: Int, observations j: Int, jOverM: Double, prior: [Double], nugget: Double) {
+    self.d = d
+    w = 1 - Double(j)
+    self.jOverM = jOverM
+    self.prior = prior
+    self.nugget = nugget
+    lam = [Double](repeating: 0, count: d * d)
+    rhs = [Double](repeating: 0, count: d)
+    sumScores = rhs
+    work = lam
+  }
+
+  mutating func start(priorScore dp: [Float], row r: Int) {
+    count = 0
+    for i in 0..<d {
+      var acc = 0.0
+      for k in 0..<d { acc += prior[i * d + k] * Double(dp[r * d + k]) }
+      rhs[i] = w * acc
+      sumScores[i] = 0
+    }
+    for i in 0..<d * d { lam[i] = w * prior[i] }
+  }
+
+  mutating func add(precision q: [Double], score dj: [Float], row r: Int) {
+    count += 1
+    for i in 0..<d {
+      var acc = 0.0
+      for k in 0..<d { acc += q[i * d + k] * Double(dj[r * d + k]) }
+      rhs[i] += jOverM * acc
+      sumScores[i] += jOverM * Double(dj[r * d + i])
+    }
+    for i in 0..<d * d { lam[i] += jOverM * q[i] }
+  }
+
+  mutating func solve(into out: inout [Float], row r: Int) {
+    var delta = 0.0
+    for _ in 0..<40 {
+      for i in 0..<d * d { work[i] = lam[i] }
+      var x = rhs
+      if delta > 0 {
+        for i in 0..<d {
+          work[i * d + i] += jOverM * Double(count) * delta
+          x[i] += delta * sumScores[i]
+        }
+      }
+      if choleskySolve(&work, &x, d) {
+        for i in 0..<d { out[r * d + i] = Float(x[i]) }
+        return
+      }
+      delta = delta == 0 ? nugget : delta * 10
+    }
+    for i in 0..<d { out[r * d + i] = Float(rhs[i]) }
+  }
+}
+
+/// In-place Cholesky of the row-major SPD matrix a (lower triangle) and solve of a x = b (b overwritten).
+func choleskySolve(_ a: inout [Double], _ b: inout [Double], _ n: Int) -> Bool {
+  for j in 0..<n {
+    var s = a[j * n + j]
+    for k in 0..<j { s -= a[j * n + k] * a[j * n + k] }
+    guard s > 0, s.isFinite else { return false }
+    let l = s.squareRoot()
+    a[j * n + j] = l
+    for i in (j + 1)..<max(n, j + 1) {
+      var v = a[i * n + j]
+      for k in 0..<j { v -= a[i * n + k] * a[j * n + k] }
+      a[i * n + j] = v / l
+    }
+  }
+  for i in 0..<n {
+    var v = b[i]
+    for k in 0..<i { v -= a[i * n + k] * b[k] }
+    b[i] = v / a[i * n + i]
+  }
+  for i in stride(from: n - 1, through: 0, by: -1) {
+    var v = b[i]
+    for k in (i + 1)..<max(n, i + 1) { v -= a[k * n + i] * b[k] }
+    b[i] = v / a[i * n + i]
+  }
+  return true
+}
+
+/// inv ← a⁻¹ for a row-major SPD matrix (a is overwritten by its factor).
+func invertSPD(_ a: inout [Double], into inv: inout [Double], _ n: Int) -> Bool {
+  var factor = a
+  var e = [Double](repeating: 0, count: n)
+  for c in 0..<n {
+    for i in 0..<n { e[i] = i == c ? 1 : 0 }
+    factor = a
+    guard choleskySolve(&factor, &e, n) else { return false }
+    for i in 0..<n { inv[i * n + c] = e[i] }
+  }
+  return true
 }

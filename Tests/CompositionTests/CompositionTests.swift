@@ -4,12 +4,15 @@ import NumericCore
 import Diffusion
 import Composition
 
+/// Every composition method with the exact per-observation score against the analytic posterior of the
+/// conjugate Gaussian model (2-D, correlated prior and noise, standardized network space).
 @Suite struct CompositionTests {
   let fx = GaussianFixture()
 
-  func run(_ method: CompositionMethod, n: Int, miniBatch: Int? = nil, samples: Int = 2000,
-           sampler: SamplerKind = .eulerMaruyama, steps: StepControl? = .fixed(400))
-    throws -> (mean: Double, std: Double, corr: Double, evaluations: Int)
+  /// Deterministic Heun (probability-flow ODE) sampling without mini-batches, Euler–Maruyama with them (the
+  /// score is then stochastic).
+  func run(_ method: CompositionMethod, n: Int, miniBatch: Int? = nil, samples: Int = 1000, steps: Int = 100,
+           refine: Bool = false) throws -> (mean: Double, std: Double, corr: Double)
   {
     let y = fx.observations(n)
     let composer = try ScoreComposer(
@@ -18,39 +21,76 @@ import Composition
       options: CompositionOptions(method: method, miniBatchSize: miniBatch, clip: nil), seed: 11)
     var rng = Xoshiro(seed: 5)
     let z1 = priorSample(rows: samples, cols: 2, schedule: fx.schedule, rng: &rng)
-    let r = try sample(sampler, denoiser: composer.denoiser, initial: z1, schedule: fx.schedule,
-                       options: SamplerOptions(steps: steps), rng: &rng)
-    let theta = fx.space.toOriginal(r.samples)
+    var x = try sample(miniBatch == nil ? .heun : .eulerMaruyama, denoiser: composer.denoiser, initial: z1, schedule: fx.schedule,
+                       options: SamplerOptions(steps: .fixed(miniBatch == nil ? steps : 4 * steps)), rng: &rng).samples
+    if refine { x = langevinRefine(x, denoiser: composer.denoiser, schedule: fx.schedule, rng: &rng) }
     let truth = fx.model.posterior(y)
-    let e = momentErrors(theta, mean: truth.mean, covariance: truth.covariance)
-    return (e.mean, e.std, e.corr, r.evaluations)
+    return momentErrors(fx.space.toOriginal(x), mean: truth.mean, covariance: truth.covariance)
   }
 
   @Test(arguments: [1, 10, 100])
-  func directMatchesAnalyticPosterior(n: Int) throws {
-    let e = try run(.direct, n: n)
+  func directWithLangevinRefinementMatchesPosterior(n: Int) throws {
+    let e = try run(.direct, n: n, refine: n > 1)
     print("direct N=\(n): \(e)")
-    #expect(e.mean < 0.1 && e.std < 0.08 && e.corr < 0.06)
+    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.08)
   }
 
   @Test(arguments: [1, 10, 100])
-  func gaussExactPrecisionMatchesAnalyticPosterior(n: Int) throws {
+  func gaussWithExactPrecisionMatchesPosterior(n: Int) throws {
     let e = try run(.gauss(.shared(fx.model.singleObservationPrecision(space: fx.space))), n: n)
     print("gauss N=\(n): \(e)")
-    #expect(e.mean < 0.1 && e.std < 0.08 && e.corr < 0.06)
+    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.06)
   }
 
   @Test(arguments: [1, 10, 100])
-  func autoGaussMatchesAnalyticPosterior(n: Int) throws {
-    let e = try run(.autoGauss(AutoGaussOptions(samplesPerObservation: 500)), n: n)
+  func autoGaussMatchesPosterior(n: Int) throws {
+    let e = try run(.autoGauss(AutoGaussOptions(samplesPerObservation: n == 100 ? 100 : 400, steps: 100)), n: n)
     print("auto-gauss N=\(n): \(e)")
-    #expect(e.mean < 0.1 && e.std < 0.08 && e.corr < 0.06)
+    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.06)
   }
 
   @Test(arguments: [1, 10, 100])
-  func jacobianMatchesAnalyticPosterior(n: Int) throws {
-    let e = try run(.jacobian(.finiteDifference(step: 0.05)), n: n, samples: 1000)
+  func jacobianPrecisionMatchesPosterior(n: Int) throws {
+    let e = try run(.jacobian(.finiteDifference(step: 0.05)), n: n, samples: n == 100 ? 400 : 1000)
     print("jac N=\(n): \(e)")
-    #expect(e.mean < 0.12 && e.std < 0.1 && e.corr < 0.08)
+    #expect(e.mean < 0.15 && e.std < 0.1 && e.corr < 0.08)
+  }
+
+  /// Mini-batches of M = J/2 with the exact precisions: unbiased, with a noisier score.
+  @Test func gaussWithMiniBatchesMatchesPosterior() throws {
+    let e = try run(.gauss(.shared(fx.model.singleObservationPrecision(space: fx.space))), n: 10, miniBatch: 5)
+    print("gauss minibatch 5/10: \(e)")
+    #expect(e.mean < 0.2 && e.std < 0.15)
+  }
+
+  /// The damping bridge b(t) = d0 (d1/d0)^t and its end points.
+  @Test func dampingBridge() {
+    let o = CompositionOptions(dampingStart: 0.01, dampingEnd: 1)
+    #expect(abs(o.damping(0) - 0.01) < 1e-12 && abs(o.damping(1) - 1) < 1e-12)
+    #expect(abs(o.damping(0.5) - 0.1) < 1e-12)
+  }
+
+  /// With M = J the composed scaled score equals (1 − J)σ²s_p + Σ_j σ²s_j exactly, and clipping bounds x̂.
+  @Test func directRuleIdentityAndClipping() throws {
+    let y = fx.observations(4)
+    let paired = fx.model.pairedDenoiser(observations: y, schedule: fx.schedule, space: fx.space)
+    let prior = fx.prior
+    var rng = Xoshiro(seed: 1)
+    let z = rng.normalMatrix(rows: 8, cols: 2)
+    let t = 0.4
+    let p = fx.schedule.point(t)
+    let c = try ScoreComposer(denoiser: paired, observations: 4, prior: prior, schedule: fx.schedule,
+                              options: CompositionOptions(clip: nil))
+    let x = c.denoise(z, t)
+    var expected = prior.scaledScore(z, at: p)
+    expected.scale(by: -3)
+    for j in 0..<4 {
+      expected.add(Tweedie.scaledScore(denoised: paired(z, [Int](repeating: j, count: 8), t), z: z, alpha: p.alpha))
+    }
+    let want = Tweedie.denoised(scaledScore: expected, z: z, alpha: p.alpha)
+    for i in 0..<16 { #expect(abs(x.storage[i] - want.storage[i]) < 1e-4 * max(1, abs(want.storage[i]))) }
+    let clipped = try ScoreComposer(denoiser: paired, observations: 4, prior: prior, schedule: fx.schedule,
+                                    options: CompositionOptions(clip: -0.5...0.5)).denoise(z, t)
+    #expect(clipped.storage.allSatisfy { abs($0) <= 0.5 })
   }
 }
