@@ -173,7 +173,7 @@ public struct BoxUniformCompositionPrior: CompositionPrior {
       mass = 1 - 0.5 * erfc(ua / root2) - 0.5 * erfc(-ub / root2)
     }
     let norm = (2 * Double.pi).squareRoot()
-    if mass > 1e-280 && (phiA > 0 || phiB > 0) {
+    if mass > 1e-280 {
       return sigma * (phiA - phiB) / (norm * mass)
     }
     // Deep in a tail: log p_t ≈ log Q(u) for the nearer edge, d/du log Q(u) ≈ −(u + 1/u) for |u| large.

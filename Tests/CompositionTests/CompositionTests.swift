@@ -12,7 +12,7 @@ import Composition
   /// Deterministic Heun (probability-flow ODE) sampling without mini-batches, Euler–Maruyama with them (the
   /// score is then stochastic).
   func run(_ method: CompositionMethod, n: Int, miniBatch: Int? = nil, samples: Int = 1000, steps: Int = 100,
-           refine: Bool = false) throws -> (mean: Double, std: Double, corr: Double)
+           refine: Bool = false, stochastic: Bool = false) throws -> (mean: Double, std: Double, corr: Double)
   {
     let y = fx.observations(n)
     let composer = try ScoreComposer(
@@ -21,8 +21,9 @@ import Composition
       options: CompositionOptions(method: method, miniBatchSize: miniBatch, clip: nil), seed: 11)
     var rng = Xoshiro(seed: 5)
     let z1 = priorSample(rows: samples, cols: 2, schedule: fx.schedule, rng: &rng)
-    var x = try sample(miniBatch == nil ? .heun : .eulerMaruyama, denoiser: composer.denoiser, initial: z1, schedule: fx.schedule,
-                       options: SamplerOptions(steps: .fixed(miniBatch == nil ? steps : 4 * steps)), rng: &rng).samples
+    let sde = stochastic || miniBatch != nil
+    var x = try sample(sde ? .eulerMaruyama : .heun, denoiser: composer.denoiser, initial: z1, schedule: fx.schedule,
+                       options: SamplerOptions(steps: .fixed(sde ? 4 * steps : steps)), rng: &rng).samples
     if refine { x = langevinRefine(x, denoiser: composer.denoiser, schedule: fx.schedule, rng: &rng) }
     let truth = fx.model.posterior(y)
     return momentErrors(fx.space.toOriginal(x), mean: truth.mean, covariance: truth.covariance)
@@ -30,7 +31,7 @@ import Composition
 
   @Test(arguments: [1, 10, 100])
   func directWithLangevinRefinementMatchesPosterior(n: Int) throws {
-    let e = try run(.direct, n: n, refine: n > 1)
+    let e = try run(.direct, n: n, steps: 50, refine: true, stochastic: true)
     print("direct N=\(n): \(e)")
     #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.08)
   }
@@ -44,7 +45,7 @@ import Composition
 
   @Test(arguments: [1, 10, 100])
   func autoGaussMatchesPosterior(n: Int) throws {
-    let e = try run(.autoGauss(AutoGaussOptions(samplesPerObservation: n == 100 ? 100 : 400, steps: 100)), n: n)
+    let e = try run(.autoGauss(AutoGaussOptions(samplesPerObservation: 1000, steps: 200)), n: n)
     print("auto-gauss N=\(n): \(e)")
     #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.06)
   }
