@@ -40,14 +40,14 @@ import Composition
   func gaussWithExactPrecisionMatchesPosterior(n: Int) throws {
     let e = try run(.gauss(.shared(fx.model.singleObservationPrecision(space: fx.space))), n: n)
     print("gauss N=\(n): \(e)")
-    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.06)
+    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.08)
   }
 
   @Test(arguments: [1, 10, 100])
   func autoGaussMatchesPosterior(n: Int) throws {
     let e = try run(.autoGauss(AutoGaussOptions(samplesPerObservation: 1000, steps: 200)), n: n)
     print("auto-gauss N=\(n): \(e)")
-    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.06)
+    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.08)
   }
 
   @Test(arguments: [1, 10, 100])
@@ -93,5 +93,42 @@ import Composition
     let clipped = try ScoreComposer(denoiser: paired, observations: 4, prior: prior, schedule: fx.schedule,
                                     options: CompositionOptions(clip: -0.5...0.5)).denoise(z, t)
     #expect(clipped.storage.allSatisfy { abs($0) <= 0.5 })
+  }
+}
+
+/// sbi's `gauss` heuristic (posterior precision = 2 × prior precision) is exact when the noise covariance equals
+/// the prior covariance; and the time-weighted prior score with Langevin refinement.
+@Suite struct CompositionVariantTests {
+  let schedule = EDMSchedule(variance: .preserving)
+
+  func check(_ method: CompositionMethod, diffusion: PriorDiffusion, refine: Bool) throws -> (mean: Double, std: Double, corr: Double) {
+    var cov = DMatrix.identity(2)
+    cov[0, 1] = 0.4; cov[1, 0] = 0.4
+    let model = try GaussianIIDModel(priorMean: [0.5, 0], priorCovariance: cov, noiseCovariance: cov)
+    var rng = Xoshiro(seed: 17)
+    let y = model.simulate(theta: [0.9, -0.6], count: 10, rng: &rng)
+    let composer = try ScoreComposer(
+      denoiser: model.pairedDenoiser(observations: y, schedule: schedule), observations: 10,
+      prior: try GaussianCompositionPrior(mean: model.priorMean, covariance: cov, diffusion: diffusion),
+      schedule: schedule, options: CompositionOptions(method: method, clip: nil))
+    let z1 = priorSample(rows: 1000, cols: 2, schedule: schedule, rng: &rng)
+    var x = try sample(refine ? .eulerMaruyama : .heun, denoiser: composer.denoiser, initial: z1, schedule: schedule,
+                       options: SamplerOptions(steps: .fixed(refine ? 200 : 100)), rng: &rng).samples
+    // With a time-weighted prior the composed score is exact only where (1 − t) ≈ 1: refine near λ_max.
+    if refine { x = langevinRefine(x, denoiser: composer.denoiser, schedule: schedule, logSNR: 18, rng: &rng) }
+    let truth = model.posterior(y)
+    return momentErrors(x, mean: truth.mean, covariance: truth.covariance)
+  }
+
+  @Test func gaussPriorScaledHeuristic() throws {
+    let e = try check(.gauss(.priorScaled(2)), diffusion: .exact, refine: false)
+    print("gauss prior-scaled N=10: \(e)")
+    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.08)
+  }
+
+  @Test func directWithTimeWeightedPrior() throws {
+    let e = try check(.direct, diffusion: .timeWeighted, refine: true)
+    print("direct time-weighted N=10: \(e)")
+    #expect(e.mean < 0.12 && e.std < 0.08 && e.corr < 0.08)
   }
 }
