@@ -12,6 +12,7 @@
 //   FlowMatching       flow matching and optimal-transport couplings
 //   Consistency        consistency models (discrete CT and continuous sCM)
 //   Composition        compositional inference, guidance, prior adaptation
+//   Estimation         the posterior estimator: network + objective + training + sampling + model files
 //   Diagnostics        C2ST, SBC, calibration metrics
 //   DiffusionSBI       umbrella re-export
 //   diffsbi            the command-line tool
@@ -50,12 +51,15 @@ let package = Package(
     .target(name: "FlowMatching", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
     .target(name: "Consistency", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
     .target(name: "Composition", dependencies: ["NumericCore", "NeuralNet", "Diffusion", "Tasks"]),
+    .target(
+      name: "Estimation",
+      dependencies: ["NumericCore", "FileFormats", "NeuralNet", "Diffusion", "FlowMatching", "Consistency"]),
     .target(name: "Diagnostics", dependencies: ["NumericCore", "NeuralNet"]),
     .target(
       name: "DiffusionSBI",
       dependencies: [
         "NumericCore", "FileFormats", "NeuralNet", "Plotting", "Tasks", "Diffusion", "Diagnostics",
-        "FlowMatching", "Consistency", "Composition",
+        "FlowMatching", "Consistency", "Composition", "Estimation",
       ]),
     .executableTarget(
       name: "diffsbi",
@@ -72,11 +76,12 @@ let package = Package(
     .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
     .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tasks"]),
     .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
-    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics"]),
+    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Tasks"]),
     .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
     .testTarget(name: "FlowMatchingTests", dependencies: ["FlowMatching"]),
     .testTarget(name: "ConsistencyTests", dependencies: ["Consistency"]),
     .testTarget(name: "CompositionTests", dependencies: ["Composition"]),
+    .testTarget(name: "EstimationTests", dependencies: ["Estimation", "Tasks", "Diagnostics"]),
     .testTarget(name: "CLITests", dependencies: ["DiffusionSBI"]),
   ]
 )

@@ -3,6 +3,7 @@
 @_exported import Consistency
 @_exported import Diagnostics
 @_exported import Diffusion
+@_exported import Estimation
 @_exported import FileFormats
 @_exported import FlowMatching
 @_exported import NeuralNet

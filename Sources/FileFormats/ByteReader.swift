@@ -108,7 +108,12 @@ public enum ElementType: Sendable, Equatable, CustomStringConvertible {
   /// Decodes `count` elements at `source` into a new Float array.
   func decode(_ source: UnsafeRawBufferPointer, count: Int, bigEndian: Bool) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { buffer, n in
-      convert(source, count: count, bigEndian: bigEndian, into: buffer)
+      if self == .float32 && bigEndian == (1.bigEndian == 1), count > 0 {
+        // Stored in the host's byte order: a plain copy.
+        UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<(count * 4)]))
+      } else {
+        convert(source, count: count, bigEndian: bigEndian, into: buffer)
+      }
       n = count
     }
   }

@@ -2,6 +2,14 @@
 
 import NumericCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A numeric table: column names from the header row and one matrix row per data line.
 public struct CSVTable: Sendable, Equatable {
   public var names: [String]
@@ -99,9 +107,15 @@ public enum CSV {
         || c == UInt8(ascii: "y")
       if !ok { return nil }
     }
-    let text = String(decoding: UnsafeBufferPointer(rebasing: cell[a..<b]), as: UTF8.self)
-    if let v = Double(text) { return Float(v) }
-    return nil
+    // strtod on a NUL-terminated copy; the whole cell must be consumed.
+    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { buffer -> Float? in
+      for k in a..<b { buffer[k - a] = CChar(bitPattern: cell[k]) }
+      buffer[b - a] = 0
+      var end: UnsafeMutablePointer<CChar>?
+      let v = strtod(buffer.baseAddress!, &end)
+      guard let end, end - buffer.baseAddress! == b - a else { return nil }
+      return Float(v)
+    }
   }
 
   /// Splits the header line into names, honouring double quotes (`""` inside quotes is one quote).

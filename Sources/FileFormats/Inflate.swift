@@ -104,6 +104,16 @@ struct InflateState {
   func bad(_ reason: String) -> FileFormatError { .malformed(path: source, format: .deflate, reason: reason) }
 
   @inline(__always) mutating func fill(_ n: Int) {
+    if bitCount >= n { return }
+    if position + 8 <= input.count {
+      // Top up to at least 56 bits with one unaligned load.
+      let word = UInt64(littleEndian: input.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+      let take = (63 - bitCount) >> 3
+      bitBuffer |= (word & ((1 << UInt64(take * 8)) - 1)) << UInt64(bitCount)
+      position += take
+      bitCount += take * 8
+      return
+    }
     while bitCount < n {
       if position < input.count {
         bitBuffer |= UInt64(input[position]) << UInt64(bitCount)
@@ -240,11 +250,17 @@ struct InflateState {
       let distance = Self.distanceBase[di] + (try bits(Self.distanceExtra[di]))
       guard distance <= written else { throw bad("distance \(distance) reaches before the start of the output") }
       guard output.count - written >= length else { throw bad("output exceeds the declared size") }
-      var from = written - distance
-      for _ in 0..<length {  // byte by byte: source and destination may overlap
-        output[written] = output[from]
-        written += 1
-        from += 1
+      let base = output.baseAddress!
+      if distance >= length {
+        (base + written).update(from: base + written - distance, count: length)
+        written += length
+      } else {
+        var from = written - distance
+        for _ in 0..<length {  // byte by byte: source and destination overlap
+          base[written] = base[from]
+          written += 1
+          from += 1
+        }
       }
     }
   }

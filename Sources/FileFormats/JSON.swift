@@ -190,7 +190,8 @@ struct JSONParser {
       default: throw fail("invalid escape")
       }
     }
-    guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
+    let s = String(decoding: out, as: UTF8.self)  // replaces invalid sequences; detect that by round trip
+    guard s.utf8.elementsEqual(out) else { throw fail("invalid UTF-8 in a string") }
     return s
   }
 }

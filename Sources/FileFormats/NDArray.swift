@@ -39,6 +39,7 @@ public struct NDArray: Sendable, Equatable {
 
   /// The product of the dimensions, or nil on overflow.
   static func elementCount(_ shape: [Int]) -> Int? {
+    if shape.contains(0) { return shape.allSatisfy { $0 >= 0 } ? 0 : nil }
     var n = 1
     for d in shape {
       guard d >= 0 else { return nil }

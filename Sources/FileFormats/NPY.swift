@@ -165,11 +165,12 @@ public enum NPY {
 
   /// Reorders column-major elements into row-major order.
   static func fortranToC(_ f: [Float], shape: [Int]) -> [Float] {
+    // Empty arrays first: with a zero dimension the other dimensions' products may overflow.
+    guard !f.isEmpty else { return f }
     let rank = shape.count
     var fStride = [Int](repeating: 1, count: rank)  // Fortran strides: first axis fastest
     for k in 1..<rank { fStride[k] = fStride[k - 1] * shape[k - 1] }
     var out = [Float](repeating: 0, count: f.count)
-    guard !f.isEmpty else { return out }
     var index = [Int](repeating: 0, count: rank)
     var offset = 0
     for c in 0..<f.count {  // walk C order, advancing the last axis fastest
@@ -223,7 +224,8 @@ public enum NPY {
     guard range.lowerBound >= 0, range.upperBound <= h.shape[0] else {
       throw FileFormatError.invalidArgument(path: path, reason: "rows \(range) outside 0..<\(h.shape[0])")
     }
-    let cols = h.shape.dropFirst().reduce(1, *)
+    if range.isEmpty { return Matrix(rows: 0, cols: 0) }
+    let cols = NDArray.elementCount(Array(h.shape.dropFirst()))!  // fits: rows ≥ 1 and the element count fits
     let rowBytes = cols * h.elementType.size
     let bytes = try FileIO.readBytes(path, offset: h.dataOffset + range.lowerBound * rowBytes,
                                      count: range.count * rowBytes)
@@ -239,9 +241,19 @@ public enum NPY {
     _ array: NDArray, as type: NPYStorageType = .float32, byteOrder: ByteOrder = .littleEndian,
     fortranOrder: Bool = false, version: UInt8? = nil
   ) -> [UInt8] {
+    var values = array.data
+    if fortranOrder && array.shape.count > 1 { values = cToFortran(values, shape: array.shape) }
+    return header(shape: array.shape, type: type, byteOrder: byteOrder, fortranOrder: fortranOrder, version: version)
+      + elementBytes(values[...], type: type, byteOrder: byteOrder)
+  }
+
+  /// The preamble and header dict, padded so that the data starts at a multiple of 64 bytes.
+  static func header(shape: [Int], type: NPYStorageType, byteOrder: ByteOrder, fortranOrder: Bool, version: UInt8?)
+    -> [UInt8]
+  {
     let endian = byteOrder == .littleEndian ? "<" : ">"
     let descr = endian + (type == .float32 ? "f4" : "f8")
-    let dims = array.shape.map(String.init)
+    let dims = shape.map(String.init)
     let shapeText = dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
     var dict = "{'descr': '\(descr)', 'fortran_order': \(fortranOrder ? "True" : "False"), 'shape': \(shapeText), }"
     let major = version ?? (dict.utf8.count + 12 < 65536 ? 1 : 2)
@@ -251,32 +263,36 @@ public enum NPY {
     var out: [UInt8] = magic + [major, 0]
     if major == 1 { appendLE(&out, UInt16(dict.utf8.count)) } else { appendLE(&out, UInt32(dict.utf8.count)) }
     out.append(contentsOf: dict.utf8)
-    var values = array.data
-    if fortranOrder && array.shape.count > 1 { values = cToFortran(values, shape: array.shape) }
-    let big = byteOrder == .bigEndian
-    out.reserveCapacity(out.count + values.count * (type == .float32 ? 4 : 8))
-    switch type {
-    case .float32:
-      for v in values {
-        let b = big ? v.bitPattern.bigEndian : v.bitPattern.littleEndian
-        withUnsafeBytes(of: b) { out.append(contentsOf: $0) }
-      }
-    case .float64:
-      for v in values {
-        let bits = Double(v).bitPattern
-        let b = big ? bits.bigEndian : bits.littleEndian
-        withUnsafeBytes(of: b) { out.append(contentsOf: $0) }
-      }
-    }
     return out
+  }
+
+  /// The stored bytes of `values`.
+  static func elementBytes(_ values: ArraySlice<Float>, type: NPYStorageType, byteOrder: ByteOrder) -> [UInt8] {
+    let big = byteOrder == .bigEndian
+    let size = type == .float32 ? 4 : 8
+    return [UInt8](unsafeUninitializedCapacity: values.count * size) { buffer, count in
+      let raw = UnsafeMutableRawBufferPointer(buffer)
+      var offset = 0
+      for v in values {
+        switch type {
+        case .float32:
+          raw.storeBytes(of: big ? v.bitPattern.bigEndian : v.bitPattern.littleEndian, toByteOffset: offset, as: UInt32.self)
+        case .float64:
+          let bits = Double(v).bitPattern
+          raw.storeBytes(of: big ? bits.bigEndian : bits.littleEndian, toByteOffset: offset, as: UInt64.self)
+        }
+        offset += size
+      }
+      count = values.count * size
+    }
   }
 
   /// Reorders row-major elements into column-major order.
   static func cToFortran(_ c: [Float], shape: [Int]) -> [Float] {
     // Column-major order of shape s is row-major order of the reversed shape with reversed axes.
+    guard !c.isEmpty else { return c }
     let reversed = Array(shape.reversed())
     var out = [Float](repeating: 0, count: c.count)
-    guard !c.isEmpty else { return out }
     let rank = shape.count
     var cStride = [Int](repeating: 1, count: rank)
     for k in stride(from: rank - 2, through: 0, by: -1) { cStride[k] = cStride[k + 1] * shape[k + 1] }
@@ -303,7 +319,18 @@ public enum NPY {
     _ array: NDArray, to path: String, as type: NPYStorageType = .float32, byteOrder: ByteOrder = .littleEndian,
     fortranOrder: Bool = false
   ) throws {
-    try AtomicFile.write(encode(array, as: type, byteOrder: byteOrder, fortranOrder: fortranOrder), to: path)
+    // Streamed in chunks, so that the encoded bytes never exist in memory all at once.
+    var values = array.data
+    if fortranOrder && array.shape.count > 1 { values = cToFortran(values, shape: array.shape) }
+    try AtomicFile.write(to: path) { writer in
+      try writer.write(header(shape: array.shape, type: type, byteOrder: byteOrder, fortranOrder: fortranOrder, version: nil))
+      var start = 0
+      while start < values.count {
+        let end = min(values.count, start + (1 << 20))
+        try writer.write(elementBytes(values[start..<end], type: type, byteOrder: byteOrder))
+        start = end
+      }
+    }
   }
 
   /// Writes a matrix to `path` atomically as a 2-D array.

@@ -82,3 +82,87 @@ public enum NPZ {
     try write(matrices.map { ($0.0, NDArray($0.1)) }, to: path, as: type)
   }
 }
+
+/// An `.npz` file opened for reading members on demand: only the central directory is read up front, and
+/// rows of stored (uncompressed) C-order members can be read without reading the rest of the member, so
+/// memory stays bounded for archives larger than memory.
+public struct NPZFile {
+  public let path: String
+  let zip: ZipArchive
+
+  public init(path: String) throws {
+    self.path = path
+    self.zip = try ZipArchive(path: path)
+  }
+
+  /// Member names without the `.npy` suffix, in archive order.
+  public var names: [String] {
+    zip.entries.filter { !$0.name.hasSuffix("/") }.map { $0.name.hasSuffix(".npy") ? String($0.name.dropLast(4)) : $0.name }
+  }
+
+  func entry(_ name: String) throws -> ZipEntry {
+    guard let e = zip.entry(named: name + ".npy") ?? zip.entry(named: name) else {
+      throw FileFormatError.missingEntry(path: path, name: name, available: names)
+    }
+    return e
+  }
+
+  /// The whole array named `name`.
+  public func array(_ name: String) throws -> NDArray {
+    let e = try entry(name)
+    let label = "\(path)[\(e.name)]"
+    do {
+      return try NPY.decode(zip.extract(e), source: label)
+    } catch let error as FileFormatError {
+      throw error.relabeled(label)
+    }
+  }
+
+  /// The array named `name` as a matrix (see `NDArray.matrix`).
+  public func matrix(_ name: String) throws -> Matrix { try array(name).matrix(source: "\(path)[\(name)]") }
+
+  /// The `.npy` header of member `name` (read without the data for stored members).
+  public func header(_ name: String) throws -> NPYHeader {
+    let e = try entry(name)
+    let label = "\(path)[\(e.name)]"
+    guard e.method == 0 else { return try NPY.parseHeader(zip.extract(e), source: label) }
+    guard e.compressedSize == e.uncompressedSize else {
+      throw FileFormatError.malformed(path: label, format: .zip, reason: "stored member sizes differ")
+    }
+    let start = try zip.dataOffset(of: e)
+    let prefix = try zip.data.read(start, min(e.uncompressedSize, 12))
+    var headerEnd = prefix.count
+    if prefix.count >= 12, Array(prefix[0..<6]) == NPY.magic {
+      headerEnd = prefix[6] == 1
+        ? 10 + Int(readLE(prefix, 8, as: UInt16.self)!) : 12 + Int(readLE(prefix, 8, as: UInt32.self)!)
+    }
+    let head = try zip.data.read(start, min(e.uncompressedSize, headerEnd))
+    return try NPY.parseHeader(head, fileSize: e.uncompressedSize, source: label)
+  }
+
+  /// Rows `range` (along the first axis, remaining axes flattened) of member `name`. Stored C-order members
+  /// are read in place (without a CRC check, which needs the whole member); others are decoded whole.
+  public func rows(_ name: String, _ range: Range<Int>) throws -> Matrix {
+    let e = try entry(name)
+    let label = "\(path)[\(e.name)]"
+    let h = try header(name)
+    guard h.shape.count >= 1 else {
+      throw FileFormatError.unsupported(path: label, format: .npy, feature: "row access to a 0-D array")
+    }
+    guard range.lowerBound >= 0, range.upperBound <= h.shape[0] else {
+      throw FileFormatError.invalidArgument(path: label, reason: "rows \(range) outside 0..<\(h.shape[0])")
+    }
+    if range.isEmpty { return Matrix(rows: 0, cols: 0) }
+    let cols = NDArray.elementCount(Array(h.shape.dropFirst()))!  // fits: rows ≥ 1 and the element count fits
+    if e.method != 0 || (h.fortranOrder && h.shape.count > 1) {
+      let all = try array(name)
+      return Matrix(rows: range.count, cols: cols,
+                    storage: Array(all.data[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+    }
+    let rowBytes = cols * h.elementType.size
+    let start = try zip.dataOffset(of: e) + h.dataOffset + range.lowerBound * rowBytes
+    let bytes = try zip.data.read(start, range.count * rowBytes)
+    let values = bytes.withUnsafeBytes { h.elementType.decode($0, count: range.count * cols, bigEndian: h.bigEndian) }
+    return Matrix(rows: range.count, cols: cols, storage: values)
+  }
+}

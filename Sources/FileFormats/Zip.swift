@@ -13,45 +13,87 @@ public struct ZipEntry: Sendable, Equatable {
   public var localHeaderOffset: Int
 }
 
-/// A zip archive held in memory.
+/// Random access to the bytes of a file or of an in-memory buffer.
+protocol ByteSource {
+  var size: Int { get }
+  /// Bytes `offset ..< offset + count`; the caller has checked that they lie within `size`.
+  func read(_ offset: Int, _ count: Int) throws -> [UInt8]
+}
+
+struct MemoryBytes: ByteSource {
+  let bytes: [UInt8]
+  var size: Int { bytes.count }
+  func read(_ offset: Int, _ count: Int) throws -> [UInt8] { Array(bytes[offset..<(offset + count)]) }
+}
+
+struct FileBytes: ByteSource {
+  let path: String
+  let size: Int
+  init(path: String) throws {
+    self.path = path
+    self.size = try FileIO.size(of: path)
+  }
+  func read(_ offset: Int, _ count: Int) throws -> [UInt8] { try FileIO.readBytes(path, offset: offset, count: count) }
+}
+
+/// A zip archive read through its central directory, from memory or from a file (members are then read on
+/// demand, so memory stays bounded by the largest member used).
 public struct ZipArchive {
   public let entries: [ZipEntry]
-  let bytes: [UInt8]
+  let data: any ByteSource
   let source: String
+  /// Where the central directory starts (members lie before it).
+  let directoryOffset: Int
 
-  /// Parses the end-of-central-directory record and the central directory.
+  /// Parses an archive held in memory.
   public init(bytes: [UInt8], source: String = "<memory>") throws {
-    self.bytes = bytes
+    try self.init(data: MemoryBytes(bytes: bytes), source: source)
+  }
+
+  /// Parses the central directory of the archive at `path` without reading the members.
+  public init(path: String) throws {
+    try self.init(data: FileBytes(path: path), source: path)
+  }
+
+  /// Parses the end-of-central-directory record (and the ZIP64 one when present) and the central directory.
+  init(data: any ByteSource, source: String) throws {
+    self.data = data
     self.source = source
     func bad(_ r: String) -> FileFormatError { .malformed(path: source, format: .zip, reason: r) }
-    let n = bytes.count
+    let n = data.size
     guard n >= 22 else { throw FileFormatError.truncated(path: source, format: .zip, reason: "\(n) bytes") }
     // The end record is 22 bytes plus a comment of up to 65535 bytes.
-    var eocd = -1
-    var k = n - 22
-    while k >= max(0, n - 22 - 65535) {
-      if readLE(bytes, k, as: UInt32.self) == 0x0605_4B50, k + 22 + Int(readLE(bytes, k + 20, as: UInt16.self)!) <= n {
-        eocd = k
+    let tailStart = max(0, n - 22 - 65535)
+    let tail = try data.read(tailStart, n - tailStart)
+    var k = tail.count - 22
+    var found = -1
+    while k >= 0 {
+      if readLE(tail, k, as: UInt32.self) == 0x0605_4B50, k + 22 + Int(readLE(tail, k + 20, as: UInt16.self)!) <= tail.count {
+        found = k
         break
       }
       k -= 1
     }
-    guard eocd >= 0 else { throw bad("no end-of-central-directory record") }
-    var entryCount = Int(readLE(bytes, eocd + 10, as: UInt16.self)!)
-    var directorySize = Int(readLE(bytes, eocd + 12, as: UInt32.self)!)
-    var directoryOffset = Int(readLE(bytes, eocd + 16, as: UInt32.self)!)
+    guard found >= 0 else { throw bad("no end-of-central-directory record") }
+    let eocd = tailStart + found
+    var entryCount = Int(readLE(tail, found + 10, as: UInt16.self)!)
+    var directorySize = Int(readLE(tail, found + 12, as: UInt32.self)!)
+    var directoryOffset = Int(readLE(tail, found + 16, as: UInt32.self)!)
     var directoryEnd = eocd
-    let disk = readLE(bytes, eocd + 4, as: UInt16.self)!, cdDisk = readLE(bytes, eocd + 6, as: UInt16.self)!
+    let disk = readLE(tail, found + 4, as: UInt16.self)!, cdDisk = readLE(tail, found + 6, as: UInt16.self)!
     if entryCount == 0xFFFF || directorySize == 0xFFFF_FFFF || directoryOffset == 0xFFFF_FFFF {
-      // ZIP64: a locator (20 bytes) precedes the end record and points at the ZIP64 end record.
-      guard eocd >= 76, readLE(bytes, eocd - 20, as: UInt32.self) == 0x0706_4B50,
-        let at64 = readLE(bytes, eocd - 12, as: UInt64.self), at64 <= UInt64(eocd - 20 - 56),
-        readLE(bytes, Int(at64), as: UInt32.self) == 0x0606_4B50
-      else { throw bad("missing or invalid ZIP64 end record") }
+      // ZIP64: a locator (20 bytes) precedes the end record and points at the 56-byte ZIP64 end record.
+      guard eocd >= 76 else { throw bad("missing ZIP64 end record") }
+      let locator = try data.read(eocd - 20, 20)
+      guard readLE(locator, 0, as: UInt32.self) == 0x0706_4B50, let at64 = readLE(locator, 8, as: UInt64.self),
+        at64 <= UInt64(eocd - 20 - 56)
+      else { throw bad("missing or invalid ZIP64 end-record locator") }
       let r = Int(at64)
-      guard let c = readLE(bytes, r + 32, as: UInt64.self), let s = readLE(bytes, r + 40, as: UInt64.self),
-        let o = readLE(bytes, r + 48, as: UInt64.self), c <= UInt64(n), s <= UInt64(n), o <= UInt64(n)
-      else { throw bad("ZIP64 end record out of range") }
+      let record = try data.read(r, 56)
+      guard readLE(record, 0, as: UInt32.self) == 0x0606_4B50, let c = readLE(record, 32, as: UInt64.self),
+        let s = readLE(record, 40, as: UInt64.self), let o = readLE(record, 48, as: UInt64.self),
+        c <= UInt64(n), s <= UInt64(n), o <= UInt64(n)
+      else { throw bad("invalid ZIP64 end record") }
       entryCount = Int(c)
       directorySize = Int(s)
       directoryOffset = Int(o)
@@ -64,40 +106,43 @@ public struct ZipArchive {
       throw bad("central directory (offset \(directoryOffset), \(directorySize) bytes) outside the file")
     }
     guard entryCount <= directorySize / 46 else { throw bad("\(entryCount) entries cannot fit the central directory") }
+    self.directoryOffset = directoryOffset
+    let cd = try data.read(directoryOffset, directorySize)
     var entries: [ZipEntry] = []
     entries.reserveCapacity(entryCount)
-    var p = directoryOffset
-    let limit = directoryOffset + directorySize
+    var p = 0
     var seen = Set<String>()
     for _ in 0..<entryCount {
-      guard p + 46 <= limit, readLE(bytes, p, as: UInt32.self) == 0x0201_4B50 else {
-        throw bad("bad central directory entry at offset \(p)")
+      guard p + 46 <= cd.count, readLE(cd, p, as: UInt32.self) == 0x0201_4B50 else {
+        throw bad("bad central directory entry at offset \(directoryOffset + p)")
       }
-      let flags = readLE(bytes, p + 8, as: UInt16.self)!
-      let method = readLE(bytes, p + 10, as: UInt16.self)!
-      let crc = readLE(bytes, p + 16, as: UInt32.self)!
-      var compressed = UInt64(readLE(bytes, p + 20, as: UInt32.self)!)
-      var uncompressed = UInt64(readLE(bytes, p + 24, as: UInt32.self)!)
-      let nameLength = Int(readLE(bytes, p + 28, as: UInt16.self)!)
-      let extraLength = Int(readLE(bytes, p + 30, as: UInt16.self)!)
-      let commentLength = Int(readLE(bytes, p + 32, as: UInt16.self)!)
-      var offset = UInt64(readLE(bytes, p + 42, as: UInt32.self)!)
+      let flags = readLE(cd, p + 8, as: UInt16.self)!
+      let method = readLE(cd, p + 10, as: UInt16.self)!
+      let crc = readLE(cd, p + 16, as: UInt32.self)!
+      var compressed = UInt64(readLE(cd, p + 20, as: UInt32.self)!)
+      var uncompressed = UInt64(readLE(cd, p + 24, as: UInt32.self)!)
+      let nameLength = Int(readLE(cd, p + 28, as: UInt16.self)!)
+      let extraLength = Int(readLE(cd, p + 30, as: UInt16.self)!)
+      let commentLength = Int(readLE(cd, p + 32, as: UInt16.self)!)
+      var offset = UInt64(readLE(cd, p + 42, as: UInt32.self)!)
       let nameStart = p + 46
-      guard nameStart + nameLength + extraLength + commentLength <= limit else { throw bad("entry at \(p) overruns") }
-      let name = String(decoding: bytes[nameStart..<(nameStart + nameLength)], as: UTF8.self)
+      guard nameStart + nameLength + extraLength + commentLength <= cd.count else {
+        throw bad("central directory entry at \(directoryOffset + p) overruns")
+      }
+      let name = String(decoding: cd[nameStart..<(nameStart + nameLength)], as: UTF8.self)
       // ZIP64 extended information (tag 0x0001): only the fields saturated in the fixed header, in this order.
       var e = nameStart + nameLength
       let extraEnd = e + extraLength
       while e + 4 <= extraEnd {
-        let tag = readLE(bytes, e, as: UInt16.self)!
-        let size = Int(readLE(bytes, e + 2, as: UInt16.self)!)
+        let tag = readLE(cd, e, as: UInt16.self)!
+        let size = Int(readLE(cd, e + 2, as: UInt16.self)!)
         guard e + 4 + size <= extraEnd else { throw bad("extra field overruns in entry '\(name)'") }
         if tag == 0x0001 {
           var q = e + 4
           func next() throws -> UInt64 {
             guard q + 8 <= e + 4 + size else { throw bad("short ZIP64 field in entry '\(name)'") }
             defer { q += 8 }
-            return readLE(bytes, q, as: UInt64.self)!
+            return readLE(cd, q, as: UInt64.self)!
           }
           if uncompressed == 0xFFFF_FFFF { uncompressed = try next() }
           if compressed == 0xFFFF_FFFF { compressed = try next() }
@@ -114,11 +159,35 @@ public struct ZipArchive {
         uncompressedSize: Int(uncompressed), localHeaderOffset: Int(offset)))
       p = extraEnd + commentLength
     }
+    // Members must occupy disjoint byte ranges before the central directory; otherwise many entries could
+    // point at the same compressed data and expand far beyond what the file size justifies.
+    let byOffset = entries.sorted { $0.localHeaderOffset < $1.localHeaderOffset }
+    for (k, e) in byOffset.enumerated() {
+      let end = e.localHeaderOffset + 30 + e.compressedSize
+      let limit = k + 1 < byOffset.count ? byOffset[k + 1].localHeaderOffset : directoryOffset
+      guard end <= limit else { throw bad("member '\(e.name)' overlaps the next member or the central directory") }
+    }
     self.entries = entries
   }
 
   /// The entry with the given name.
   public func entry(named name: String) -> ZipEntry? { entries.first { $0.name == name } }
+
+  /// The file offset of an entry's (compressed) data, after its local header.
+  public func dataOffset(of entry: ZipEntry) throws -> Int {
+    let label = "\(source)[\(entry.name)]"
+    let h = entry.localHeaderOffset
+    guard h + 30 <= directoryOffset else { throw FileFormatError.malformed(path: label, format: .zip, reason: "bad local header at offset \(h)") }
+    let header = try data.read(h, 30)
+    guard readLE(header, 0, as: UInt32.self) == 0x0403_4B50 else {
+      throw FileFormatError.malformed(path: label, format: .zip, reason: "bad local header at offset \(h)")
+    }
+    let start = h + 30 + Int(readLE(header, 26, as: UInt16.self)!) + Int(readLE(header, 28, as: UInt16.self)!)
+    guard entry.compressedSize <= directoryOffset - start else {
+      throw FileFormatError.truncated(path: label, format: .zip, reason: "member data runs into the central directory")
+    }
+    return start
+  }
 
   /// The uncompressed content of an entry, checked against its CRC-32.
   public func extract(_ entry: ZipEntry) throws -> [UInt8] {
@@ -127,33 +196,18 @@ public struct ZipArchive {
     guard entry.flags & 1 == 0 else {
       throw FileFormatError.unsupported(path: label, format: .zip, feature: "encrypted members")
     }
-    let h = entry.localHeaderOffset
-    guard readLE(bytes, h, as: UInt32.self) == 0x0403_4B50, let nameLength = readLE(bytes, h + 26, as: UInt16.self),
-      let extraLength = readLE(bytes, h + 28, as: UInt16.self)
-    else { throw bad("bad local header at offset \(h)") }
-    let start = h + 30 + Int(nameLength) + Int(extraLength)
-    guard start <= bytes.count, entry.compressedSize <= bytes.count - start else {
-      throw FileFormatError.truncated(path: label, format: .zip, reason: "member data runs past the end of the file")
-    }
-    let data: [UInt8]
-    switch entry.method {
-    case 0:
-      guard entry.compressedSize == entry.uncompressedSize else { throw bad("stored member sizes differ") }
-      data = Array(bytes[start..<(start + entry.compressedSize)])
-    case 8:
-      data = try bytes.withUnsafeBytes { raw in
-        try Inflate.decompress(
-          UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.compressedSize)]),
-          outputSize: entry.uncompressedSize, source: label)
-      }
-    default:
+    guard entry.method == 0 || entry.method == 8 else {
       throw FileFormatError.unsupported(path: label, format: .zip, feature: "compression method \(entry.method)")
     }
-    let crc = CRC32.checksum(data)
+    if entry.method == 0 && entry.compressedSize != entry.uncompressedSize { throw bad("stored member sizes differ") }
+    let start = try dataOffset(of: entry)
+    let raw = try data.read(start, entry.compressedSize)
+    let content = entry.method == 0 ? raw : try Inflate.decompress(raw, outputSize: entry.uncompressedSize, source: label)
+    let crc = CRC32.checksum(content)
     guard crc == entry.crc32 else {
       throw bad("CRC-32 mismatch (stored \(hex(entry.crc32)), computed \(hex(crc)))")
     }
-    return data
+    return content
   }
 }
 

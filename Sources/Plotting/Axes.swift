@@ -29,7 +29,7 @@ struct Scale {
     if log {
       let e0 = Int(floor(log10(lo))), e1 = Int(ceil(log10(hi)))
       var t: [Double] = []
-      let multipliers: [Double] = e1 - e0 <= 2 ? [1, 2, 5] : [1]
+      let multipliers: [Double] = e1 - e0 <= 3 ? [1, 2, 5] : [1]
       let stride = max(1, (e1 - e0) / 8)
       var e = e0
       while e <= e1 {
@@ -133,6 +133,8 @@ struct AxisStyle {
   var grid = true
   var xTickCount = 5
   var yTickCount = 5
+  /// Whether the y axis gets tick marks at all (histograms on a pair plot's diagonal have none).
+  var yTicks = true
 }
 
 extension SVGCanvas {
@@ -141,7 +143,7 @@ extension SVGCanvas {
     let xt = x.ticks(style.xTickCount), yt = y.ticks(style.yTickCount)
     if style.grid {
       for v in xt where x.contains(v) { line(x(v), f.y, x(v), f.bottom, stroke: PlotColors.grid, kind: "grid") }
-      for v in yt where y.contains(v) { line(f.x, y(v), f.right, y(v), stroke: PlotColors.grid, kind: "grid") }
+      for v in yt where style.yTicks && y.contains(v) { line(f.x, y(v), f.right, y(v), stroke: PlotColors.grid, kind: "grid") }
     }
     rect(x: f.x, y: f.y, width: f.w, height: f.h, fill: "none", stroke: PlotColors.axis, strokeWidth: 0.8, kind: "frame")
     for v in xt where x.contains(v) {
@@ -150,7 +152,7 @@ extension SVGCanvas {
         text(x(v), f.bottom + 15, x.label(v, ticks: xt), size: 9.5, anchor: .middle, fill: PlotColors.muted, kind: "ticklabel")
       }
     }
-    for v in yt where y.contains(v) {
+    for v in yt where style.yTicks && y.contains(v) {
       line(f.x - 4, y(v), f.x, y(v), stroke: PlotColors.axis, width: 0.8, kind: "tick")
       if style.yTickLabels {
         text(f.x - 6, y(v) + 3.5, y.label(v, ticks: yt), size: 9.5, anchor: .end, fill: PlotColors.muted, kind: "ticklabel")

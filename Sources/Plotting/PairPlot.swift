@@ -44,7 +44,7 @@ public struct PairPlot: Sendable {
     let ref = reference.flatMap { $0.cols == d && $0.rows > 0 ? $0 : nil }
     let truth = self.truth.flatMap { $0.count == d ? $0 : nil }
     let panel = panelSize > 0 ? panelSize : min(170, max(90, 620 / Double(d)))
-    let gap = 8.0, left = 62.0, top = 52.0, bottom = 50.0, right = 18.0
+    let gap = 8.0, left = 62.0, top = 52.0, bottom = 62.0, right = 18.0
     let width = left + Double(d) * panel + Double(d - 1) * gap + right
     let height = top + Double(d) * panel + Double(d - 1) * gap + bottom
     var c = SVGCanvas(width: width, height: height)
@@ -72,9 +72,11 @@ public struct PairPlot: Sendable {
         let xs = Scale(lo: ranges[j].0, hi: ranges[j].1, a: f.x, b: f.right)
         var style = AxisStyle(
           xTickLabels: i == d - 1, yTickLabels: j == 0 && i > 0, xLabel: i == d - 1 ? name(j) : nil,
-          yLabel: j == 0 && i > 0 ? name(i) : nil, grid: true, xTickCount: 4, yTickCount: 4)
+          yLabel: j == 0 && i > 0 ? name(i) : nil, grid: true, xTickCount: panel < 120 ? 3 : 4,
+          yTickCount: panel < 120 ? 3 : 4)
         if i == j {
           style.yTickLabels = false
+          style.yTicks = false
           style.yLabel = nil
           diagonal(&c, f, xs, columns[j], refColumns?[j], truth?[j], style)
         } else {
@@ -144,7 +146,8 @@ public struct PairPlot: Sendable {
   ) {
     switch lower {
     case .density:
-      let b = max(2, min(bins, 40))
+      // About one cell per 5 px keeps the file small for many parameters.
+      let b = max(8, min(bins, 40, Int(f.w / 5)))
       var counts = [Double](repeating: 0, count: b * b)
       let wx = (xs.hi - xs.lo) / Double(b), wy = (ys.hi - ys.lo) / Double(b)
       for k in 0..<min(u.count, v.count) where u[k].isFinite && v[k].isFinite {

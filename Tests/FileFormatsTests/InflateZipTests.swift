@@ -140,3 +140,93 @@ func bytes(hex: String) -> [UInt8] {
     #expect(x.rows == 1000 && x.cols == 2 && abs(x[999, 1] - sin(want[2998])) < 1e-6)
   }
 }
+
+@Suite struct ZipBombTests {
+  /// A central directory with two entries that share one member's data is rejected (an overlapping zip bomb).
+  @Test func overlappingMembersAreRejected() throws {
+    let dir = temporaryDirectory()
+    try NPZ.write([("a", NumericCore.Matrix(rows: 1, cols: 1, storage: [1]))], to: dir + "/one.npz")
+    let one = try FileIO.readAll(dir + "/one.npz")
+    // Layout: local header + data, central entry (46 + name), end record (22).
+    let end = one.count - 22
+    let centralStart = Int(readLE(one, end + 16, as: UInt32.self)!)
+    let central = Array(one[centralStart..<end])
+    var second = central
+    second[46 + 0] = UInt8(ascii: "b")  // rename the copy to "b.npy"
+    var bomb = Array(one[0..<centralStart]) + central + second
+    var record = Array(one[end...])
+    record[8] = 2; record[10] = 2  // two entries
+    let size = UInt32(central.count * 2)
+    withUnsafeBytes(of: size.littleEndian) { for k in 0..<4 { record[12 + k] = $0[k] } }
+    bomb += record
+    #expect(throwsFormatError(["overlaps"]) { _ = try NPZ.decode(bomb) })
+  }
+}
+
+@Suite struct NPZFileTests {
+  @Test func membersAndRowRangesOnDemand() throws {
+    let dir = temporaryDirectory()
+    let theta = NumericCore.Matrix(rows: 10, cols: 2, storage: (0..<20).map { Float($0) })
+    let x = try NDArray(shape: [10, 2, 2], data: (0..<40).map { Float($0) * 0.5 })
+    try NPZ.write([("theta", NDArray(theta)), ("x", x)], to: dir + "/s.npz")
+    let f = try NPZFile(path: dir + "/s.npz")
+    #expect(f.names == ["theta", "x"])
+    #expect(try f.header("x").shape == [10, 2, 2])
+    #expect(try f.matrix("theta") == theta)
+    #expect(try f.rows("theta", 3..<6) == theta.rows(3..<6))
+    #expect(try f.rows("x", 9..<10).storage == Array(x.data[36..<40]))
+    #expect(throwsFormatError(["no entry named 'y'"]) { _ = try f.array("y") })
+    #expect(throwsFormatError(["outside 0..<10"]) { _ = try f.rows("x", 8..<11) })
+  }
+
+  @Test func deflatedMembersFromNumpy() throws {
+    let dir = temporaryDirectory()
+    let script = """
+      import numpy as np, sys
+      np.savez_compressed(sys.argv[1] + "/c.npz", theta=np.arange(12, dtype=np.float64).reshape(6, 2))
+      """
+    guard let (status, output) = runPython(script, arguments: [dir]) else { return }
+    #expect(status == 0, "\(output)")
+    let f = try NPZFile(path: dir + "/c.npz")
+    #expect(try f.header("theta").shape == [6, 2])
+    #expect(try f.rows("theta", 4..<6).storage == [8, 9, 10, 11])
+  }
+}
+
+/// Replays the fuzzing seeds and regression inputs (Fuzz/seeds/READER/, Fuzz/regressions/READER/) through the
+/// readers: each must return or throw a FileFormatError, never crash.
+@Suite struct FuzzCorpusReplayTests {
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Fuzz").path
+
+  static func inputs(_ reader: String, folders: [String] = ["seeds", "regressions"]) -> [[UInt8]] {
+    var out: [[UInt8]] = []
+    for folder in folders {
+      let dir = root + "/\(folder)/\(reader)"
+      for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+        if let b = try? FileIO.readAll(dir + "/" + name) { out.append(b) }
+      }
+    }
+    return out
+  }
+
+  @Test func seedsAndRegressionsDecodeOrFailCleanly() throws {
+    let npy = Self.inputs("npy"), npz = Self.inputs("npz"), csv = Self.inputs("csv")
+    let st = Self.inputs("safetensors"), inflate = Self.inputs("inflate")
+    #expect(!npy.isEmpty && !npz.isEmpty && !csv.isEmpty && !st.isEmpty && !inflate.isEmpty)
+    func clean(_ body: () throws -> Void) -> Bool {
+      do { try body(); return true } catch is FileFormatError { return true } catch { return false }
+    }
+    for b in npy { #expect(clean { _ = try NPY.decode(b) }) }
+    for b in npz { #expect(clean { _ = try NPZ.decode(b) }) }
+    for b in csv { #expect(clean { _ = try CSV.decode(b) }) }
+    for b in st { #expect(clean { _ = try SafeTensors.decode(b) }) }
+    for b in inflate where b.count >= 2 {
+      #expect(clean { _ = try Inflate.decompress(Array(b[2...]), outputSize: Int(b[0]) | Int(b[1]) << 8) })
+    }
+    // The seeds are valid files.
+    #expect(try Self.inputs("npz", folders: ["seeds"]).allSatisfy { try NPZ.decode($0).names.sorted() == ["theta", "x"] })
+    #expect(try Self.inputs("npy", folders: ["seeds"]).allSatisfy { try NPY.decode($0).shape.count <= 3 })
+    #expect(try Self.inputs("safetensors", folders: ["seeds"]).allSatisfy { try !SafeTensors.decode($0).tensors.names.isEmpty })
+  }
+}

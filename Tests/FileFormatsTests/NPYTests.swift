@@ -158,3 +158,27 @@ import Testing
     #expect(try NPY.read(dir + "/np_bool.npy").data == [1, 0])
   }
 }
+
+@Suite struct NPYRegressionTests {
+  /// A zero dimension makes the element count 0 while the other dimensions' product overflows; reordering a
+  /// Fortran-order array and row access must not compute that product.
+  @Test func zeroDimensionWithHugeOthers() throws {
+    let f = NPYTests.handmade("{'descr': '<f4', 'fortran_order': True, 'shape': (4294967296, 4294967296, 0), }\n", data: [])
+    #expect(try NPY.decode(f).data.isEmpty)
+    let dir = temporaryDirectory()
+    let c = NPYTests.handmade("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }\n", data: [])
+    try AtomicFile.write(c, to: dir + "/z.npy")
+    #expect(try NPY.readRows(dir + "/z.npy", 0..<0).count == 0)
+    #expect(try NPY.read(dir + "/z.npy").shape == [0, 4_294_967_296, 4_294_967_296])
+  }
+}
+
+extension NPYRegressionTests {
+  @Test func rowAccessWithZeroInnerDimension() throws {
+    let dir = temporaryDirectory()
+    let c = NPYTests.handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (5, 4294967296, 4294967296, 0), }\n", data: [])
+    try AtomicFile.write(c, to: dir + "/z.npy")
+    let m = try NPY.readRows(dir + "/z.npy", 1..<3)
+    #expect(m.rows == 2 && m.cols == 0)
+  }
+}

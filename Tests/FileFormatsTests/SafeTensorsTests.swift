@@ -76,6 +76,10 @@ import Testing
       let ok = throwsFormatError(["x.st", fragment]) { _ = try SafeTensors.decode(Self.handmade(header, buffer), source: "x.st") }
       #expect(ok, "\(header) should fail with '\(fragment)'")
     }
+    var invalidUTF8: [UInt8] = []
+    let header = Array(#"{"a\#u{01}":1}"#.utf8).map { $0 == 1 ? 0xFF : $0 }
+    appendLE(&invalidUTF8, UInt64(header.count))
+    #expect(throwsFormatError(["invalid UTF-8"]) { _ = try SafeTensors.decode(invalidUTF8 + header) })
     var huge: [UInt8] = []
     appendLE(&huge, UInt64(200_000_000))
     #expect(throwsFormatError(["exceeds 100 MB"]) { _ = try SafeTensors.decode(huge + [0x7B]) })

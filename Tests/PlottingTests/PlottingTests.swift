@@ -180,3 +180,52 @@ func gaussianSamples(_ n: Int, _ d: Int, seed: UInt64, shift: Float = 0) -> Matr
     #expect(dataRange([2, 2])! == (1.5, 2.5))
   }
 }
+
+/// The path of an executable on PATH, if any.
+func executable(_ name: String) -> String? {
+  let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+  return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+@Suite struct BrowserRenderingTests {
+  /// Renders a full report in headless Chromium and checks that a non-trivial screenshot comes out. Skipped
+  /// when no Chromium is installed (Debian package `chromium`).
+  @Test func reportRendersInHeadlessChromium() throws {
+    guard let browser = ["chromium", "chromium-browser", "google-chrome"].lazy.compactMap(executable).first else { return }
+    let dir = NSTemporaryDirectory() + "/plot-render-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var report = HTMLReport(title: "Rendering check", subtitle: "all plot kinds")
+    report.settings = [("task", "two_moons")]
+    let samples = gaussianSamples(1000, 2, seed: 11)
+    let grid = (0...20).map { Double($0) / 20 }
+    report.figures = [
+      .init(title: "Pair plot", svg: PairPlot(reference: gaussianSamples(300, 2, seed: 12), truth: [0, 0]).render(samples)),
+      .init(title: "Loss", svg: LossCurvePlot(train: [3, 2, 1.5, 1.2], validation: [3.1, 2.2, 1.7, 1.6], logScale: true).render()),
+      .init(title: "SBC", svg: SBCECDFPlot(names: ["a", "b"], grid: grid, differences: [grid.map { _ in 0 }, grid.map { 0.1 * $0 }],
+                                           lower: grid.map { _ in -0.1 }, upper: grid.map { _ in 0.1 }).render()),
+    ]
+    let html = dir + "/report.html", png = dir + "/report.png"
+    try report.render().write(toFile: html, atomically: true, encoding: .utf8)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: browser)
+    p.arguments = ["--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", "--screenshot=\(png)",
+                   "--window-size=1280,2600", "file://\(html)"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    let size = (try? FileManager.default.attributesOfItem(atPath: png)[.size] as? Int) ?? 0
+    #expect(p.terminationStatus == 0 && size > 20_000, "screenshot \(png): \(size) bytes")
+  }
+}
+
+extension PlottingTests {
+  @Test func pairPlotOfManyParametersStaysSmall() throws {
+    let samples = gaussianSamples(5000, 8, seed: 21)
+    let svg = PairPlot(names: (1...8).map { "p\($0)" }, truth: Array(repeating: 0, count: 8)).render(samples)
+    keep(svg, "pair8.svg")
+    #expect(elements(svg) != nil)
+    #expect(count(svg, kind: "frame") == 36)
+    #expect(svg.utf8.count < 1_500_000)
+  }
+}

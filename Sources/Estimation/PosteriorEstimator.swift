@@ -1,0 +1,325 @@
+// The amortized posterior estimator: a conditional TimeMLP (plus optional summary network), a training objective
+// chosen by the method, standardization and constraint transforms, sampling for many observations at once, and
+// model directories.
+
+import Diffusion
+import FileFormats
+import Foundation
+import NeuralNet
+import NumericCore
+
+/// The generative method behind an estimator.
+public enum EstimatorMethod: String, Sendable, Codable, CaseIterable {
+  case diffusion
+  case flowMatching = "flow-matching"
+  case consistency
+  case stableConsistency = "stable-consistency"
+}
+
+/// Errors of the estimator.
+public enum EstimatorError: Error, CustomStringConvertible, Equatable {
+  case shapeMismatch(String)
+  case unsupported(String)
+  case nonFiniteInput(String)
+  case invalidModel(String)
+
+  public var description: String {
+    switch self {
+    case .shapeMismatch(let s): return "shape mismatch: \(s)"
+    case .unsupported(let s): return "unsupported: \(s)"
+    case .nonFiniteInput(let s): return "non-finite input: \(s)"
+    case .invalidModel(let s): return "invalid model: \(s)"
+    }
+  }
+}
+
+/// Settings stored with a model, beyond the network architecture.
+public struct EstimatorSettings: Sendable, Codable, Equatable {
+  public var method: EstimatorMethod
+  /// Schedule, variance type, parameterization, weighting and default sampler of a diffusion model.
+  public var diffusion: DiffusionConfiguration
+  /// Name of the built-in task the model was trained on, if any.
+  public var task: String?
+  /// Simulations seen in training.
+  public var simulations: Int
+  /// Training wall-clock seconds.
+  public var trainSeconds: Double
+  /// Mean training loss per epoch.
+  public var lossHistory: [Double]
+  /// Validation loss per epoch (empty without validation data).
+  public var validationHistory: [Double]
+
+  public init(method: EstimatorMethod = .diffusion, diffusion: DiffusionConfiguration = DiffusionConfiguration()) {
+    self.method = method
+    self.diffusion = diffusion
+    task = nil
+    simulations = 0
+    trainSeconds = 0
+    lossHistory = []
+    validationHistory = []
+  }
+}
+
+/// Samples for a batch of observations, with the cost of drawing them.
+public struct PosteriorSamples: Sendable {
+  /// One matrix [count, d_θ] per observation, in the original (constrained) parameter space.
+  public var samples: [Matrix]
+  /// Network evaluations (each on a whole batch), summed over batches.
+  public var evaluations: Int
+  /// Accepted solver steps, summed over batches.
+  public var steps: Int
+  /// Rows that came out non-finite (they are kept, as NaN, so that row counts stay aligned).
+  public var nonFiniteRows: Int
+  public var seconds: Double
+}
+
+/// A conditional generative model of θ given x, trained on simulations (NPE with diffusion models).
+///
+/// θ is mapped to an unbounded space by the constraint transform, then z-scored; conditions are z-scored too
+/// (METHODS.md §1: `standardize = "all"`). Sampling inverts both maps.
+public final class PosteriorEstimator: @unchecked Sendable {
+  public private(set) var settings: EstimatorSettings
+  public let model: TrainableModel
+  public private(set) var parameterStandardizer: Standardizer?
+  public private(set) var conditionStandardizer: Standardizer?
+  public let transform: ConstraintTransform
+  /// EMA weights, when training kept them; sampling uses them if present.
+  public private(set) var emaWeights: [[Float]]?
+
+  public var parameterDimension: Int { model.network.configuration.inputDimension }
+  /// Width of one raw condition row (the summary network's input width when there is one).
+  public var conditionDimension: Int {
+    model.summary?.inputDimension ?? model.network.configuration.conditionDimension
+  }
+  public var parameterCount: Int { model.parameterCount }
+
+  /// A new, untrained estimator.
+  public init(
+    parameterDimension: Int, conditionDimension: Int, settings: EstimatorSettings = EstimatorSettings(),
+    network: TimeMLPConfiguration? = nil, constraints: [Constraint]? = nil, seed: UInt64 = 0
+  ) throws {
+    guard parameterDimension > 0 else { throw EstimatorError.shapeMismatch("parameter dimension must be positive") }
+    if let c = constraints, c.count != parameterDimension {
+      throw EstimatorError.shapeMismatch("\(c.count) constraints for \(parameterDimension) parameters")
+    }
+    var config = network ?? TimeMLPConfiguration(inputDimension: parameterDimension, conditionDimension: conditionDimension)
+    config.inputDimension = parameterDimension
+    config.conditionDimension = conditionDimension
+    self.settings = settings
+    self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed))
+    self.transform = constraints.map(ConstraintTransform.init) ?? .identity(parameterDimension)
+    _ = try objective()
+  }
+
+  init(saved: SavedModel, settings: EstimatorSettings) {
+    self.settings = settings
+    self.model = saved.model
+    self.parameterStandardizer = saved.parameterStandardizer
+    self.conditionStandardizer = saved.conditionStandardizer
+    self.transform = saved.transform
+    self.emaWeights = saved.emaWeights
+  }
+
+  /// The training objective of the configured method.
+  public func objective() throws -> any TrainingObjective {
+    switch settings.method {
+    case .diffusion: return try DiffusionObjective(configuration: settings.diffusion)
+    default: throw EstimatorError.unsupported("method \(settings.method.rawValue) is not available in this build")
+    }
+  }
+
+  // MARK: Training
+
+  func makeTrainer(_ configuration: TrainingConfiguration) throws -> Trainer {
+    Trainer(model: model, objective: try objective(), configuration: configuration, transform: transform,
+            conditionDimension: conditionDimension)
+  }
+
+  func absorb(_ trainer: Trainer, history: TrainingHistory, simulations: Int) {
+    let saved = trainer.savedModel()
+    parameterStandardizer = saved.parameterStandardizer
+    conditionStandardizer = saved.conditionStandardizer
+    emaWeights = saved.emaWeights
+    settings.simulations += simulations
+    settings.trainSeconds += history.seconds
+    settings.lossHistory += history.loss
+    settings.validationHistory += history.validationLoss
+  }
+
+  /// Online training: fresh simulations for every batch.
+  @discardableResult
+  public func train(
+    simulator: @escaping Trainer.Simulator, configuration: TrainingConfiguration,
+    progress: ((TrainingProgress) -> Void)? = nil
+  ) throws -> TrainingHistory {
+    let trainer = try makeTrainer(configuration)
+    let history = trainer.trainOnline(simulator: simulator, progress: progress)
+    absorb(trainer, history: history,
+           simulations: configuration.epochs * configuration.stepsPerEpoch * configuration.batchSize)
+    return history
+  }
+
+  /// Offline training on a fixed set of simulations θ [n, d_θ] (constrained space) and x [n, d_x].
+  @discardableResult
+  public func train(
+    parameters: Matrix, data: Matrix, configuration: TrainingConfiguration,
+    progress: ((TrainingProgress) -> Void)? = nil
+  ) throws -> TrainingHistory {
+    guard parameters.cols == parameterDimension else {
+      throw EstimatorError.shapeMismatch("θ has \(parameters.cols) columns, the model expects \(parameterDimension)")
+    }
+    guard data.cols == conditionDimension else {
+      throw EstimatorError.shapeMismatch("x has \(data.cols) columns, the model expects \(conditionDimension)")
+    }
+    guard parameters.rows == data.rows else {
+      throw EstimatorError.shapeMismatch("\(parameters.rows) θ rows vs \(data.rows) x rows")
+    }
+    let trainer = try makeTrainer(configuration)
+    let history = try trainer.trainOffline(parameters: parameters, data: data, progress: progress)
+    absorb(trainer, history: history, simulations: parameters.rows)
+    return history
+  }
+
+  // MARK: Sampling
+
+  /// The weights sampling uses: the EMA copy when present.
+  func withSamplingWeights<R>(_ body: () throws -> R) rethrows -> R {
+    guard let ema = emaWeights, ema.count == model.buffers.count else { return try body() }
+    let saved = model.buffers.map { $0.valueArray }
+    for (b, w) in zip(model.buffers, ema) { b.valueArray = w }
+    defer { for (b, w) in zip(model.buffers, saved) { b.valueArray = w } }
+    return try body()
+  }
+
+  /// Standardized condition embeddings of raw observations [R, d_x] (the summary network applied, if any).
+  func embedObservations(_ observations: Matrix) -> Matrix? {
+    guard conditionDimension > 0 else { return nil }
+    var c = observations
+    if let s = conditionStandardizer { c = s.standardize(c) }
+    var unused = Xoshiro(seed: 0)
+    return model.embed(c, training: false, rng: &unused)
+  }
+
+  /// Draws `count` posterior samples for every row of `observations` [R, d_x].
+  ///
+  /// Rows of (observation, sample) pairs are processed in batches of at most `maxBatchRows`; batch k uses the
+  /// random stream `(seed, k)`, so results depend on the seed and `maxBatchRows` only. Adaptive samplers control
+  /// the error over a whole batch, so the batch composition also affects their step sizes.
+  public func sample(
+    observations: Matrix, count: Int, sampler: SamplerKind? = nil, options: SamplerOptions = SamplerOptions(),
+    seed: UInt64 = 0, maxBatchRows: Int = 16_384, progress: ((Int, Int) -> Void)? = nil
+  ) throws -> PosteriorSamples {
+    guard observations.cols == conditionDimension else {
+      throw EstimatorError.shapeMismatch(
+        "observations have \(observations.cols) columns, the model expects \(conditionDimension)")
+    }
+    guard observations.allFinite else {
+      throw EstimatorError.nonFiniteInput("an observation contains NaN or infinity")
+    }
+    guard count > 0 else { return PosteriorSamples(samples: [], evaluations: 0, steps: 0, nonFiniteRows: 0, seconds: 0) }
+    let start = Date()
+    let kind = sampler ?? settings.diffusion.sampler
+    let schedule = try settings.diffusion.makeSchedule()
+    let d = parameterDimension
+    let embedded = embedObservations(observations)
+    let r = observations.rows
+    var out = (0..<r).map { _ in Matrix(rows: count, cols: d) }
+    var evaluations = 0, steps = 0, nonFinite = 0
+    // Work items: (observation, sample range).
+    let perBatch = max(1, maxBatchRows)
+    var items: [(obs: Int, range: Range<Int>)] = []
+    for i in 0..<r {
+      var s = 0
+      while s < count {
+        let e = min(count, s + perBatch)
+        items.append((i, s..<e))
+        s = e
+      }
+    }
+    // Group consecutive items into batches of at most perBatch rows.
+    var batches: [[(obs: Int, range: Range<Int>)]] = []
+    var current: [(obs: Int, range: Range<Int>)] = []
+    var rows = 0
+    for item in items {
+      if rows + item.range.count > perBatch && !current.isEmpty {
+        batches.append(current)
+        current = []
+        rows = 0
+      }
+      current.append(item)
+      rows += item.range.count
+    }
+    if !current.isEmpty { batches.append(current) }
+
+    try withSamplingWeights {
+      for (k, batch) in batches.enumerated() {
+        let n = batch.reduce(0) { $0 + $1.range.count }
+        var condition: Matrix? = nil
+        if let e = embedded {
+          var idx: [Int] = []
+          idx.reserveCapacity(n)
+          for item in batch { idx.append(contentsOf: repeatElement(item.obs, count: item.range.count)) }
+          condition = e.gatherRows(idx)
+        }
+        let network = model.network
+        let net: NetworkFunction = { input, tau in
+          network.predict(input, time: [Float](repeating: tau, count: input.rows), condition: condition)
+        }
+        let denoiser = settings.diffusion.prediction.denoiser(schedule: schedule, network: net)
+        var rng = Xoshiro(seed: seed, stream: UInt64(k))
+        let initial = priorSample(rows: n, cols: d, schedule: schedule, rng: &rng)
+        let result = try Diffusion.sample(kind, denoiser: denoiser, initial: initial, schedule: schedule,
+                                          options: options, rng: &rng)
+        evaluations += result.evaluations
+        steps += result.steps
+        nonFinite += result.nonFiniteRows
+        let theta = toParameterSpace(result.samples)
+        var offset = 0
+        for item in batch {
+          theta.withUnsafeBufferPointer { src in
+            out[item.obs].withUnsafeMutableBufferPointer { dst in
+              (dst.baseAddress! + item.range.lowerBound * d).update(
+                from: src.baseAddress! + offset * d, count: item.range.count * d)
+            }
+          }
+          offset += item.range.count
+        }
+        progress?(k + 1, batches.count)
+      }
+    }
+    return PosteriorSamples(samples: out, evaluations: evaluations, steps: steps, nonFiniteRows: nonFinite,
+                            seconds: Date().timeIntervalSince(start))
+  }
+
+  /// Standardized unconstrained samples → original parameter space.
+  public func toParameterSpace(_ z: Matrix) -> Matrix {
+    var theta = z
+    if let s = parameterStandardizer { theta = s.destandardize(theta) }
+    return transform.inverse(theta)
+  }
+
+  // MARK: Model files
+
+  /// Writes the model directory (config JSON + safetensors weights), atomically per file.
+  public func save(to path: String) throws {
+    let data = try JSONEncoder().encode(settings)
+    let json = try JSONDecoder().decode(JSONValue.self, from: data)
+    let saved = SavedModel(
+      model: model, parameterStandardizer: parameterStandardizer, conditionStandardizer: conditionStandardizer,
+      transform: transform, estimatorSettings: json, emaWeights: emaWeights)
+    try ModelFile.save(saved, to: path)
+  }
+
+  /// Reads a model directory written by `save(to:)`.
+  public static func load(from path: String) throws -> PosteriorEstimator {
+    let saved = try ModelFile.load(from: path)
+    let settings: EstimatorSettings
+    do {
+      let data = try JSONEncoder().encode(saved.estimatorSettings)
+      settings = try JSONDecoder().decode(EstimatorSettings.self, from: data)
+    } catch {
+      throw EstimatorError.invalidModel("\(path): estimator settings are missing or malformed")
+    }
+    return PosteriorEstimator(saved: saved, settings: settings)
+  }
+}

@@ -1,0 +1,228 @@
+// Model directories: a versioned JSON configuration plus safetensors weights.
+
+import FileFormats
+import Foundation
+import NumericCore
+
+/// Everything needed to use a trained model: networks, standardization, constraint transform, the estimator's
+/// own settings (opaque here) and optionally the EMA weights.
+public struct SavedModel: @unchecked Sendable {
+  public var model: TrainableModel
+  public var parameterStandardizer: Standardizer?
+  public var conditionStandardizer: Standardizer?
+  public var transform: ConstraintTransform
+  /// Settings of the estimator that owns the network (schedule, parameterization, …), written by that module.
+  public var estimatorSettings: JSONValue
+  /// EMA weights, one array per buffer of `model.buffers`.
+  public var emaWeights: [[Float]]?
+
+  public init(
+    model: TrainableModel, parameterStandardizer: Standardizer? = nil, conditionStandardizer: Standardizer? = nil,
+    transform: ConstraintTransform? = nil, estimatorSettings: JSONValue = .object([:]), emaWeights: [[Float]]? = nil
+  ) {
+    self.model = model
+    self.parameterStandardizer = parameterStandardizer
+    self.conditionStandardizer = conditionStandardizer
+    self.transform = transform ?? .identity(model.network.configuration.inputDimension)
+    self.estimatorSettings = estimatorSettings
+    self.emaWeights = emaWeights
+  }
+}
+
+extension SavedModel {
+  /// Replaces the network weights by the EMA weights (no-op without them).
+  public func applyEMAWeights() {
+    guard let ema = emaWeights else { return }
+    for (buffer, values) in zip(model.buffers, ema) { buffer.valueArray = values }
+  }
+}
+
+extension Trainer {
+  /// The trained state as a `SavedModel`.
+  public func savedModel(estimatorSettings: JSONValue = .object([:])) -> SavedModel {
+    SavedModel(
+      model: model, parameterStandardizer: configuration.standardizeParameters ? parameterStandardizer : nil,
+      conditionStandardizer: configuration.standardizeConditions ? conditionStandardizer : nil,
+      transform: transform, estimatorSettings: estimatorSettings, emaWeights: ema?.shadow)
+  }
+}
+
+/// Errors reading or writing a model directory.
+public enum ModelFileError: Error, CustomStringConvertible {
+  case newerFormatVersion(found: Int, supported: Int)
+  case invalidConfiguration(path: String, reason: String)
+  case weightMismatch(path: String, reason: String)
+  case file(FileFormatError)
+  case io(path: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .newerFormatVersion(let f, let s):
+      return "model format version \(f) is newer than this program supports (\(s)); update diffsbi"
+    case .invalidConfiguration(let p, let r): return "\(p): invalid model configuration: \(r)"
+    case .weightMismatch(let p, let r): return "\(p): weights do not match the configuration: \(r)"
+    case .file(let e): return e.description
+    case .io(let p, let r): return "\(p): \(r)"
+    }
+  }
+}
+
+/// Reading and writing model directories:
+///
+///     <dir>/config.json          {"format": "diffsbi-model", "formatVersion": 1, "network": …, "summary": …,
+///                                 "parameterStandardizer": …, "conditionStandardizer": …, "transform": …,
+///                                 "estimator": {…}, "hasEMA": …, "parameters": N}
+///     <dir>/weights.safetensors  F32 little-endian tensors "network.<name>", "summary.<name>", "ema.<…>"
+///
+/// Loading checks the version first, bounds every shape before allocating, and requires each tensor to be
+/// present with its exact shape; values are restored bit for bit.
+public enum ModelFile {
+  public static let formatVersion = 1
+  public static let configName = "config.json"
+  public static let weightsName = "weights.safetensors"
+  /// Upper bounds that keep a corrupt configuration from requesting huge allocations.
+  static let maximumParameters = 1 << 28
+  static let maximumConfigBytes = 16 << 20
+
+  struct Config: Codable {
+    var format = "diffsbi-model"
+    var formatVersion: Int
+    var network: TimeMLPConfiguration
+    var summary: SummaryArchitecture?
+    var parameterStandardizer: Standardizer?
+    var conditionStandardizer: Standardizer?
+    var transform: ConstraintTransform
+    var estimator: JSONValue
+    var hasEMA: Bool
+    var parameters: Int
+  }
+
+  struct VersionProbe: Decodable { var formatVersion: Int }
+
+  /// Writes `saved` into directory `path` (created if needed).
+  public static func save(_ saved: SavedModel, to path: String) throws {
+    do {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+      throw ModelFileError.io(path: path, reason: "cannot create directory: \(error)")
+    }
+    let m = saved.model
+    let config = Config(
+      formatVersion: formatVersion, network: m.network.configuration, summary: m.summary?.architecture,
+      parameterStandardizer: saved.parameterStandardizer, conditionStandardizer: saved.conditionStandardizer,
+      transform: saved.transform, estimator: saved.estimatorSettings, hasEMA: saved.emaWeights != nil,
+      parameters: m.parameterCount)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let json: Data
+    do { json = try encoder.encode(config) } catch {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "\(error)")
+    }
+    var tensors: [(String, NDArray)] = []
+    let prefixes = ["network", "summary"]
+    func add(_ prefix: String, _ buffer: ParameterBuffer, _ values: [Float]) throws {
+      for t in buffer.tensors {
+        tensors.append((prefix + "." + t.name, try NDArray(shape: t.shape, data: Array(values[t.offset..<(t.offset + t.count)]))))
+      }
+    }
+    do {
+      for (i, b) in m.buffers.enumerated() { try add(prefixes[i], b, b.valueArray) }
+      if let ema = saved.emaWeights {
+        for (i, b) in m.buffers.enumerated() { try add("ema." + prefixes[i], b, ema[i]) }
+      }
+      try SafeTensors.write(tensors, metadata: ["format": "diffsbi-model", "formatVersion": "\(formatVersion)"],
+                            to: path + "/" + weightsName)
+      try AtomicFile.write([UInt8](json), to: path + "/" + configName)
+    } catch let e as FileFormatError {
+      throw ModelFileError.file(e)
+    }
+  }
+
+  /// Reads the model directory at `path`.
+  public static func load(from path: String) throws -> SavedModel {
+    let configPath = path + "/" + configName
+    let bytes: [UInt8]
+    do {
+      guard try FileIO.size(of: configPath) <= maximumConfigBytes else {
+        throw ModelFileError.invalidConfiguration(path: configPath, reason: "larger than \(maximumConfigBytes) bytes")
+      }
+      bytes = try FileIO.readAll(configPath)
+    } catch let e as FileFormatError { throw ModelFileError.file(e) }
+    let decoder = JSONDecoder()
+    guard let probe = try? decoder.decode(VersionProbe.self, from: Data(bytes)) else {
+      throw ModelFileError.invalidConfiguration(path: configPath, reason: "not a model configuration (no formatVersion)")
+    }
+    guard probe.formatVersion <= formatVersion else {
+      throw ModelFileError.newerFormatVersion(found: probe.formatVersion, supported: formatVersion)
+    }
+    let config: Config
+    do { config = try decoder.decode(Config.self, from: Data(bytes)) } catch {
+      throw ModelFileError.invalidConfiguration(path: configPath, reason: "\(error)")
+    }
+    try validate(config, path: configPath)
+    var rng = Xoshiro(seed: 0)
+    let network = TimeMLP(configuration: config.network, rng: &rng)
+    let summary = config.summary?.makeNetwork(rng: &rng)
+    if let summary, summary.outputDimension != config.network.conditionDimension {
+      throw ModelFileError.invalidConfiguration(path: configPath, reason: "summary output does not match the network condition")
+    }
+    let model = TrainableModel(network: network, summary: summary)
+    let weightsPath = path + "/" + weightsName
+    let file: SafeTensorsFile
+    do { file = try SafeTensors.read(weightsPath) } catch let e as FileFormatError { throw ModelFileError.file(e) }
+    func fill(_ prefix: String, _ buffer: ParameterBuffer) throws -> [Float] {
+      var values = [Float](repeating: 0, count: buffer.count)
+      for t in buffer.tensors {
+        let name = prefix + "." + t.name
+        guard let a = file.tensors[name] else { throw ModelFileError.weightMismatch(path: weightsPath, reason: "missing tensor '\(name)'") }
+        guard a.shape == t.shape else {
+          throw ModelFileError.weightMismatch(path: weightsPath, reason: "tensor '\(name)' has shape \(a.shape), expected \(t.shape)")
+        }
+        values.replaceSubrange(t.offset..<(t.offset + t.count), with: a.data)
+      }
+      return values
+    }
+    let prefixes = ["network", "summary"]
+    for (i, b) in model.buffers.enumerated() { b.valueArray = try fill(prefixes[i], b) }
+    var ema: [[Float]]?
+    if config.hasEMA { ema = try model.buffers.enumerated().map { try fill("ema." + prefixes[$0.offset], $0.element) } }
+    return SavedModel(
+      model: model, parameterStandardizer: config.parameterStandardizer, conditionStandardizer: config.conditionStandardizer,
+      transform: config.transform, estimatorSettings: config.estimator, emaWeights: ema)
+  }
+
+  static func validate(_ c: Config, path: String) throws {
+    func bad(_ r: String) -> ModelFileError { .invalidConfiguration(path: path, reason: r) }
+    let n = c.network
+    let dims = [n.inputDimension, n.conditionDimension, n.timeEmbeddingDimension] + n.widths
+    guard n.inputDimension > 0, n.conditionDimension >= 0, !n.widths.isEmpty, n.widths.count <= 1000,
+          dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }), n.widths.allSatisfy({ $0 > 0 }),
+          n.timeEmbeddingDimension >= 2, n.timeEmbeddingDimension % 2 == 0, n.dropout >= 0, n.dropout < 1
+    else { throw bad("network shape out of range") }
+    // Shapes are bounded above, so counting the layout (metadata only, nothing allocated) cannot overflow.
+    let total = TimeMLP.parameterCount(n)
+    guard total <= maximumParameters else { throw bad("network has more than \(maximumParameters) parameters") }
+    if case .deepSet(let d)? = c.summary {
+      let sizes = [d.elementDimension, d.setSize, d.summaryDimension] + d.innerWidths + d.outerWidths
+      guard sizes.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }), !d.innerWidths.isEmpty, d.innerWidths.count + d.outerWidths.count <= 100,
+            d.elementDimension * d.setSize <= 1 << 24
+      else { throw bad("summary network shape out of range") }
+    }
+    if case .setTransformer(let t)? = c.summary {
+      guard [t.elementDimension, t.setSize, t.summaryDimension, t.width, t.heads].allSatisfy({ $0 > 0 && $0 <= 1 << 16 }),
+            t.blocks >= 0, t.blocks <= 64, t.width % t.heads == 0
+      else { throw bad("summary network shape out of range") }
+    }
+    if case .timeSeries(let t)? = c.summary {
+      guard [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
+              .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }), t.kernelSize <= t.steps
+      else { throw bad("summary network shape out of range") }
+    }
+    guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
+    if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }
+    for s in [c.parameterStandardizer, c.conditionStandardizer].compactMap({ $0 })
+    where s.counts.count != s.dimension || s.m2.count != s.dimension {
+      throw bad("standardizer arrays have different lengths")
+    }
+  }
+}

@@ -1,0 +1,88 @@
+// Running z-standardization of parameters and data.
+
+import NumericCore
+
+/// Per-feature running mean and standard deviation (Welford 1962; batches merged by Chan et al. 1979):
+///
+///     n_ab = n_a + n_b,  δ = μ_b − μ_a,  μ_ab = μ_a + δ·n_b/n_ab,  M2_ab = M2_a + M2_b + δ²·n_a·n_b/n_ab
+///
+/// `std = √(M2/n)` (population), replaced by 1 where it is 0 or undefined, as BayesFlow's `Standardization`.
+/// Forward `z = (x − μ)/std`, inverse `x = μ + std·z`. Statistics are Double; stored with the model.
+public struct Standardizer: Sendable, Codable, Equatable {
+  /// Number of finite values seen per feature.
+  public private(set) var counts: [Double]
+  public private(set) var mean: [Double]
+  public private(set) var m2: [Double]
+
+  public init(dimension: Int) {
+    mean = [Double](repeating: 0, count: dimension)
+    m2 = mean
+    counts = mean
+  }
+
+  /// Restores saved statistics.
+  public init(counts: [Double], mean: [Double], m2: [Double]) {
+    precondition(mean.count == m2.count && counts.count == mean.count)
+    self.counts = counts
+    self.mean = mean
+    self.m2 = m2
+  }
+
+  public var dimension: Int { mean.count }
+
+  /// Standard deviations (1 where undefined or zero).
+  public var std: [Double] {
+    zip(m2, counts).map { $1 > 0 && $0 > 0 ? ($0 / $1).squareRoot() : 1 }
+  }
+
+  /// Folds a batch (rows are samples) into the running statistics. Non-finite values (NaN padding of sets or
+  /// sequences, failed simulations) are skipped feature by feature.
+  public mutating func update(_ batch: Matrix) {
+    precondition(batch.cols == dimension, "standardizer has dimension \(dimension), batch has \(batch.cols)")
+    for j in 0..<dimension {
+      var nb = 0.0, mb = 0.0
+      for r in 0..<batch.rows where batch[r, j].isFinite {
+        nb += 1
+        mb += Double(batch[r, j])
+      }
+      guard nb > 0 else { continue }
+      mb /= nb
+      var m2b = 0.0
+      for r in 0..<batch.rows where batch[r, j].isFinite {
+        let d = Double(batch[r, j]) - mb
+        m2b += d * d
+      }
+      let na = counts[j], n = na + nb
+      let delta = mb - mean[j]
+      mean[j] += delta * nb / n
+      m2[j] += m2b + delta * delta * na * nb / n
+      counts[j] = n
+    }
+  }
+
+  /// `(x − μ)/std` row by row.
+  public func standardize(_ x: Matrix) -> Matrix {
+    precondition(x.cols == dimension)
+    let s = std
+    let scale = s.map { Float(1 / $0) }
+    let shift = zip(mean, s).map { Float(-$0 / $1) }
+    var out = x
+    out.multiplyRowVector(scale)
+    out.addRowVector(shift)
+    return out
+  }
+
+  /// `μ + std·z` row by row.
+  public func destandardize(_ z: Matrix) -> Matrix {
+    precondition(z.cols == dimension)
+    var out = z
+    out.multiplyRowVector(std.map { Float($0) })
+    out.addRowVector(mean.map { Float($0) })
+    return out
+  }
+
+  /// log|det ∂z/∂x| = −Σ log std (per sample).
+  public var logDeterminant: Double { -std.reduce(0) { $0 + Foundation.log($1) } }
+}
+
+import Foundation

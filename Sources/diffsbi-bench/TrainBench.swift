@@ -1,0 +1,123 @@
+// `diffsbi-bench train`: training and inference throughput of the default TimeMLP, and FLOP utilization.
+//
+// Training throughput counts complete optimizer steps (forward with dropout, loss, backward, gradient
+// reduction over the data-parallel shards, clipping, Adam update) on pre-generated batches, so simulation
+// cost is excluded. FLOP utilization = 6 · parameters · samples/s ÷ the GEMM rate measured in the same run
+// with the same thread count (NN sgemm 1024×256·256×256, the shape of one hidden layer at a large batch).
+
+import DiffusionSBI
+import Foundation
+
+/// Denoising-style objective used for timing: MSE between the network output and fresh Gaussian noise.
+struct BenchObjective: TrainingObjective {
+  func lossAndGradient(model: TrainableModel, batch: TrainingBatch, rng: inout Xoshiro) -> Float {
+    let b = batch.count, d = batch.parameters.cols
+    let t = (0..<b).map { _ in Float(rng.nextDouble()) }
+    let noise = rng.normalMatrix(rows: b, cols: d)
+    let out = model.network.forward(batch.parameters, time: t, condition: batch.conditions, training: true, rng: &rng)
+    var diff = out - noise
+    let loss = Float(diff.squaredNorm() / Double(diff.count))
+    diff.scale(by: 2 / Float(diff.count))
+    model.backpropagateCondition(model.network.backward(diff))
+    return loss
+  }
+
+  func validationLoss(model: TrainableModel, batch: TrainingBatch, rng: inout Xoshiro) -> Float { 0 }
+}
+
+/// Clock used for timings: wall clock, or the calling thread's CPU time (robust on a shared machine, valid
+/// only when all work runs on the calling thread, i.e. with one thread).
+nonisolated(unsafe) var benchUsesThreadClock = false
+
+func benchNow() -> Double {
+  var ts = timespec()
+  clock_gettime(benchUsesThreadClock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
+  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Median seconds of `body` over `repeats` runs after one warm-up run.
+func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
+  body()
+  var times: [Double] = []
+  for _ in 0..<repeats {
+    let start = benchNow()
+    body()
+    times.append(benchNow() - start)
+  }
+  return times.sorted()[times.count / 2]
+}
+
+/// GEMM GFLOP/s for C[m×n] = A[m×k]·B[k×n] with the current BLAS thread count.
+func gemmGFLOPS(m: Int, n: Int, k: Int) -> Double {
+  var rng = Xoshiro(seed: 1)
+  let a = rng.normalMatrix(rows: m, cols: k), b = rng.normalMatrix(rows: k, cols: n)
+  var c = Matrix(rows: m, cols: n)
+  let reps = max(3, Int(2e9 / Double(2 * m * n * k)))
+  let s = medianSeconds(repeats: 7) {
+    for _ in 0..<reps { Matrix.gemm(a, b, into: &c) }
+  }
+  return 2 * Double(m * n * k) * Double(reps) / s / 1e9
+}
+
+/// Runs the training benchmark and prints a Markdown table. Options: `--quick` (shorter timings),
+/// `--threads 1,2`, `--batches 128,512,2048`, `--thread-clock` (time 1-thread runs by the thread's CPU clock,
+/// which ignores time the thread spends descheduled on a busy machine).
+func runTrainBenchmark(arguments: [String]) {
+  var threads = [1, 2], batches = [128, 512, 2048], quick = false
+  var i = 0
+  while i < arguments.count {
+    switch arguments[i] {
+    case "--quick": quick = true
+    case "--thread-clock": benchUsesThreadClock = true
+    case "--threads" where i + 1 < arguments.count:
+      threads = arguments[i + 1].split(separator: ",").compactMap { Int($0) }; i += 1
+    case "--batches" where i + 1 < arguments.count:
+      batches = arguments[i + 1].split(separator: ",").compactMap { Int($0) }; i += 1
+    default: break
+    }
+    i += 1
+  }
+  let targetSeconds = quick ? 0.4 : 1.5
+  print("## TimeMLP training benchmark (\(BLAS.backendDescription))\n")
+  print("| θ/x | params | threads | GEMM GFLOP/s | batch | train samples/s | step ms | FLOP util. |")
+  print("|---|---|---|---|---|---|---|---|")
+  var inference: [(String, Int, Double)] = []
+  let savedThreads = Threading.count
+  for (dTheta, dx) in [(2, 2), (10, 10)] {
+    let config = TimeMLPConfiguration(inputDimension: dTheta, conditionDimension: dx)
+    for th in threads {
+      Threading.count = th
+      if th > 1 && benchUsesThreadClock { continue }
+      let gemm = gemmGFLOPS(m: 1024, n: 256, k: 256)
+      for b in batches {
+        let net = TimeMLP(configuration: config, seed: 1)
+        var cfg = TrainingConfiguration()
+        cfg.batchSize = b
+        cfg.optimizer = .adamW
+        let trainer = Trainer(model: TrainableModel(network: net), objective: BenchObjective(), configuration: cfg)
+        var rng = Xoshiro(seed: 2)
+        let batch = TrainingBatch(parameters: rng.normalMatrix(rows: b, cols: dTheta), conditions: rng.normalMatrix(rows: b, cols: dx))
+        // Calibrate the number of steps per timing to about `targetSeconds / 5`.
+        let once = medianSeconds(repeats: 1) { trainer.step(batch, learningRate: 1e-4) }
+        let steps = max(1, Int(targetSeconds / 5 / once))
+        let s = medianSeconds(repeats: 5) { for _ in 0..<steps { trainer.step(batch, learningRate: 1e-4) } } / Double(steps)
+        let rate = Double(b) / s
+        let util = 6 * Double(net.parameterCount) * rate / (gemm * 1e9)
+        print("| \(dTheta)/\(dx) | \(net.parameterCount) | \(th) | \(String(format: "%.1f", gemm)) | \(b) | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", s * 1e3)) | \(String(format: "%.0f%%", util * 100)) |")
+      }
+      // Inference at batch 10,000.
+      let net = TimeMLP(configuration: config, seed: 1)
+      var rng = Xoshiro(seed: 3)
+      let n = 10_000
+      let x = rng.normalMatrix(rows: n, cols: dTheta), c = rng.normalMatrix(rows: n, cols: dx)
+      let t = (0..<n).map { _ in Float(rng.nextDouble()) }
+      let s = medianSeconds(repeats: quick ? 3 : 5) { _ = net.predict(x, time: t, condition: c) }
+      inference.append(("\(dTheta)/\(dx)", th, Double(n) / s))
+      _ = gemm
+    }
+  }
+  Threading.count = savedThreads
+  print("\n| θ/x | threads | inference samples/s (batch 10,000) |")
+  print("|---|---|---|")
+  for (name, th, rate) in inference { print("| \(name) | \(th) | \(String(format: "%.0f", rate)) |") }
+}
