@@ -4,6 +4,7 @@
 //   diffsbi-bench kernels    ns/element of the elementwise kernels
 //   diffsbi-bench train      TimeMLP training/inference throughput and FLOP utilization
 //   diffsbi-bench sbibm      default estimator on sbibm tasks: C2ST per observation, times, evaluations
+//   diffsbi-bench composition  the review's composition ablation on the Gaussian model (exact scores)
 //   diffsbi-bench all        gemm, kernels and train
 
 import DiffusionSBI
@@ -17,6 +18,8 @@ case "gemm": runGEMMBenchmark(arguments: rest)
 case "kernels": runKernelBenchmark(arguments: rest)
 case "train": runTrainBenchmark(arguments: rest)
 case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
+case "composition":
+  print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
 case "all":
   runGEMMBenchmark(arguments: rest)
   print()
@@ -24,6 +27,6 @@ case "all":
   print()
   runTrainBenchmark(arguments: rest)
 default:
-  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | all]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | composition | all]\n".data(using: .utf8)!)
   exit(2)
 }
