@@ -17,6 +17,7 @@ case "gemm": runGEMMBenchmark(arguments: rest)
 case "kernels": runKernelBenchmark(arguments: rest)
 case "train": runTrainBenchmark(arguments: rest)
 case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
+case "checkpoint-probe": runCheckpointProbe(arguments: rest)  // hidden: crash-safety test
 case "all":
   runGEMMBenchmark(arguments: rest)
   print()
