@@ -71,10 +71,11 @@ struct CheckpointHeader: Codable {
   var epoch: Int
   var nextStep: Int
   var completed: Bool
-  var lossSumBits: UInt64
+  /// 64-bit words as hexadecimal strings (JSON numbers are not exact beyond 2⁵³ in every reader).
+  var lossSumBits: String
   var lossCount: Int
-  var rngState: [UInt64]
-  var bestLossBits: UInt64
+  var rngState: [String]
+  var bestLossBits: String
   var bestEpoch: Int
   var optimizerStep: Int
   var emaStep: Int
@@ -130,7 +131,9 @@ extension Trainer {
     guard header.parameterStandardizer.mean.count == parameterStandardizer.mean.count,
           header.conditionStandardizer?.mean.count == conditionStandardizer?.mean.count
     else { throw bad("standardizer dimensions differ") }
-    guard header.rngState.count == 4 else { throw bad("generator state has \(header.rngState.count) words") }
+    guard header.rngState.count == 4, header.rngState.allSatisfy({ UInt64($0, radix: 16) != nil }),
+          UInt64(header.lossSumBits, radix: 16) != nil, UInt64(header.bestLossBits, radix: 16) != nil
+    else { throw bad("malformed generator state or loss bits") }
     for (i, b) in model.buffers.enumerated() {
       for prefix in ["weights", "adam.m", "adam.v", "ema", "best"] {
         if let a = file.tensors["\(prefix).\(i)"], a.data.count != b.count {
@@ -164,12 +167,12 @@ extension Trainer {
     parameterStandardizer = h.parameterStandardizer
     conditionStandardizer = h.conditionStandardizer
     history = h.history
-    var loop = TrainingLoopState(rng: Xoshiro(state: h.rngState))
+    var loop = TrainingLoopState(rng: Xoshiro(state: h.rngState.map { UInt64($0, radix: 16)! }))
     loop.epoch = h.epoch
     loop.nextStep = h.nextStep
-    loop.lossSum = Double(bitPattern: h.lossSumBits)
+    loop.lossSum = Double(bitPattern: UInt64(h.lossSumBits, radix: 16)!)
     loop.lossCount = h.lossCount
-    loop.best = (Double(bitPattern: h.bestLossBits), h.bestEpoch, arrays("best") ?? [])
+    loop.best = (Double(bitPattern: UInt64(h.bestLossBits, radix: 16)!), h.bestEpoch, arrays("best") ?? [])
     loop.completed = h.completed
     lastCheckpoint = Date()
     return loop
@@ -193,14 +196,16 @@ extension Trainer {
     }
   }
 
+  private func hex(_ w: UInt64) -> String { String(w, radix: 16) }
+
   func writeCheckpoint(_ loop: TrainingLoopState, mode: TrainingMode, options: CheckpointOptions) throws {
     try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
     let opt = optimizer.state
     let header = CheckpointHeader(
       mode: mode, configuration: configuration, threads: Threading.count, bufferSizes: model.buffers.map(\.count),
       epoch: loop.epoch, nextStep: loop.nextStep, completed: loop.completed,
-      lossSumBits: loop.lossSum.bitPattern, lossCount: loop.lossCount, rngState: loop.rng.state,
-      bestLossBits: loop.best.loss.bitPattern, bestEpoch: loop.best.epoch, optimizerStep: opt.step,
+      lossSumBits: hex(loop.lossSum.bitPattern), lossCount: loop.lossCount, rngState: loop.rng.state.map(hex),
+      bestLossBits: hex(loop.best.loss.bitPattern), bestEpoch: loop.best.epoch, optimizerStep: opt.step,
       emaStep: ema?.step ?? 0, history: history, parameterStandardizer: parameterStandardizer,
       conditionStandardizer: conditionStandardizer)
     let json = String(decoding: try TrainingCheckpoint.encoder().encode(header), as: UTF8.self)

@@ -56,7 +56,8 @@ func runCheckpointProbe(arguments: [String]) {
     } else {
       cfg.validationFraction = 0.1
       var rng = Xoshiro(seed: 3)
-      let (theta, x) = simulator(3000, &rng)
+      let (theta, simulated) = simulator(3000, &rng)
+      let x = simulated!
       if let checkpoint {
         try est.train(parameters: theta, data: x, configuration: cfg, checkpoint: checkpoint, progress: progress)
       } else {
