@@ -43,7 +43,7 @@ public struct AdamConfiguration: Sendable, Codable, Equatable {
 public final class AdamOptimizer: @unchecked Sendable {
   public let configuration: AdamConfiguration
   /// Number of updates applied so far.
-  public private(set) var step = 0
+  public internal(set) var step = 0
   var m: [[Float]] = []
   var v: [[Float]] = []
 

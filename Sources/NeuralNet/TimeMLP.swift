@@ -191,12 +191,18 @@ public final class TimeMLP: @unchecked Sendable {
     return dc
   }
 
-  /// Inference-only forward pass (no dropout, no caches), over row chunks on `Threading.count` threads.
+  /// Inference-only forward pass (no dropout, no caches), over row tiles on `Threading.count` threads.
+  ///
+  /// Rows are cut into tiles of `inferenceTileRows` at fixed offsets and every tile runs with a single-threaded
+  /// BLAS, so each row goes through GEMMs of the same shape at the same position whatever the thread count:
+  /// the output is bit-identical for any `Threading.count`.
   public func predict(_ x: Matrix, time: [Float], condition: Matrix?) -> Matrix {
     checkShapes(x, time: time, condition: condition)
     let rows = x.rows
     var out = Matrix(rows: rows, cols: configuration.inputDimension)
-    let chunks = rows >= 256 ? Threading.count : 1
+    let tile = TimeMLP.inferenceTileRows
+    let tiles = (rows + tile - 1) / tile
+    let chunks = max(1, min(Threading.count, tiles))
     while inferenceWorkspaces.count < chunks { inferenceWorkspaces.append(Workspace()) }
     let dx = configuration.inputDimension, dcn = configuration.conditionDimension
     x.withUnsafeBufferPointer { xp in
@@ -205,17 +211,14 @@ public final class TimeMLP: @unchecked Sendable {
           out.withUnsafeMutableBufferPointer { op in
             let xs = xp.baseAddress!, ts = tp.baseAddress!, os = UnsafeSendablePointer(op.baseAddress!)
             let cs = cp.map { UncheckedSendableBox($0) }
-            withSingleThreadedBLAS(chunks > 1) {
-              parallelFor(count: rows, chunks: chunks, minimumPerChunk: 128) { chunk, range in
+            withSingleThreadedBLAS(true) {
+              parallelFor(count: tiles, chunks: chunks) { chunk, range in
                 var unused = Xoshiro(seed: 0)
-                // Tiles of at most 512 rows keep the activations in cache.
-                var lo = range.lowerBound
-                while lo < range.upperBound {
-                  let n = min(512, range.upperBound - lo)
+                for k in range {
+                  let lo = k * tile, n = min(tile, rows - lo)
                   self.run(self.inferenceWorkspaces[chunk], rows: n, x: xs + lo * dx, t: ts + lo,
                            c: cs.map { $0.value + lo * dcn }, out: os.base + lo * dx, cache: false, training: false,
                            rng: &unused)
-                  lo += n
                 }
               }
             }
@@ -225,6 +228,9 @@ public final class TimeMLP: @unchecked Sendable {
     }
     return out
   }
+
+  /// Rows per inference tile (small enough to keep the activations in cache).
+  static let inferenceTileRows = 256
 
   func checkShapes(_ x: Matrix, time: [Float], condition: Matrix?) {
     precondition(x.cols == configuration.inputDimension, "TimeMLP expects \(configuration.inputDimension) inputs, got \(x.cols)")

@@ -30,21 +30,32 @@ extension Trainer {
     let total = c.epochs * c.stepsPerEpoch
     let schedule = LearningRateSchedule(peak: c.learningRate, totalSteps: total, warmupFraction: c.warmupFraction)
     let start = Date()
-    var best = (loss: Double.infinity, epoch: -1, values: [[Float]]())
-    for epoch in 0..<c.epochs {
-      var sum = 0.0, n = 0
-      for s in 0..<c.stepsPerEpoch {
-        let (theta, x) = simulator(c.batchSize, &simRng)
+    lastCheckpoint = start
+    var loop = takeCheckpoint(mode: .online) ?? TrainingLoopState(rng: simRng)
+    if loop.completed { return history }
+    while loop.epoch < c.epochs {
+      for s in loop.nextStep..<c.stepsPerEpoch {
+        let (theta, x) = simulator(c.batchSize, &loop.rng)
         updateStandardizers(parameters: theta, conditions: x)
         let lr = schedule(optimizer.step)
         let r = step(prepare(parameters: theta, conditions: x), learningRate: lr)
-        if !r.skipped { sum += Double(r.loss); n += 1 }
-        progress?(TrainingProgress(epoch: epoch, step: epoch * c.stepsPerEpoch + s, totalSteps: total,
+        if !r.skipped { loop.lossSum += Double(r.loss); loop.lossCount += 1 }
+        loop.nextStep = s + 1
+        progress?(TrainingProgress(epoch: loop.epoch, step: loop.epoch * c.stepsPerEpoch + s, totalSteps: total,
                                    loss: r.loss, learningRate: lr, gradientNorm: r.gradientNorm, skipped: r.skipped))
+        checkpointIfDue(loop, mode: .online)
       }
-      if endEpoch(epoch: epoch, meanLoss: n > 0 ? sum / Double(n) : .nan, validation: validation, best: &best) { break }
+      let mean = loop.lossCount > 0 ? loop.lossSum / Double(loop.lossCount) : .nan
+      let stop = endEpoch(epoch: loop.epoch, meanLoss: mean, validation: validation, best: &loop.best)
+      loop.epoch += 1
+      loop.nextStep = 0
+      loop.lossSum = 0
+      loop.lossCount = 0
+      if stop { break }
     }
-    finish(best: best, start: start)
+    finish(best: loop.best, start: start)
+    loop.completed = true
+    checkpointIfDue(loop, mode: .online, force: true)
     return history
   }
 
@@ -72,21 +83,35 @@ extension Trainer {
     let total = c.epochs * perEpoch
     let schedule = LearningRateSchedule(peak: c.learningRate, totalSteps: total, warmupFraction: c.warmupFraction)
     let start = Date()
-    var best = (loss: Double.infinity, epoch: -1, values: [[Float]]())
-    for epoch in 0..<c.epochs {
-      let perm = rng.permutation(theta.rows)
-      var sum = 0.0, n = 0
-      for s in 0..<perEpoch {
+    lastCheckpoint = start
+    var loop = takeCheckpoint(mode: .offline) ?? TrainingLoopState(rng: rng)
+    if loop.completed { return history }
+    while loop.epoch < c.epochs {
+      // The checkpoint keeps the stream at the start of the epoch; the permutation is redrawn from it.
+      var epochRng = loop.rng
+      let perm = epochRng.permutation(theta.rows)
+      for s in loop.nextStep..<perEpoch {
         let idx = Array(perm[(s * b)..<((s + 1) * b)])
         let lr = schedule(optimizer.step)
         let r = step(prepare(parameters: theta.gatherRows(idx), conditions: x?.gatherRows(idx)), learningRate: lr)
-        if !r.skipped { sum += Double(r.loss); n += 1 }
-        progress?(TrainingProgress(epoch: epoch, step: epoch * perEpoch + s, totalSteps: total,
+        if !r.skipped { loop.lossSum += Double(r.loss); loop.lossCount += 1 }
+        loop.nextStep = s + 1
+        progress?(TrainingProgress(epoch: loop.epoch, step: loop.epoch * perEpoch + s, totalSteps: total,
                                    loss: r.loss, learningRate: lr, gradientNorm: r.gradientNorm, skipped: r.skipped))
+        checkpointIfDue(loop, mode: .offline)
       }
-      if endEpoch(epoch: epoch, meanLoss: n > 0 ? sum / Double(n) : .nan, validation: validation, best: &best) { break }
+      let mean = loop.lossCount > 0 ? loop.lossSum / Double(loop.lossCount) : .nan
+      let stop = endEpoch(epoch: loop.epoch, meanLoss: mean, validation: validation, best: &loop.best)
+      loop.epoch += 1
+      loop.nextStep = 0
+      loop.lossSum = 0
+      loop.lossCount = 0
+      loop.rng = epochRng
+      if stop { break }
     }
-    finish(best: best, start: start)
+    finish(best: loop.best, start: start)
+    loop.completed = true
+    checkpointIfDue(loop, mode: .offline, force: true)
     return history
   }
 

@@ -70,6 +70,14 @@ public final class Trainer: @unchecked Sendable {
   public let ema: PowerEMA?
   public internal(set) var history = TrainingHistory()
   var replicas: [TrainableModel] = []
+  /// Periodic checkpoints (nil: none). See `CheckpointOptions` and `resume(from:mode:)`.
+  public var checkpointing: CheckpointOptions?
+  /// Checkpoints written by this trainer.
+  public internal(set) var checkpointsWritten = 0
+  /// Descriptions of checkpoint writes that failed (training continued).
+  public internal(set) var checkpointFailures: [String] = []
+  var pendingCheckpoint: TrainingCheckpoint?
+  var lastCheckpoint = Date()
 
   public init(
     model: TrainableModel, objective: any TrainingObjective, configuration: TrainingConfiguration,

@@ -20,6 +20,7 @@ case "train": runTrainBenchmark(arguments: rest)
 case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
 case "composition":
   print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
+case "checkpoint-probe": runCheckpointProbe(arguments: rest)  // hidden: crash-safety test
 case "all":
   runGEMMBenchmark(arguments: rest)
   print()
