@@ -21,10 +21,10 @@ struct CalibrationResult {
   var table: HTMLReport.Table {
     HTMLReport.Table(
       title: "Calibration on \(dataSets) simulated data sets (\(draws) draws each)",
-      header: ["parameter", "NRMSE", "calibration error", "contraction", "log γ (SBC)"],
+      header: ["θ", "NRMSE", "cal. error", "contr.", "SBC log γ"],
       rows: names.indices.map { j in
         [names[j], fmt(nrmse[j]), fmt(calibrationError[j]), fmt(contraction[j]), fmt(logGamma[j], 2)]
-      } + [["TARP ATC (all)", fmt(tarpATC), "", "", ""]])
+      } + [["TARP ATC", fmt(tarpATC), "", "", ""]])
   }
 
   var json: [String: Any] {
