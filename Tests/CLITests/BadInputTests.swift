@@ -13,7 +13,7 @@ struct BadInputTests {
   }
 
   @Test func unknownOptionAndBadEnumValue() throws {
-    Fixture.expectBadInput(try CLI.run(["train", "--task", "two_moons", "--frobnicate"]), mentioning: "--frobnicate")
+    Fixture.expectBadInput(try CLI.run(["train", "--task", "two_moons", "--simulations", "10", "--frobnicate", "--out", "m"]), mentioning: "--frobnicate")
     Fixture.expectBadInput(try CLI.run(["train", "--task", "two_moons", "--simulations", "10", "--schedule", "zigzag",
                                         "--out", "m"]), mentioning: "zigzag")
     Fixture.expectBadInput(try CLI.run(["nonsense"]), mentioning: "nonsense")
@@ -44,6 +44,10 @@ struct BadInputTests {
     if FileManager.default.isReadableFile(atPath: locked) == false {
       Fixture.expectBadInput(try CLI.run(["c2st", locked, locked]), mentioning: "locked.npy")
     }
+    // A directory where a file is expected cannot be read, even by root.
+    let folder = Fixture.path(dir, "folder.npy")
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    Fixture.expectBadInput(try CLI.run(["c2st", folder, folder]), mentioning: "folder.npy")
     #expect(!Fixture.exists(Fixture.path(dir, "m")))
   }
 
