@@ -37,6 +37,12 @@ struct CalibrationResult {
   /// Worst-case summaries for one-line messages.
   var meanCalibrationError: Double { calibrationError.reduce(0, +) / Double(max(calibrationError.count, 1)) }
   var sbcPasses: Bool { logGamma.allSatisfy { $0 >= 0 || !$0.isFinite } }
+  /// "shows no significant miscalibration" or which parameters it flags (log γ < 0: rank uniformity rejected at 5%).
+  var sbcVerdict: String {
+    let flagged = names.indices.filter { logGamma[$0] < 0 }.map { names[$0] }
+    if flagged.isEmpty { return "shows no significant miscalibration" }
+    return "flags \(flagged.joined(separator: " and ")) (SBC log γ < 0, ranks not uniform at the 5% level)"
+  }
 }
 
 /// Simulates `dataSets` (θ, x) pairs, draws `draws` posterior samples for each (all in one batched call), and

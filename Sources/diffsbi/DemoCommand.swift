@@ -19,7 +19,7 @@ struct DemoCommand: ParsableCommand {
   @Option(help: "Simulations for training.")
   var simulations = 10_000
   @Option(help: "Training epochs.")
-  var epochs = 40
+  var epochs = 150
   @Option(help: "Hidden layer widths of the TimeMLP, comma-separated.")
   var widths = "256,256,256,256,256"
   @Option(help: "Posterior samples for observation 1.")
@@ -88,10 +88,10 @@ struct DemoCommand: ParsableCommand {
       F-prediction, \(estimator.parameterCount) network weights) on \(simulations) two_moons simulations in \
       \(fmt(estimator.settings.trainSeconds, 0)) s. \(samples) posterior samples for observation 1 took \
       \(fmt(result.seconds, 1)) s with the \(sampler.rawValue) sampler (\(result.evaluations) network evaluations) and reach a C2ST of \(fmt(accuracy)) \
-      against sbibm's reference posterior (0.5 = indistinguishable; sbibm's NPE at 10⁴ simulations reaches about \
-      0.6). On \(cal.dataSets) fresh simulated data sets the mean calibration error is \
+      against sbibm's reference posterior (0.5 = indistinguishable; sbibm's NPE at 10⁴ simulations reaches 0.606 on average over its \
+      ten observations). On \(cal.dataSets) fresh simulated data sets the mean calibration error is \
       \(fmt(cal.meanCalibrationError)) (0 is ideal), simulation-based calibration \
-      \(cal.sbcPasses ? "shows no significant miscalibration" : "flags a miscalibration"), and the TARP ATC is \
+      \(cal.sbcVerdict), and the TARP ATC is \
       \(fmt(cal.tarpATC)). The whole run took \(fmt(total, 0)) s; the report is \(path("report.html")).
       """
     var report = HTMLReport(title: "DiffusionSBI demo: two_moons", subtitle: "simulate → train → sample → diagnose")

@@ -57,7 +57,7 @@ struct DiagnoseCommand: ParsableCommand {
     try AtomicFile.write(Array(metrics), to: (out as NSString).appendingPathComponent("metrics.json"))
     try AtomicFile.write(report.render(), to: (out as NSString).appendingPathComponent("report.html"))
     reporter.finish("\(cal.dataSets) data sets in \(fmt(cal.seconds, 1)) s; mean calibration error "
-                    + "\(fmt(cal.meanCalibrationError)); SBC \(cal.sbcPasses ? "passes" : "flags a problem") → \(out)")
+                    + "\(fmt(cal.meanCalibrationError)); SBC \(cal.sbcVerdict) → \(out)")
     var summary = cal.json
     summary["out"] = out
     try common.emit(summary)
