@@ -42,11 +42,11 @@ struct DiagnoseCommand: ParsableCommand {
       throw InputError("\(model): model dimensions \(estimator.parameterDimension)/\(estimator.conditionDimension) "
                        + "do not match task \(name) (\(t.parameterDimension)/\(t.dataDimension))")
     }
-    try makeDirectory(out)
     let reporter = ProgressReporter(label: "diagnose", mode: common.progressMode)
     let cal = try runCalibration(
       estimator: estimator, task: t, dataSets: datasets, draws: draws, seed: common.seed,
       sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
+    try makeDirectory(out)
     var report = HTMLReport(title: "diffsbi diagnose: \(name)", subtitle: model)
     report.settings = modelSettingsRows(estimator)
     report.tables.append(cal.table)
