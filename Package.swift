@@ -81,7 +81,8 @@ let package = Package(
     .testTarget(name: "FlowMatchingTests", dependencies: ["FlowMatching"]),
     .testTarget(name: "ConsistencyTests", dependencies: ["Consistency"]),
     .testTarget(name: "CompositionTests", dependencies: ["Composition"]),
-    .testTarget(name: "EstimationTests", dependencies: ["Estimation", "Tasks", "Diagnostics"]),
+    .testTarget(
+      name: "EstimationTests", dependencies: ["Estimation", "Tasks", "Diagnostics", "FlowMatching", "Consistency"]),
     .testTarget(name: "CLITests", dependencies: ["DiffusionSBI"]),
   ]
 )

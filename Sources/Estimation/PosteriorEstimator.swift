@@ -2,8 +2,10 @@
 // chosen by the method, standardization and constraint transforms, sampling for many observations at once, and
 // model directories.
 
+import Consistency
 import Diffusion
 import FileFormats
+import FlowMatching
 import Foundation
 import NeuralNet
 import NumericCore
@@ -38,6 +40,10 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   public var method: EstimatorMethod
   /// Schedule, variance type, parameterization, weighting and default sampler of a diffusion model.
   public var diffusion: DiffusionConfiguration
+  /// Time sampling and OT coupling of a flow-matching model (nil: uniform times, independent coupling).
+  public var flowMatching: FlowMatchingSettings?
+  /// Constants of a consistency model (nil: the defaults; the curriculum length is set at training time).
+  public var consistency: ConsistencyConfiguration?
   /// Name of the built-in task the model was trained on, if any.
   public var task: String?
   /// Simulations seen in training.
@@ -49,9 +55,14 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   /// Validation loss per epoch (empty without validation data).
   public var validationHistory: [Double]
 
-  public init(method: EstimatorMethod = .diffusion, diffusion: DiffusionConfiguration = DiffusionConfiguration()) {
+  public init(
+    method: EstimatorMethod = .diffusion, diffusion: DiffusionConfiguration = DiffusionConfiguration(),
+    flowMatching: FlowMatchingSettings? = nil, consistency: ConsistencyConfiguration? = nil
+  ) {
     self.method = method
     self.diffusion = diffusion
+    self.flowMatching = flowMatching
+    self.consistency = consistency
     task = nil
     simulations = 0
     trainSeconds = 0
@@ -108,7 +119,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
     self.settings = settings
     self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed))
     self.transform = constraints.map(ConstraintTransform.init) ?? .identity(parameterDimension)
-    _ = try objective()
+    _ = try objective(batchSize: 128, totalSteps: 1)
   }
 
   init(saved: SavedModel, settings: EstimatorSettings) {
@@ -120,19 +131,33 @@ public final class PosteriorEstimator: @unchecked Sendable {
     self.emaWeights = saved.emaWeights
   }
 
-  /// The training objective of the configured method.
-  public func objective() throws -> any TrainingObjective {
+  /// The training objective of the configured method; `totalSteps` sets the consistency curriculum length.
+  public func objective(batchSize: Int, totalSteps: Int) throws -> any TrainingObjective {
     switch settings.method {
     case .diffusion: return try DiffusionObjective(configuration: settings.diffusion)
-    default: throw EstimatorError.unsupported("method \(settings.method.rawValue) is not available in this build")
+    case .flowMatching: return try FlowMatchingObjective(settings: settings.flowMatching ?? FlowMatchingSettings())
+    case .consistency:
+      var c = settings.consistency ?? ConsistencyConfiguration(totalSteps: max(1, totalSteps))
+      c.totalSteps = max(1, totalSteps)
+      return try ConsistencyObjective(configuration: c, batchSize: batchSize)
+    case .stableConsistency:
+      throw EstimatorError.unsupported(
+        "stable-consistency training is not available yet (its losses and sampler exist in the Consistency module)")
     }
   }
 
   // MARK: Training
 
-  func makeTrainer(_ configuration: TrainingConfiguration) throws -> Trainer {
-    Trainer(model: model, objective: try objective(), configuration: configuration, transform: transform,
-            conditionDimension: conditionDimension)
+  func makeTrainer(_ configuration: TrainingConfiguration, stepsPerEpoch: Int) throws -> Trainer {
+    let total = max(1, configuration.epochs * stepsPerEpoch)
+    if settings.method == .consistency {
+      var c = settings.consistency ?? ConsistencyConfiguration(totalSteps: total)
+      c.totalSteps = total
+      settings.consistency = c
+    }
+    return Trainer(
+      model: model, objective: try objective(batchSize: configuration.batchSize, totalSteps: total),
+      configuration: configuration, transform: transform, conditionDimension: conditionDimension)
   }
 
   func absorb(_ trainer: Trainer, history: TrainingHistory, simulations: Int) {
@@ -152,7 +177,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
     simulator: @escaping Trainer.Simulator, configuration: TrainingConfiguration,
     progress: ((TrainingProgress) -> Void)? = nil
   ) throws -> TrainingHistory {
-    let trainer = try makeTrainer(configuration)
+    let trainer = try makeTrainer(configuration, stepsPerEpoch: configuration.stepsPerEpoch)
     let history = trainer.trainOnline(simulator: simulator, progress: progress)
     absorb(trainer, history: history,
            simulations: configuration.epochs * configuration.stepsPerEpoch * configuration.batchSize)
@@ -174,7 +199,8 @@ public final class PosteriorEstimator: @unchecked Sendable {
     guard parameters.rows == data.rows else {
       throw EstimatorError.shapeMismatch("\(parameters.rows) θ rows vs \(data.rows) x rows")
     }
-    let trainer = try makeTrainer(configuration)
+    let steps = max(1, parameters.rows / max(1, min(configuration.batchSize, parameters.rows)))
+    let trainer = try makeTrainer(configuration, stepsPerEpoch: steps)
     let history = try trainer.trainOffline(parameters: parameters, data: data, progress: progress)
     absorb(trainer, history: history, simulations: parameters.rows)
     return history
@@ -218,8 +244,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
     }
     guard count > 0 else { return PosteriorSamples(samples: [], evaluations: 0, steps: 0, nonFiniteRows: 0, seconds: 0) }
     let start = Date()
-    let kind = sampler ?? settings.diffusion.sampler
-    let schedule = try settings.diffusion.makeSchedule()
+    let kind = sampler ?? defaultSampler
     let d = parameterDimension
     let embedded = embedObservations(observations)
     let r = observations.rows
@@ -261,15 +286,9 @@ public final class PosteriorEstimator: @unchecked Sendable {
           for item in batch { idx.append(contentsOf: repeatElement(item.obs, count: item.range.count)) }
           condition = e.gatherRows(idx)
         }
-        let network = model.network
-        let net: NetworkFunction = { input, tau in
-          network.predict(input, time: [Float](repeating: tau, count: input.rows), condition: condition)
-        }
-        let denoiser = settings.diffusion.prediction.denoiser(schedule: schedule, network: net)
         var rng = Xoshiro(seed: seed, stream: UInt64(k))
-        let initial = priorSample(rows: n, cols: d, schedule: schedule, rng: &rng)
-        let result = try Diffusion.sample(kind, denoiser: denoiser, initial: initial, schedule: schedule,
-                                          options: options, rng: &rng)
+        let result = try sampleStandardized(
+          rows: n, condition: condition, sampler: kind, options: options, rng: &rng)
         evaluations += result.evaluations
         steps += result.steps
         nonFinite += result.nonFiniteRows
@@ -289,6 +308,48 @@ public final class PosteriorEstimator: @unchecked Sendable {
     }
     return PosteriorSamples(samples: out, evaluations: evaluations, steps: steps, nonFiniteRows: nonFinite,
                             seconds: Date().timeIntervalSince(start))
+  }
+
+  /// The sampler used when none is given: the diffusion configuration's (two-step adaptive by default), Tsit5
+  /// with adaptive steps for flow matching; consistency models have their own multistep sampler.
+  public var defaultSampler: SamplerKind {
+    switch settings.method {
+    case .flowMatching: return .tsit5
+    default: return settings.diffusion.sampler
+    }
+  }
+
+  /// Draws `rows` standardized samples for the embedded conditions of a batch (one condition row per sample).
+  func sampleStandardized(
+    rows n: Int, condition: Matrix?, sampler kind: SamplerKind, options: SamplerOptions, rng: inout Xoshiro
+  ) throws -> SamplingResult {
+    let d = parameterDimension
+    let network = model.network
+    let predict: (Matrix, Float) -> Matrix = { input, tau in
+      network.predict(input, time: [Float](repeating: tau, count: input.rows), condition: condition)
+    }
+    switch settings.method {
+    case .diffusion:
+      let schedule = try settings.diffusion.makeSchedule()
+      let denoiser = settings.diffusion.prediction.denoiser(schedule: schedule, network: predict)
+      let initial = priorSample(rows: n, cols: d, schedule: schedule, rng: &rng)
+      return try Diffusion.sample(kind, denoiser: denoiser, initial: initial, schedule: schedule, options: options,
+                                  rng: &rng)
+    case .flowMatching:
+      let initial = rng.normalMatrix(rows: n, cols: d)
+      return try sampleFlowMatching(
+        kind, velocity: { x, s in predict(x, Float(s)) }, initial: initial, options: options, rng: &rng)
+    case .consistency:
+      let c = settings.consistency ?? ConsistencyConfiguration(totalSteps: 1)
+      let f = consistencyFunction(network: predict, configuration: c)
+      let initial = rng.normalMatrix(rows: n, cols: d)
+      let r = try sampleConsistency(consistency: f, initial: initial, configuration: c, rng: &rng)
+      return SamplingResult(
+        samples: r.samples, evaluations: r.evaluations, nonFiniteRows: r.nonFiniteRows, steps: r.evaluations,
+        rejectedSteps: 0)
+    case .stableConsistency:
+      throw EstimatorError.unsupported("stable-consistency sampling needs a stable-consistency model")
+    }
   }
 
   /// Standardized unconstrained samples → original parameter space.

@@ -68,17 +68,6 @@ enum IdentityKernel: ActivationKernel {
 public enum Activation: String, Sendable, Codable, CaseIterable {
   case mish, silu, gelu, relu, identity
 
-  /// The statically dispatched kernel of this activation.
-  var kernel: any ActivationKernel.Type {
-    switch self {
-    case .mish: return MishKernel.self
-    case .silu: return SiLUKernel.self
-    case .gelu: return GELUKernel.self
-    case .relu: return ReLUKernel.self
-    case .identity: return IdentityKernel.self
-    }
-  }
-
   @inline(__always)
   func value(_ x: V8) -> V8 {
     switch self {

@@ -29,6 +29,14 @@ public struct SavedModel: @unchecked Sendable {
   }
 }
 
+extension SavedModel {
+  /// Replaces the network weights by the EMA weights (no-op without them).
+  public func applyEMAWeights() {
+    guard let ema = emaWeights else { return }
+    for (buffer, values) in zip(model.buffers, ema) { buffer.valueArray = values }
+  }
+}
+
 extension Trainer {
   /// The trained state as a `SavedModel`.
   public func savedModel(estimatorSettings: JSONValue = .object([:])) -> SavedModel {
@@ -205,7 +213,16 @@ public enum ModelFile {
             t.blocks >= 0, t.blocks <= 64, t.width % t.heads == 0
       else { throw bad("summary network shape out of range") }
     }
+    if case .timeSeries(let t)? = c.summary {
+      guard [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
+              .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }), t.kernelSize <= t.steps
+      else { throw bad("summary network shape out of range") }
+    }
     guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
     if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }
+    for s in [c.parameterStandardizer, c.conditionStandardizer].compactMap({ $0 })
+    where s.counts.count != s.dimension || s.m2.count != s.dimension {
+      throw bad("standardizer arrays have different lengths")
+    }
   }
 }

@@ -97,9 +97,14 @@ public final class AdamOptimizer: @unchecked Sendable {
     for (i, b) in buffers.enumerated() {
       m[i].withUnsafeMutableBufferPointer { mp in
         v[i].withUnsafeMutableBufferPointer { vp in
-          AdamOptimizer.kernel(
-            count: b.count, theta: b.values, g: b.gradients, m: mp.baseAddress!, v: vp.baseAddress!,
-            beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, alpha: alpha, decay: decay)
+          // Elementwise, so splitting over threads does not change the result.
+          let mb = UnsafeSendablePointer(mp.baseAddress!), vb = UnsafeSendablePointer(vp.baseAddress!)
+          let tb = UnsafeSendablePointer(b.values), gb = UnsafeSendablePointer(b.gradients)
+          parallelFor(count: b.count, minimumPerChunk: 1 << 16) { _, r in
+            AdamOptimizer.kernel(
+              count: r.count, theta: tb.base + r.lowerBound, g: gb.base + r.lowerBound, m: mb.base + r.lowerBound,
+              v: vb.base + r.lowerBound, beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, alpha: alpha, decay: decay)
+          }
         }
       }
     }

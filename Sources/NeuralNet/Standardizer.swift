@@ -9,19 +9,21 @@ import NumericCore
 /// `std = √(M2/n)` (population), replaced by 1 where it is 0 or undefined, as BayesFlow's `Standardization`.
 /// Forward `z = (x − μ)/std`, inverse `x = μ + std·z`. Statistics are Double; stored with the model.
 public struct Standardizer: Sendable, Codable, Equatable {
-  public private(set) var count: Double = 0
+  /// Number of finite values seen per feature.
+  public private(set) var counts: [Double]
   public private(set) var mean: [Double]
   public private(set) var m2: [Double]
 
   public init(dimension: Int) {
     mean = [Double](repeating: 0, count: dimension)
     m2 = mean
+    counts = mean
   }
 
   /// Restores saved statistics.
-  public init(count: Double, mean: [Double], m2: [Double]) {
-    precondition(mean.count == m2.count)
-    self.count = count
+  public init(counts: [Double], mean: [Double], m2: [Double]) {
+    precondition(mean.count == m2.count && counts.count == mean.count)
+    self.counts = counts
     self.mean = mean
     self.m2 = m2
   }
@@ -30,30 +32,32 @@ public struct Standardizer: Sendable, Codable, Equatable {
 
   /// Standard deviations (1 where undefined or zero).
   public var std: [Double] {
-    m2.map { count > 0 && $0 > 0 ? ($0 / count).squareRoot() : 1 }
+    zip(m2, counts).map { $1 > 0 && $0 > 0 ? ($0 / $1).squareRoot() : 1 }
   }
 
-  /// Folds a batch (rows are samples) into the running statistics. Non-finite rows are skipped.
+  /// Folds a batch (rows are samples) into the running statistics. Non-finite values (NaN padding of sets or
+  /// sequences, failed simulations) are skipped feature by feature.
   public mutating func update(_ batch: Matrix) {
     precondition(batch.cols == dimension, "standardizer has dimension \(dimension), batch has \(batch.cols)")
-    let rows = (0..<batch.rows).filter { r in (0..<batch.cols).allSatisfy { batch[r, $0].isFinite } }
-    let nb = Double(rows.count)
-    guard nb > 0 else { return }
     for j in 0..<dimension {
-      var mb = 0.0
-      for r in rows { mb += Double(batch[r, j]) }
+      var nb = 0.0, mb = 0.0
+      for r in 0..<batch.rows where batch[r, j].isFinite {
+        nb += 1
+        mb += Double(batch[r, j])
+      }
+      guard nb > 0 else { continue }
       mb /= nb
       var m2b = 0.0
-      for r in rows {
+      for r in 0..<batch.rows where batch[r, j].isFinite {
         let d = Double(batch[r, j]) - mb
         m2b += d * d
       }
-      let n = count + nb
+      let na = counts[j], n = na + nb
       let delta = mb - mean[j]
       mean[j] += delta * nb / n
-      m2[j] += m2b + delta * delta * count * nb / n
+      m2[j] += m2b + delta * delta * na * nb / n
+      counts[j] = n
     }
-    count += nb
   }
 
   /// `(x − μ)/std` row by row.

@@ -208,9 +208,15 @@ public final class TimeMLP: @unchecked Sendable {
             withSingleThreadedBLAS(chunks > 1) {
               parallelFor(count: rows, chunks: chunks, minimumPerChunk: 128) { chunk, range in
                 var unused = Xoshiro(seed: 0)
-                self.run(self.inferenceWorkspaces[chunk], rows: range.count, x: xs + range.lowerBound * dx,
-                         t: ts + range.lowerBound, c: cs.map { $0.value + range.lowerBound * dcn },
-                         out: os.base + range.lowerBound * dx, cache: false, training: false, rng: &unused)
+                // Tiles of at most 512 rows keep the activations in cache.
+                var lo = range.lowerBound
+                while lo < range.upperBound {
+                  let n = min(512, range.upperBound - lo)
+                  self.run(self.inferenceWorkspaces[chunk], rows: n, x: xs + lo * dx, t: ts + lo,
+                           c: cs.map { $0.value + lo * dcn }, out: os.base + lo * dx, cache: false, training: false,
+                           rng: &unused)
+                  lo += n
+                }
               }
             }
           }

@@ -134,11 +134,16 @@ public final class Trainer: @unchecked Sendable {
         }
       }
       // Reduce: g = Σ (n_s / B) g_s, in shard order.
+      // Elementwise, so splitting the reduction over threads keeps the result independent of the split.
       for (i, buf) in model.buffers.enumerated() {
-        Kernels.scale(count: buf.count, buf.gradients, by: Float(ranges[0].count) / Float(b))
-        for s in 1..<shards {
-          let other = models[s].buffers[i]
-          Kernels.axpy(count: buf.count, alpha: Float(ranges[s].count) / Float(b), x: other.gradients, y: buf.gradients)
+        let weights = ranges.map { Float($0.count) / Float(b) }
+        let parts = UncheckedSendableBox(models.map { UnsafeSendablePointer($0.buffers[i].gradients) })
+        parallelFor(count: buf.count, minimumPerChunk: 1 << 16) { _, r in
+          let dst = parts.value[0].base + r.lowerBound
+          Kernels.scale(count: r.count, dst, by: weights[0])
+          for s in 1..<shards {
+            Kernels.axpy(count: r.count, alpha: weights[s], x: parts.value[s].base + r.lowerBound, y: dst)
+          }
         }
       }
     }

@@ -2,7 +2,10 @@
 //
 //   diffsbi-bench gemm       GEMM GFLOP/s at the network's shapes, 1 and 2 threads, vs raw cblas_sgemm
 //   diffsbi-bench kernels    ns/element of the elementwise kernels
-//   diffsbi-bench all        everything above
+//   diffsbi-bench train      TimeMLP training/inference throughput and FLOP utilization
+//   diffsbi-bench sbibm      default estimator on sbibm tasks: C2ST per observation, times, evaluations
+//   diffsbi-bench composition  the review's composition ablation on the Gaussian model (exact scores)
+//   diffsbi-bench all        gemm, kernels and train
 
 import DiffusionSBI
 import Foundation
@@ -13,11 +16,17 @@ let rest = Array(args.dropFirst())
 switch command {
 case "gemm": runGEMMBenchmark(arguments: rest)
 case "kernels": runKernelBenchmark(arguments: rest)
+case "train": runTrainBenchmark(arguments: rest)
+case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
+case "composition":
+  print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
 case "all":
   runGEMMBenchmark(arguments: rest)
   print()
   runKernelBenchmark(arguments: rest)
+  print()
+  runTrainBenchmark(arguments: rest)
 default:
-  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | all]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | composition | all]\n".data(using: .utf8)!)
   exit(2)
 }

@@ -56,6 +56,26 @@ extension NeuralNetSuite {
       #expect(saved.model.network.predict(x, time: t, condition: s1) == loaded.model.network.predict(x, time: t, condition: s2))
     }
 
+    @Test func summaryArchitecturesRoundTrip() throws {
+      var rng = Xoshiro(seed: 5)
+      var st = SetTransformerConfiguration(elementDimension: 2, setSize: 3, summaryDimension: 4)
+      st.width = 8
+      var ts = TimeSeriesConfiguration(featureDimension: 2, steps: 3, summaryDimension: 4)
+      ts.filters = 4
+      for arch in [SummaryArchitecture.setTransformer(st), .timeSeries(ts)] {
+        let model = TrainableModel(
+          network: TimeMLP(configuration: TimeMLPConfiguration(inputDimension: 2, conditionDimension: 4), rng: &rng),
+          summary: arch.makeNetwork(rng: &rng))
+        let dir = tempDir("summary")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try ModelFile.save(SavedModel(model: model), to: dir)
+        let loaded = try ModelFile.load(from: dir)
+        #expect(loaded.model.summary?.architecture == arch)
+        let x = rng.normalMatrix(rows: 3, cols: 6)
+        #expect(model.embed(x, training: false, rng: &rng) == loaded.model.embed(x, training: false, rng: &rng))
+      }
+    }
+
     @Test func refusesNewerVersionsAndCorruptFiles() throws {
       let saved = makeSaved()
       let dir = tempDir("corrupt")

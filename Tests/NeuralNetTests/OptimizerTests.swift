@@ -114,6 +114,11 @@ extension NeuralNetSuite {
       var c = Standardizer(dimension: 1)
       c.update(Matrix(rows: 5, cols: 1, repeating: 2))
       #expect(c.std == [1] && c.mean == [2])
+      // Non-finite values are skipped per feature.
+      var p = Standardizer(dimension: 2)
+      p.update(Matrix([[1, .nan], [3, 4], [5, .infinity]]))
+      #expect(p.counts == [3, 1] && p.mean == [3, 4])
+      #expect(abs(p.std[0] - (8.0 / 3).squareRoot()) < 1e-12 && p.std[1] == 1)
     }
 
     @Test func constraintTransformsRoundTripWithJacobian() {

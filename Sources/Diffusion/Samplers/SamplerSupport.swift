@@ -23,6 +23,14 @@ public struct SamplingResult: Sendable {
   public var steps: Int
   /// Rejected trial steps (adaptive samplers only).
   public var rejectedSteps: Int
+
+  public init(samples: Matrix, evaluations: Int, nonFiniteRows: Int, steps: Int, rejectedSteps: Int) {
+    self.samples = samples
+    self.evaluations = evaluations
+    self.nonFiniteRows = nonFiniteRows
+    self.steps = steps
+    self.rejectedSteps = rejectedSteps
+  }
 }
 
 /// Progress information handed to the optional step callback after every accepted step.

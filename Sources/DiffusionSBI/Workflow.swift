@@ -1,0 +1,69 @@
+// Thin glue between tasks, estimators and diagnostics: the pieces a benchmark or a demo runs end to end.
+
+import Foundation
+
+extension ParameterConstraint {
+  /// The per-coordinate constraint transforms an estimator should use for a prior with this support.
+  public func constraints(dimension d: Int) -> [Constraint] {
+    switch self {
+    case .unbounded: return Array(repeating: .unbounded, count: d)
+    case .positive: return Array(repeating: .positive, count: d)
+    case .box(let lower, let upper):
+      return (0..<d).map { .interval(lower: lower[$0], upper: upper[$0]) }
+    }
+  }
+}
+
+/// One row of an sbibm benchmark: a task, a training budget, a sampler, and the scores per observation.
+public struct SBIBMResult: Sendable {
+  public var task: String
+  public var method: String
+  public var simulations: Int
+  public var sampler: String
+  public var c2st: [Double]
+  public var trainSeconds: Double
+  public var sampleSeconds: [Double]
+  public var evaluations: [Int]
+  public var finalLoss: Double
+
+  public var meanC2ST: Double { c2st.reduce(0, +) / Double(max(c2st.count, 1)) }
+}
+
+/// Trains the default diffusion estimator on `simulations` offline simulations of an sbibm task and scores
+/// `samples` posterior draws per observation against the sbibm reference posterior with C2ST.
+public func runSBIBMBenchmark(
+  task name: String, simulations: Int, epochs: Int, batchSize: Int = 128, observations: [Int] = [1, 2, 3, 4, 5],
+  samples: Int = 10_000, sampler: SamplerKind = .twoStepAdaptive, settings: EstimatorSettings = EstimatorSettings(),
+  seed: UInt64 = 1, log: @escaping (String) -> Void = { _ in }
+) throws -> SBIBMResult {
+  let task = try TaskRegistry.task(named: name)
+  let (theta, x) = task.sampleJoint(count: simulations, seed: seed)
+  let estimator = try PosteriorEstimator(
+    parameterDimension: task.parameterDimension, conditionDimension: task.dataDimension, settings: settings,
+    constraints: task.prior.constraint.constraints(dimension: task.parameterDimension), seed: seed)
+  var config = TrainingConfiguration()
+  config.epochs = epochs
+  config.batchSize = batchSize
+  config.optimizer = .adamW
+  config.seed = seed
+  let history = try estimator.train(parameters: theta, data: x, configuration: config) { p in
+    if p.step % 2000 == 0 { log("  step \(p.step)/\(p.totalSteps) loss \(String(format: "%.4f", p.loss))") }
+  }
+  log("\(name): trained \(epochs) epochs in \(String(format: "%.1f", history.seconds)) s")
+  var result = SBIBMResult(
+    task: name, method: settings.method.rawValue, simulations: simulations, sampler: sampler.rawValue, c2st: [],
+    trainSeconds: history.seconds, sampleSeconds: [], evaluations: [], finalLoss: history.loss.last ?? .nan)
+  for k in observations {
+    let obs = try task.observation(k)
+    let draws = try estimator.sample(
+      observations: Matrix(rows: 1, cols: obs.count, storage: obs), count: samples, sampler: sampler,
+      seed: seed &+ UInt64(k))
+    let reference = try task.referencePosteriorSamples(k)
+    let score = try c2st(reference: reference, samples: finiteRows(draws.samples[0]), seed: 1)
+    result.c2st.append(score)
+    result.sampleSeconds.append(draws.seconds)
+    result.evaluations.append(draws.evaluations)
+    log("\(name) observation \(k): C2ST \(String(format: "%.3f", score)), sampling \(String(format: "%.1f", draws.seconds)) s, \(draws.evaluations) evaluations")
+  }
+  return result
+}
