@@ -86,24 +86,28 @@ extension PosteriorEstimator {
     progress: ((ShardTrainingProgress) -> Void)? = nil
   ) throws -> (history: TrainingHistory, statistics: ShardStatistics) {
     guard !shards.isEmpty else { throw TrainingError.emptyDataset }
-    let trainer = try makeTrainer(configuration)
     let c = configuration
     // Pass 1: statistics and per-shard sizes.
     var sizes: [Int] = []
     var stats = ShardStatistics(rows: 0, droppedRows: 0)
+    var parameterStatistics = Standardizer(dimension: parameterDimension)
+    var conditionStatistics = conditionDimension > 0 ? Standardizer(dimension: conditionDimension) : nil
     for shard in shards {
       let (theta, x, dropped) = try loadChecked(shard)
-      trainer.parameterStandardizer.update(trainer.transform.forward(theta))
-      if x.cols > 0 { trainer.conditionStandardizer?.update(x) }
+      parameterStatistics.update(transform.forward(theta))
+      if x.cols > 0 { conditionStatistics?.update(x) }
       sizes.append(theta.rows)
       stats.rows += theta.rows
       stats.droppedRows += dropped
     }
     guard stats.rows > 0 else { throw TrainingError.emptyDataset }
     let b = max(1, min(c.batchSize, stats.rows))
-    func steps(_ n: Int) -> Int { n == 0 ? 0 : max(1, n / b) }
+    func steps(_ n: Int) -> Int { n == 0 ? 0 : max(1, n / min(b, n)) }
     let perEpoch = sizes.reduce(0) { $0 + steps($1) }
     let total = c.epochs * perEpoch
+    let trainer = try makeTrainer(configuration, stepsPerEpoch: perEpoch)
+    trainer.parameterStandardizer = parameterStatistics
+    trainer.conditionStandardizer = conditionStatistics
     let schedule = LearningRateSchedule(peak: c.learningRate, totalSteps: total, warmupFraction: c.warmupFraction)
     var losses: [Double] = []
     let start = Date()

@@ -56,8 +56,10 @@ struct BenchmarkCommand: ParsableCommand {
     let methodList = try parseList(methods, option: "--methods") { EstimatorMethod(rawValue: $0) }
     let samplerList = try parseList(samplers, option: "--samplers") { SamplerKind(rawValue: $0) }
     let obsList = try parseList(observations, option: "--observations") { Int($0) }
-    for m in methodList where m != .diffusion {
-      throw InputError("--methods: method \(m.rawValue) is not available in this build (use diffusion)")
+    for m in methodList {  // refuse unavailable methods before any work
+      var opts = model
+      opts.method = m
+      _ = try opts.makeEstimator(parameters: 1, data: 1, constraints: nil, seed: 0)
     }
     for t in taskList {
       guard t.observationCount > 0 else { throw InputError("--tasks: task \(t.name) has no sbibm reference posteriors") }

@@ -81,7 +81,7 @@ struct SampleCommand: ParsableCommand {
       observations: obs, count: count, sampler: samplerArguments.sampler, options: samplerArguments.options,
       seed: common.seed, progress: { done, total in reporter.update(done: done, total: total, unit: "batches") })
     try writeSamples(result.samples, to: out)
-    let kind = samplerArguments.sampler ?? estimator.settings.diffusion.sampler
+    let kind = samplerArguments.sampler ?? estimator.defaultSampler
     reporter.finish("\(count) samples × \(obs.rows) observation(s) with \(kind.rawValue) in "
                     + "\(fmt(result.seconds, 2)) s (\(result.evaluations) network evaluations) → \(out)")
     if result.nonFiniteRows > 0 { common.info("sample: \(result.nonFiniteRows) samples came out non-finite (kept as NaN)") }

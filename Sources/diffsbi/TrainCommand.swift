@@ -6,7 +6,7 @@ import Foundation
 
 /// Network and optimizer options shared by train, benchmark and demo.
 struct ModelOptions: ParsableArguments {
-  @Option(help: "Generative method (diffusion; the others are not available in this build yet).")
+  @Option(help: "Generative method: \(EstimatorMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
   var method: EstimatorMethod = .diffusion
   @Option(help: "Noise schedule: \(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")).")
   var schedule: ScheduleKind = .edm
@@ -39,9 +39,6 @@ struct ModelOptions: ParsableArguments {
   }
 
   func settings() throws -> EstimatorSettings {
-    guard method == .diffusion else {
-      throw InputError("--method \(method.rawValue) is not available in this build (use diffusion)")
-    }
     return EstimatorSettings(
       method: method,
       diffusion: DiffusionConfiguration(schedule: schedule, variance: variance, prediction: prediction,

@@ -21,7 +21,7 @@ struct BadInputTests {
 
   @Test func unavailableMethod() throws {
     let dir = CLI.temporaryDirectory()
-    let r = try CLI.run(["train", "--task", "two_moons", "--simulations", "100", "--method", "consistency",
+    let r = try CLI.run(["train", "--task", "two_moons", "--simulations", "100", "--method", "stable-consistency",
                          "--out", Fixture.path(dir, "m")] + Fixture.tinyTraining)
     Fixture.expectBadInput(r, mentioning: "not available")
     #expect(Fixture.listing(dir).isEmpty)
