@@ -82,12 +82,14 @@ struct SampleCommand: ParsableCommand {
       seed: common.seed, progress: { done, total in reporter.update(done: done, total: total, unit: "batches") })
     try writeSamples(result.samples, to: out)
     let kind = samplerArguments.sampler ?? estimator.defaultSampler
-    reporter.finish("\(count) samples × \(obs.rows) observation(s) with \(kind.rawValue) in "
+    // Consistency models always use their own multistep sampler.
+    let samplerName = estimator.settings.method == .consistency ? "consistency-multistep" : kind.rawValue
+    reporter.finish("\(count) samples × \(obs.rows) observation(s) with \(samplerName) in "
                     + "\(fmt(result.seconds, 2)) s (\(result.evaluations) network evaluations) → \(out)")
     if result.nonFiniteRows > 0 { common.info("sample: \(result.nonFiniteRows) samples came out non-finite (kept as NaN)") }
     try common.emit([
       "sample_seconds": result.seconds, "steps": result.steps, "evaluations": result.evaluations,
-      "observations": obs.rows, "count": count, "sampler": kind.rawValue, "non_finite_rows": result.nonFiniteRows,
+      "observations": obs.rows, "count": count, "sampler": samplerName, "non_finite_rows": result.nonFiniteRows,
       "out": out,
     ])
   }
