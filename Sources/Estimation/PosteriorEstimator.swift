@@ -89,7 +89,7 @@ public struct PosteriorSamples: Sendable {
 /// θ is mapped to an unbounded space by the constraint transform, then z-scored; conditions are z-scored too
 /// (METHODS.md §1: `standardize = "all"`). Sampling inverts both maps.
 public final class PosteriorEstimator: @unchecked Sendable {
-  public private(set) var settings: EstimatorSettings
+  public internal(set) var settings: EstimatorSettings
   public let model: TrainableModel
   public private(set) var parameterStandardizer: Standardizer?
   public private(set) var conditionStandardizer: Standardizer?

@@ -64,7 +64,8 @@ final class ProgressReporter {
     if unit.isEmpty { return "" }
     if r >= 1e6 { return String(format: "%.1fM %@/s", r / 1e6, unit) }
     if r >= 1e3 { return String(format: "%.1fk %@/s", r / 1e3, unit) }
-    return String(format: "%.1f %@/s", r, unit)
+    if r >= 1 { return String(format: "%.1f %@/s", r, unit) }
+    return String(format: "%.3f %@/s", r, unit)
   }
 }
 

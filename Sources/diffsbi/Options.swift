@@ -1,0 +1,123 @@
+// Options shared by several commands, enum-typed option values, and the --json output.
+
+import ArgumentParser
+import DiffusionSBI
+import Foundation
+
+extension SamplerKind: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
+extension VarianceType: ExpressibleByArgument {}
+extension Prediction: ExpressibleByArgument {}
+extension LossWeighting: ExpressibleByArgument {}
+extension EstimatorMethod: ExpressibleByArgument {}
+
+/// --seed, --threads, --quiet and --json.
+struct CommonOptions: ParsableArguments {
+  @Option(help: "Random seed (runs are reproducible for a seed and thread count).")
+  var seed: UInt64 = 0
+
+  @Option(help: "Worker threads (default: DIFFSBI_THREADS or the number of cores).")
+  var threads: Int?
+
+  @Flag(name: .shortAndLong, help: "No progress output on stderr.")
+  var quiet = false
+
+  @Flag(help: "Print one JSON object with a summary on stdout.")
+  var json = false
+
+  func validate() throws {
+    if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+  }
+
+  /// Applies --threads.
+  func apply() {
+    Threading.configure(threads: threads)
+  }
+
+  var progressMode: ProgressMode { quiet ? .quiet : .auto }
+
+  /// A log line on stderr unless --quiet.
+  func info(_ message: String) {
+    if !quiet { log(message) }
+  }
+
+  /// Prints the --json summary (keys sorted) on stdout.
+  func emit(_ summary: [String: Any]) throws {
+    guard json else { return }
+    try printJSON(summary)
+  }
+}
+
+/// Prints one JSON object on stdout; non-finite numbers become null.
+func printJSON(_ object: [String: Any]) throws {
+  let data = try JSONSerialization.data(withJSONObject: sanitize(object), options: [.sortedKeys])
+  FileHandle.standardOutput.write(data)
+  FileHandle.standardOutput.write("\n".data(using: .utf8)!)
+}
+
+func sanitize(_ value: Any) -> Any {
+  switch value {
+  case let d as Double: return d.isFinite ? d : NSNull()
+  case let f as Float: return f.isFinite ? Double(f) : NSNull()
+  case let a as [Any]: return a.map(sanitize)
+  case let o as [String: Any]: return o.mapValues(sanitize)
+  default: return value
+  }
+}
+
+/// Parses "a,b,c" lists of option values.
+func parseList<T>(_ text: String, option: String, _ transform: (String) -> T?) throws -> [T] {
+  let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+  guard !parts.isEmpty else { throw InputError("\(option): empty list") }
+  return try parts.map { p in
+    guard let v = transform(p) else { throw InputError("\(option): invalid value '\(p)'") }
+    return v
+  }
+}
+
+/// The estimator's constraint transform for a task's prior support.
+func constraints(for task: any SimulationTask) -> [Constraint]? {
+  switch task.prior.constraint {
+  case .unbounded: return nil
+  case .positive: return Array(repeating: .positive, count: task.parameterDimension)
+  case .box(let lower, let upper): return zip(lower, upper).map { Constraint.interval(lower: $0, upper: $1) }
+  }
+}
+
+/// Looks a task up, as bad input when the name is unknown.
+func lookupTask(_ name: String) throws -> any SimulationTask {
+  try TaskRegistry.task(named: name)
+}
+
+/// Formats a number for tables and messages.
+func fmt(_ v: Double, _ digits: Int = 3) -> String {
+  v.isFinite ? String(format: "%.\(digits)f", v) : "nan"
+}
+
+/// Parameter names θ1…θd.
+func parameterNames(_ d: Int) -> [String] { (1...max(d, 1)).map { "theta_\($0)" } }
+
+/// Training progress on the reporter: epoch, running loss, samples/s and ETA.
+func trainingProgress(_ reporter: ProgressReporter, epochs: Int, batchSize: Int) -> (TrainingProgress) -> Void {
+  let report = stepProgress(reporter, epochs: epochs, batchSize: batchSize)
+  return { p in report(p.epoch, p.step, p.totalSteps, p.loss) }
+}
+
+/// The same for streaming training.
+func shardProgress(_ reporter: ProgressReporter, epochs: Int, batchSize: Int) -> (ShardTrainingProgress) -> Void {
+  let report = stepProgress(reporter, epochs: epochs, batchSize: batchSize)
+  return { p in report(p.epoch, p.step, p.totalSteps, p.loss) }
+}
+
+/// (epoch, step, total steps, loss) → the reporter, with an exponential running mean of the loss.
+func stepProgress(_ reporter: ProgressReporter, epochs: Int, batchSize: Int) -> (Int, Int, Int, Float) -> Void {
+  var running = Double.nan
+  return { epoch, step, totalSteps, loss in
+    let p = (epoch: epoch, step: step, totalSteps: totalSteps, loss: loss)
+    if p.loss.isFinite { running = running.isNaN ? Double(p.loss) : 0.98 * running + 0.02 * Double(p.loss) }
+    let last = p.step + 1 == p.totalSteps
+    reporter.update(
+      done: (p.step + 1) * batchSize, total: p.totalSteps * batchSize, unit: "samples",
+      values: [("epoch", "\(p.epoch + 1)/\(epochs)"), ("loss", fmt(running, 4))], force: last)
+  }
+}

@@ -1,0 +1,40 @@
+// `diffsbi tasks`: the built-in tasks.
+
+import ArgumentParser
+import DiffusionSBI
+
+struct TasksCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tasks",
+    abstract: "List the built-in tasks with their dimensions and reference posteriors.")
+
+  @Flag(help: "Print one JSON object on stdout.")
+  var json = false
+
+  func run() throws {
+    var rows: [[String: Any]] = []
+    for name in TaskRegistry.names {
+      let task: any SimulationTask
+      do { task = try TaskRegistry.task(named: name) } catch {
+        rows.append(["name": name, "available": false, "reason": "\(error)"])
+        continue
+      }
+      let reference = task.hasExactPosterior ? "exact" : (task.sbibmDataName != nil ? "sbibm samples" : "none")
+      rows.append([
+        "name": name, "available": true, "parameters": task.parameterDimension, "data": task.dataDimension,
+        "observations": task.observationCount, "reference": reference,
+      ])
+    }
+    if json { return try printJSON(["tasks": rows]) }
+    func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
+    print(pad("task", 26) + pad("θ dim", 8) + pad("x dim", 8) + pad("obs", 6) + "reference posterior")
+    for r in rows {
+      guard r["available"] as? Bool == true else {
+        print(pad(r["name"] as! String, 26) + "unavailable: \(r["reason"] as! String)")
+        continue
+      }
+      print(pad(r["name"] as! String, 26) + pad("\(r["parameters"]!)", 8) + pad("\(r["data"]!)", 8)
+            + pad("\(r["observations"]!)", 6) + "\(r["reference"]!)")
+    }
+  }
+}

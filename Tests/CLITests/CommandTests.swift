@@ -1,0 +1,235 @@
+import DiffusionSBI
+import Foundation
+import Testing
+
+/// End-to-end runs of every command on tiny settings.
+@Suite(.serialized, .enabled(if: CLI.available))
+struct CommandTests {
+  @Test(arguments: ["demo", "tasks", "simulate", "train", "sample", "c2st", "diagnose", "benchmark", "report"])
+  func helpOfEveryCommand(_ command: String) throws {
+    let r = try CLI.run([command, "--help"])
+    #expect(r.status == 0)
+    #expect(r.stdout.contains("USAGE: diffsbi \(command)"))
+    #expect(r.stdout.contains("--help"))
+  }
+
+  @Test func rootHelpListsCommands() throws {
+    let r = try CLI.run(["--help"])
+    #expect(r.status == 0)
+    for c in ["demo", "tasks", "simulate", "train", "sample", "c2st", "diagnose", "benchmark", "report"] {
+      #expect(r.stdout.contains(c))
+    }
+  }
+
+  @Test func tasksListsBuiltInTasks() throws {
+    let r = try CLI.run(["tasks", "--json"])
+    #expect(r.status == 0)
+    let tasks = try #require(try Fixture.json(r)["tasks"] as? [[String: Any]])
+    let moons = try #require(tasks.first { $0["name"] as? String == "two_moons" })
+    #expect(moons["parameters"] as? Int == 2)
+    #expect(moons["data"] as? Int == 2)
+    let text = try CLI.run(["tasks"])
+    #expect(text.stdout.contains("gaussian_linear"))
+  }
+
+  @Test func simulateShardsAreDisjointAndReproducible() throws {
+    let dir = CLI.temporaryDirectory()
+    var shards: [NamedArrays] = []
+    for i in 1...2 {
+      let out = Fixture.path(dir, "s\(i).npz")
+      let r = try CLI.run(["simulate", "--task", "two_moons", "--count", "101", "--seed", "7", "--shard", "\(i)/2",
+                           "--out", out, "--json", "--quiet"])
+      #expect(r.status == 0, "\(r.stderr)")
+      shards.append(try NPZ.read(out))
+    }
+    let t1 = try shards[0].matrix("theta"), t2 = try shards[1].matrix("theta")
+    #expect(t1.rows == 50 && t2.rows == 51)
+    #expect(try shards[0].matrix("x").rows == 50)
+    #expect(t1.rows(0..<10).storage != t2.rows(0..<10).storage)
+    let again = Fixture.path(dir, "again.npz")
+    _ = try CLI.run(["simulate", "--task", "two_moons", "--count", "101", "--seed", "7", "--shard", "1/2",
+                     "--out", again, "--quiet"])
+    #expect(try NPZ.read(again).matrix("theta") == t1)
+  }
+
+  @Test func trainOnTaskPrintsSummary() throws {
+    let dir = CLI.temporaryDirectory()
+    let out = Fixture.path(dir, "m")
+    let r = try CLI.run(["train", "--task", "two_moons", "--simulations", "400", "--out", out, "--json"]
+                        + Fixture.tinyTraining)
+    #expect(r.status == 0, "\(r.stderr)")
+    let j = try Fixture.json(r)
+    #expect((j["parameters"] as? Int ?? 0) > 0)
+    #expect(j["simulations"] as? Int == 400)
+    #expect(j["train_seconds"] is Double)
+    #expect(j["final_loss"] is Double)
+    #expect(Fixture.exists(Fixture.path(dir, "m/config.json")))
+    #expect(Fixture.exists(Fixture.path(dir, "m/weights.safetensors")))
+  }
+
+  @Test func trainOnlineAndWithOtherDesignChoices() throws {
+    let dir = CLI.temporaryDirectory()
+    let r = try CLI.run(["train", "--task", "gaussian_linear", "--simulations", "256", "--online", "--schedule", "cosine",
+                         "--prediction", "v", "--weighting", "sigmoid", "--out", Fixture.path(dir, "m"), "--json"]
+                        + Fixture.tinyTraining)
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(try Fixture.json(r)["epochs"] as? Int == 2)
+  }
+
+  @Test func trainStreamsShardsAndReadsNpyPairsAndCSV() throws {
+    let dir = CLI.temporaryDirectory()
+    var files: [String] = []
+    for i in 1...3 {
+      let f = Fixture.path(dir, "shard\(i).npz")
+      _ = try CLI.run(["simulate", "--task", "two_moons", "--count", "300", "--shard", "\(i)/3", "--out", f, "--quiet"])
+      files.append(f)
+    }
+    let r = try CLI.run(["train", "--data"] + files + ["--out", Fixture.path(dir, "m"), "--json"] + Fixture.tinyTraining)
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(try Fixture.json(r)["simulations"] as? Int == 300)
+
+    // NaN rows are dropped and counted; --strict refuses them.
+    let arrays = try NPZ.read(files[0])
+    var theta = try arrays.matrix("theta")
+    let x = try arrays.matrix("x")
+    theta[3, 1] = .nan
+    try NPY.write(theta, to: Fixture.path(dir, "theta.npy"))
+    try NPY.write(x, to: Fixture.path(dir, "x.npy"))
+    let pair = try CLI.run(["train", "--data", Fixture.path(dir, "theta.npy"), Fixture.path(dir, "x.npy"),
+                            "--out", Fixture.path(dir, "m2"), "--json"] + Fixture.tinyTraining)
+    #expect(pair.status == 0, "\(pair.stderr)")
+    #expect(try Fixture.json(pair)["dropped_rows"] as? Int == 1)
+    let strict = try CLI.run(["train", "--data", Fixture.path(dir, "theta.npy"), Fixture.path(dir, "x.npy"), "--strict",
+                              "--out", Fixture.path(dir, "m3")] + Fixture.tinyTraining)
+    Fixture.expectBadInput(strict, mentioning: "theta.npy")
+    #expect(!Fixture.exists(Fixture.path(dir, "m3")))
+
+    let table = Matrix.hstack([try arrays.matrix("theta"), x])
+    try CSV.write(table, names: ["theta_1", "theta_2", "x_1", "x_2"], to: Fixture.path(dir, "sims.csv"))
+    let csv = try CLI.run(["train", "--data", Fixture.path(dir, "sims.csv"), "--task", "two_moons",
+                           "--out", Fixture.path(dir, "m4"), "--json"] + Fixture.tinyTraining)
+    #expect(csv.status == 0, "\(csv.stderr)")
+    #expect(try Fixture.json(csv)["simulations"] as? Int == 100)
+  }
+
+  @Test func sampleOneAndManyObservations() throws {
+    let (dir, model) = Fixture.model
+    try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.1, -0.2]), names: ["x1", "x2"], to: Fixture.path(dir, "o1.csv"))
+    let one = Fixture.path(dir, "one.npy")
+    let r = try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "o1.csv"), "--count", "50",
+                         "--out", one, "--json", "--quiet"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let j = try Fixture.json(r)
+    #expect(j["sample_seconds"] is Double)
+    #expect(j["steps"] is Int)
+    #expect(try NPY.read(one).shape == [50, 2])
+
+    try NPY.write(Matrix(rows: 3, cols: 2, storage: [0.1, -0.2, 0.3, 0.0, -0.1, 0.2]), to: Fixture.path(dir, "o3.npy"))
+    let many = Fixture.path(dir, "many.npy")
+    let r3 = try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "o3.npy"), "--count", "40",
+                          "--sampler", "heun", "--steps", "20", "--out", many, "--quiet"])
+    #expect(r3.status == 0, "\(r3.stderr)")
+    let a = try NPY.read(many)
+    #expect(a.shape == [3, 40, 2])
+    #expect(a.nonFiniteCount == 0)
+
+    let csv = Fixture.path(dir, "many.csv")
+    let rc = try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "o3.npy"), "--count", "10",
+                          "--out", csv, "--quiet"])
+    #expect(rc.status == 0)
+    let table = try CSV.read(csv)
+    #expect(table.names == ["observation", "theta_1", "theta_2"])
+    #expect(table.matrix.rows == 30)
+  }
+
+  @Test func c2stOfTwoFiles() throws {
+    let dir = CLI.temporaryDirectory()
+    var rng = Xoshiro(seed: 3)
+    try NPY.write(rng.normalMatrix(rows: 300, cols: 2), to: Fixture.path(dir, "a.npy"))
+    var shifted = rng.normalMatrix(rows: 300, cols: 2)
+    for i in 0..<300 { shifted[i, 0] += 3 }
+    try NPY.write(shifted, to: Fixture.path(dir, "b.npy"))
+    let r = try CLI.run(["c2st", Fixture.path(dir, "a.npy"), Fixture.path(dir, "b.npy"), "--json"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let acc = try #require(try Fixture.json(r)["c2st"] as? Double)
+    #expect(acc > 0.85)
+    let plain = try CLI.run(["c2st", Fixture.path(dir, "a.npy"), Fixture.path(dir, "a.npy")])
+    #expect(Double(plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)
+  }
+
+  @Test func diagnoseAndReport() throws {
+    let (dir, model) = Fixture.model
+    let out = Fixture.path(dir, "diag")
+    let r = try CLI.run(["diagnose", "--model", model, "--datasets", "20", "--draws", "20", "--out", out, "--json",
+                         "--quiet"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let j = try Fixture.json(r)
+    #expect((j["nrmse"] as? [Any])?.count == 2)
+    #expect(j["tarp_atc"] != nil)
+    for f in ["report.html", "metrics.json", "sbc_ecdf.svg", "coverage.svg", "recovery.svg", "z_contraction.svg"] {
+      #expect(Fixture.exists(Fixture.path(dir, "diag/\(f)")), "\(f)")
+    }
+    let rep = try CLI.run(["report", "--model", model, "--samples", "200", "--quiet", "--json"])
+    #expect(rep.status == 0, "\(rep.stderr)")
+    let html = try String(contentsOfFile: Fixture.path(dir, "model/report.html"), encoding: .utf8)
+    #expect(html.contains("<svg"))
+    #expect(html.contains("Training loss"))
+  }
+
+  @Test func benchmarkWritesTables() throws {
+    let dir = CLI.temporaryDirectory()
+    let out = Fixture.path(dir, "bench")
+    let r = try CLI.run(["benchmark", "--tasks", "two_moons", "--simulations", "300", "--observations", "1",
+                         "--samplers", "two-step-adaptive,ode-euler", "--samples", "200", "--out", out, "--json"]
+                        + Fixture.tinyTraining)
+    #expect(r.status == 0, "\(r.stderr)")
+    let csv = try String(contentsOfFile: Fixture.path(dir, "bench/results.csv"), encoding: .utf8)
+    #expect(csv.hasPrefix("task,method,simulations,sampler,c2st_obs1,c2st_mean,train_seconds,sample_seconds"))
+    #expect(csv.split(separator: "\n").count == 3)
+    let md = try String(contentsOfFile: Fixture.path(dir, "bench/results.md"), encoding: .utf8)
+    #expect(md.contains("| two_moons | diffusion | 300 | ode-euler |"))
+  }
+
+  @Test func demoOnTinySettings() throws {
+    let dir = CLI.temporaryDirectory()
+    let out = Fixture.path(dir, "demo")
+    let r = try CLI.run(["demo", "--out", out, "--simulations", "300", "--epochs", "1", "--widths", "16",
+                         "--samples", "200", "--datasets", "10", "--draws", "20", "--quiet"])
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout.contains("C2ST"))
+    let html = try String(contentsOfFile: Fixture.path(dir, "demo/report.html"), encoding: .utf8)
+    #expect(html.components(separatedBy: "<svg").count - 1 >= 6)
+    #expect(Fixture.exists(Fixture.path(dir, "demo/model/weights.safetensors")))
+  }
+
+  @Test func interopScriptReadsSamplesAndWeights() throws {
+    let python = "python3"
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = [python, "-c", "import numpy"]
+    probe.standardError = FileHandle.nullDevice
+    probe.standardOutput = FileHandle.nullDevice
+    guard (try? probe.run()) != nil else { return }
+    probe.waitUntilExit()
+    guard probe.terminationStatus == 0 else { return }  // no python3 with numpy: skip
+    let (dir, model) = Fixture.model
+    try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.0, 0.1]), names: ["x1", "x2"], to: Fixture.path(dir, "oi.csv"))
+    let samples = Fixture.path(dir, "interop.npy")
+    _ = try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "oi.csv"), "--count", "64",
+                     "--out", samples, "--quiet"])
+    let sims = Fixture.path(dir, "interop.npz")
+    _ = try CLI.run(["simulate", "--task", "two_moons", "--count", "20", "--out", sims, "--quiet"])
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("scripts/interop_check.py").path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [python, script, "--samples", samples, "--shape", "64,2", "--model", model, "--simulations", sims]
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 0, "\(text)")
+  }
+}
