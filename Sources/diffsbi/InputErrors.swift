@@ -9,3 +9,4 @@ extension TrainingError: UserInputError {}
 extension DiagnosticsError: UserInputError {}
 extension ModelFileError: UserInputError {}
 extension DiffusionError: UserInputError {}
+extension CheckpointError: UserInputError {}

@@ -91,6 +91,12 @@ struct TrainCommand: ParsableCommand {
   var validationFraction = 0.0
   @Flag(help: "Refuse data with NaN or infinite rows instead of dropping them.")
   var strict = false
+  @Option(help: "Write crash-safe checkpoints (weights, optimizer, EMA, RNG and data position) to this directory.")
+  var checkpoint: String?
+  @Option(help: "Seconds between checkpoints (with --checkpoint; one is also written at the end).")
+  var checkpointEvery = 60.0
+  @Flag(help: "Continue from the checkpoint in --checkpoint DIR when one exists (same command, seed and threads).")
+  var resume = false
   @OptionGroup var model: ModelOptions
   @OptionGroup var common: CommonOptions
 
@@ -100,6 +106,32 @@ struct TrainCommand: ParsableCommand {
     if let s = simulations, s < 1 { throw ValidationError("--simulations must be at least 1") }
     if online && (task == nil || !data.isEmpty) { throw ValidationError("--online needs --task and no --data") }
     if !(0..<1).contains(validationFraction) { throw ValidationError("--validation-fraction must be in [0, 1)") }
+    if resume && checkpoint == nil { throw ValidationError("--resume needs --checkpoint DIR") }
+    if checkpoint != nil && data.count > 1 {
+      throw ValidationError("--checkpoint works with --task or a single data file, not with streamed shards")
+    }
+    if !(checkpointEvery > 0) { throw ValidationError("--checkpoint-every must be positive") }
+  }
+
+  /// Checkpoint settings, creating the directory.
+  func checkpointOptions() throws -> CheckpointOptions? {
+    guard let dir = checkpoint else { return nil }
+    do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+      throw InputError("\(dir): cannot create the checkpoint directory")
+    }
+    return CheckpointOptions(directory: dir, everySteps: nil, everySeconds: checkpointEvery)
+  }
+
+  /// Offline training with or without checkpoints.
+  func trainOffline(_ estimator: PosteriorEstimator, _ theta: Matrix, _ x: Matrix, _ config: TrainingConfiguration,
+                    _ reporter: ProgressReporter) throws {
+    let progress = trainingProgress(reporter, epochs: config.epochs, batchSize: config.batchSize)
+    if let options = try checkpointOptions() {
+      try estimator.train(parameters: theta, data: x, configuration: config, checkpoint: options, resume: resume,
+                          progress: progress)
+    } else {
+      try estimator.train(parameters: theta, data: x, configuration: config, progress: progress)
+    }
   }
 
   func run() throws {
@@ -122,19 +154,23 @@ struct TrainCommand: ParsableCommand {
                                           constraints: constraints(for: t), seed: common.seed)
       if online {
         config.stepsPerEpoch = max(1, n / (config.epochs * config.batchSize))
-        try estimator.train(
-          simulator: { count, rng in
-            let j = t.sampleJoint(count: count, seed: rng.next())
-            return (j.parameters, j.data)
-          }, configuration: config,
-          progress: trainingProgress(reporter, epochs: config.epochs, batchSize: config.batchSize))
+        let simulator: Trainer.Simulator = { count, rng in
+          let j = t.sampleJoint(count: count, seed: rng.next())
+          return (j.parameters, j.data)
+        }
+        let progress = trainingProgress(reporter, epochs: config.epochs, batchSize: config.batchSize)
+        if let options = try checkpointOptions() {
+          try estimator.train(simulator: simulator, configuration: config, checkpoint: options, resume: resume,
+                              progress: progress)
+        } else {
+          try estimator.train(simulator: simulator, configuration: config, progress: progress)
+        }
       } else {
         common.info("train: simulating \(n) pairs from \(t.name)")
         let (theta, x) = t.sampleJoint(count: n, seed: common.seed)
         let (kept, d) = try NonFiniteRows.drop([theta, x])
         dropped = d
-        try estimator.train(parameters: kept[0], data: kept[1], configuration: config,
-                            progress: trainingProgress(reporter, epochs: config.epochs, batchSize: config.batchSize))
+        try trainOffline(estimator, kept[0], kept[1], config, reporter)
       }
     } else {
       let files = try SimulationFile.group(data)
@@ -155,8 +191,7 @@ struct TrainCommand: ParsableCommand {
         if strict && d > 0 { throw InputError("\(files[0].name): \(d) rows contain NaN or infinity (--strict)") }
         dropped = d
         guard kept[0].rows > 0 else { throw InputError("\(files[0].name): no finite rows to train on") }
-        try estimator.train(parameters: kept[0], data: kept[1], configuration: config,
-                            progress: trainingProgress(reporter, epochs: config.epochs, batchSize: config.batchSize))
+        try trainOffline(estimator, kept[0], kept[1], config, reporter)
       } else {
         let shards = files.map { f in
           TrainingShard(name: f.name) {

@@ -67,6 +67,28 @@ struct CommandTests {
     #expect(Fixture.exists(Fixture.path(dir, "m/weights.safetensors")))
   }
 
+  @Test func trainWritesCheckpointsAndResumes() throws {
+    let dir = CLI.temporaryDirectory()
+    let ckpt = Fixture.path(dir, "ckpt")
+    let args = ["train", "--task", "two_moons", "--simulations", "400", "--checkpoint", ckpt, "--seed", "3"]
+      + Fixture.tinyTraining
+    let first = try CLI.run(args + ["--out", Fixture.path(dir, "a")])
+    #expect(first.status == 0, "\(first.stderr)")
+    #expect(Fixture.exists(Fixture.path(dir, "ckpt/checkpoint.safetensors")))
+    // Resuming a finished run continues from its last checkpoint and reproduces the same weights.
+    let second = try CLI.run(args + ["--resume", "--out", Fixture.path(dir, "b")])
+    #expect(second.status == 0, "\(second.stderr)")
+    let a = try Data(contentsOf: URL(fileURLWithPath: Fixture.path(dir, "a/weights.safetensors")))
+    let b = try Data(contentsOf: URL(fileURLWithPath: Fixture.path(dir, "b/weights.safetensors")))
+    #expect(a == b)
+    // A checkpoint from a different run is refused as bad input.
+    let other = try CLI.run(
+      ["train", "--task", "gaussian_linear", "--simulations", "400", "--checkpoint", ckpt, "--resume",
+       "--out", Fixture.path(dir, "c")] + Fixture.tinyTraining)
+    #expect(other.status == 2, "\(other.stderr)")
+    #expect(!Fixture.exists(Fixture.path(dir, "c")))
+  }
+
   @Test func trainOnlineAndWithOtherDesignChoices() throws {
     let dir = CLI.temporaryDirectory()
     let r = try CLI.run(["train", "--task", "gaussian_linear", "--simulations", "256", "--online", "--schedule", "cosine",
