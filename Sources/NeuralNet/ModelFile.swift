@@ -148,25 +148,8 @@ public enum ModelFile {
       }
       bytes = try FileIO.readAll(configPath)
     } catch let e as FileFormatError { throw ModelFileError.file(e) }
-    let decoder = JSONDecoder()
-    guard let probe = try? decoder.decode(VersionProbe.self, from: Data(bytes)) else {
-      throw ModelFileError.invalidConfiguration(path: configPath, reason: "not a model configuration (no formatVersion)")
-    }
-    guard probe.formatVersion <= formatVersion else {
-      throw ModelFileError.newerFormatVersion(found: probe.formatVersion, supported: formatVersion)
-    }
-    let config: Config
-    do { config = try decoder.decode(Config.self, from: Data(bytes)) } catch {
-      throw ModelFileError.invalidConfiguration(path: configPath, reason: "\(error)")
-    }
-    try validate(config, path: configPath)
-    var rng = Xoshiro(seed: 0)
-    let network = TimeMLP(configuration: config.network, rng: &rng)
-    let summary = config.summary?.makeNetwork(rng: &rng)
-    if let summary, summary.outputDimension != config.network.conditionDimension {
-      throw ModelFileError.invalidConfiguration(path: configPath, reason: "summary output does not match the network condition")
-    }
-    let model = TrainableModel(network: network, summary: summary)
+    let config = try decodeConfiguration(bytes, path: configPath)
+    let model = try makeModel(config, path: configPath)
     let weightsPath = path + "/" + weightsName
     let file: SafeTensorsFile
     do { file = try SafeTensors.read(weightsPath) } catch let e as FileFormatError { throw ModelFileError.file(e) }
@@ -189,6 +172,49 @@ public enum ModelFile {
     return SavedModel(
       model: model, parameterStandardizer: config.parameterStandardizer, conditionStandardizer: config.conditionStandardizer,
       transform: config.transform, estimatorSettings: config.estimator, emaWeights: ema)
+  }
+
+  /// Decodes and validates the bytes of a `config.json` (version first, then every shape bounded) without
+  /// allocating the network.
+  static func decodeConfiguration(_ bytes: [UInt8], path: String) throws -> Config {
+    let decoder = JSONDecoder()
+    guard let probe = try? decoder.decode(VersionProbe.self, from: Data(bytes)) else {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "not a model configuration (no formatVersion)")
+    }
+    guard probe.formatVersion <= formatVersion else {
+      throw ModelFileError.newerFormatVersion(found: probe.formatVersion, supported: formatVersion)
+    }
+    let config: Config
+    do { config = try decoder.decode(Config.self, from: Data(bytes)) } catch {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "\(error)")
+    }
+    try validate(config, path: path)
+    return config
+  }
+
+  /// The (freshly initialized) networks a validated configuration describes.
+  static func makeModel(_ config: Config, path: String) throws -> TrainableModel {
+    var rng = Xoshiro(seed: 0)
+    let network = TimeMLP(configuration: config.network, rng: &rng)
+    let summary = config.summary?.makeNetwork(rng: &rng)
+    if let summary, summary.outputDimension != config.network.conditionDimension {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "summary output does not match the network condition")
+    }
+    return TrainableModel(network: network, summary: summary)
+  }
+
+  /// Checks the bytes of a model configuration as `load` does, without reading weights, and returns the number
+  /// of network parameters it describes. With `buildingUpTo`, the networks are also constructed when they have
+  /// at most that many parameters (the configuration-reader fuzzing harness uses this).
+  @discardableResult
+  public static func checkConfiguration(_ bytes: [UInt8], buildingUpTo limit: Int = 0) throws -> Int {
+    let config = try decodeConfiguration(bytes, path: configName)
+    let count = TimeMLP.parameterCount(config.network)
+    if count <= limit {
+      let model = try makeModel(config, path: configName)
+      precondition(model.network.parameters.count == count)
+    }
+    return count
   }
 
   static func validate(_ c: Config, path: String) throws {
@@ -217,6 +243,9 @@ public enum ModelFile {
       guard [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
               .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }), t.kernelSize <= t.steps
       else { throw bad("summary network shape out of range") }
+    }
+    if let summary = c.summary, summary.parameterUpperBound > Double(maximumParameters) {
+      throw bad("summary network has more than \(maximumParameters) parameters")
     }
     guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
     if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }
