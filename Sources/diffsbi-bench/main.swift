@@ -4,6 +4,7 @@
 //   diffsbi-bench kernels    ns/element of the elementwise kernels
 //   diffsbi-bench train      TimeMLP training/inference throughput and FLOP utilization
 //   diffsbi-bench sbibm      default estimator on sbibm tasks: C2ST per observation, times, evaluations
+//   diffsbi-bench sweep      trained-model numerical sweep: every schedule × prediction × sampler, non-finite rows
 //   diffsbi-bench composition  the review's composition ablation on the Gaussian model (exact scores)
 //   diffsbi-bench all        gemm, kernels and train
 
@@ -18,6 +19,7 @@ case "gemm": runGEMMBenchmark(arguments: rest)
 case "kernels": runKernelBenchmark(arguments: rest)
 case "train": runTrainBenchmark(arguments: rest)
 case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
+case "sweep": runTrainedSweep(arguments: rest)
 case "composition":
   print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
 case "checkpoint-probe": runCheckpointProbe(arguments: rest)  // hidden: crash-safety test
@@ -28,6 +30,6 @@ case "all":
   print()
   runTrainBenchmark(arguments: rest)
 default:
-  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | composition | all]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | sweep | composition | all]\n".data(using: .utf8)!)
   exit(2)
 }
