@@ -88,13 +88,16 @@ public struct InferenceOptions: @unchecked Sendable {
   public var guidanceScale: Double
   /// Unadjusted Langevin moves at a small time after sampling (`langevinRefine`); 0 for none.
   public var refinementSteps: Int
+  /// Log-SNR of the refinement time, default 2 ln 10 (σ/α = 0.1). A trained network's denoising error e becomes a
+  /// score error ~e/σ², J-fold in a composed score: at the exact-score setting σ/α = 10⁻³ refinement diverges.
+  public var refinementLogSNR: Double
 
   public init(
     composition: CompositionOptions? = nil, priorDiffusion: PriorDiffusion = .exact, trainingPrior: (any Prior)? = nil,
     newPrior: (any Prior)? = nil, priorAdaptation: PriorAdaptationOptions = PriorAdaptationOptions(),
     constraints: [ParameterGuidanceConstraint] = [],
     constraintGuidance: ConstraintGuidanceOptions = ConstraintGuidanceOptions(), guidanceScale: Double = 1,
-    refinementSteps: Int = 0
+    refinementSteps: Int = 0, refinementLogSNR: Double = 2 * log(10.0)
   ) {
     self.composition = composition
     self.priorDiffusion = priorDiffusion
@@ -105,6 +108,7 @@ public struct InferenceOptions: @unchecked Sendable {
     self.constraintGuidance = constraintGuidance
     self.guidanceScale = guidanceScale
     self.refinementSteps = refinementSteps
+    self.refinementLogSNR = refinementLogSNR
   }
 
   /// True when nothing is adapted.
@@ -219,11 +223,6 @@ extension PosteriorEstimator {
     let space = try parameterSpace
     let d = parameterDimension
     let kind = sampler ?? defaultSampler
-    if kind == .pc, inference.composition != nil {
-      throw EstimatorError.unsupported(
-        "the pc sampler's corrector step does not follow the J-fold sharper composed score; use euler-maruyama, "
-          + "two-step-adaptive or heun with --compose")
-    }
     let embedded = embedObservations(observations)
     let network = try pairedDenoiser(embedded: embedded, guidanceScale: inference.guidanceScale)
     let evaluationsPerCall = inference.guidanceScale == 1 ? 1 : 2
@@ -263,8 +262,11 @@ extension PosteriorEstimator {
             seed: seed &+ UInt64(k))
           base = composer.denoiser
         } else {
+          // Guidance may evaluate tiled copies of the batch (finite-difference Jacobians): row i is row i mod B.
           let owner = (begin..<end).map { $0 / count }
-          base = { z, t in paired(z, owner, t) }
+          base = { z, t in
+            paired(z, z.rows == owner.count ? owner : (0..<z.rows).map { owner[$0 % owner.count] }, t)
+          }
         }
         if let a = adapt { base = a(base) }
         if !constraints.isEmpty {
@@ -277,7 +279,8 @@ extension PosteriorEstimator {
                                           options: options, rng: &rng)
         var x = result.samples
         if inference.refinementSteps > 0 {
-          x = langevinRefine(x, denoiser: base, schedule: schedule, steps: inference.refinementSteps, rng: &rng)
+          x = langevinRefine(x, denoiser: base, schedule: schedule, logSNR: inference.refinementLogSNR,
+                             steps: inference.refinementSteps, rng: &rng)
         }
         x.withUnsafeBufferPointer { src in
           flat.withUnsafeMutableBufferPointer { dst in

@@ -5,6 +5,7 @@
 //     {"type": "uniform",  "low": [a…], "high": [b…]}
 //     {"type": "mixture",  "weights": [w…], "components": [{"mean": […], "cov": [[…]]} | {"mean": […], "std": […]}, …]}
 
+import Composition
 import Foundation
 import NumericCore
 import Tasks
@@ -174,5 +175,61 @@ public enum PriorSpecification {
       }
       return n.doubleValue
     }
+  }
+}
+
+/// Parsing of constraint-guidance specifications:
+///
+///     {"intervals": [{"index": 0, "low": -1, "high": 1}, {"index": 2, "low": 0}], "strength": 1, "mean": false}
+///
+/// `index` is 0-based; either bound may be left out; `strength` is λ_g (default 1); `mean` averages instead of
+/// summing the soft constraints.
+public enum ConstraintSpecification {
+  public static func parse(_ data: Data, dimension d: Int) throws
+    -> (constraints: [ParameterGuidanceConstraint], options: ConstraintGuidanceOptions)
+  {
+    guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+      throw SpecificationError.invalid("constraints: not a JSON object")
+    }
+    let known: Set<String> = ["intervals", "strength", "mean"]
+    if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
+      throw SpecificationError.invalid("constraints: unknown key '\(unknown)' (intervals, strength, mean)")
+    }
+    guard let list = o["intervals"] as? [[String: Any]], !list.isEmpty else {
+      throw SpecificationError.invalid("constraints: \"intervals\" must be a non-empty list of objects")
+    }
+    let constraints = try list.enumerated().map { k, item -> ParameterGuidanceConstraint in
+      guard let i = item["index"] as? NSNumber, Double(i.intValue) == i.doubleValue else {
+        throw SpecificationError.invalid("constraints: interval \(k) needs an integer \"index\"")
+      }
+      guard (0..<d).contains(i.intValue) else {
+        throw SpecificationError.invalid("constraints: interval \(k) index \(i.intValue) outside 0…\(d - 1)")
+      }
+      let lo = try bound(item["low"], "constraints: interval \(k) \"low\"")
+      let hi = try bound(item["high"], "constraints: interval \(k) \"high\"")
+      guard lo != nil || hi != nil else {
+        throw SpecificationError.invalid("constraints: interval \(k) needs \"low\" or \"high\"")
+      }
+      if let lo, let hi, !(lo < hi) { throw SpecificationError.invalid("constraints: interval \(k) needs low < high") }
+      return .interval(index: i.intValue, lower: lo, upper: hi)
+    }
+    var options = ConstraintGuidanceOptions()
+    if let s = o["strength"] {
+      guard let n = s as? NSNumber, n.doubleValue.isFinite, n.doubleValue >= 0 else {
+        throw SpecificationError.invalid("constraints: \"strength\" must be a non-negative number")
+      }
+      options.strength = n.doubleValue
+    }
+    if let m = o["mean"] {
+      guard let b = m as? Bool else { throw SpecificationError.invalid("constraints: \"mean\" must be true or false") }
+      options.mean = b
+    }
+    return (constraints, options)
+  }
+
+  static func bound(_ v: Any?, _ label: String) throws -> Double? {
+    guard let v, !(v is NSNull) else { return nil }
+    guard let n = v as? NSNumber, n.doubleValue.isFinite else { throw SpecificationError.invalid("\(label) must be a number") }
+    return n.doubleValue
   }
 }
