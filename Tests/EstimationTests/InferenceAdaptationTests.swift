@@ -157,6 +157,41 @@ import Estimation
     for j in 0..<2 { #expect(sd(u)[j] > 1.3 * sd(c)[j] && sd(g)[j] < sd(c)[j]) }
   }
 
+  /// A flow-matching estimator composes through its velocity-as-denoiser on the rectified-flow path; consistency
+  /// models are refused.
+  @Test func flowMatchingEstimatorComposes() throws {
+    var rng = Xoshiro(seed: 43)
+    var theta = rng.normalMatrix(rows: 6000, cols: 2)
+    theta.scale(by: 2)
+    var x = theta
+    x.add(rng.normalMatrix(rows: 6000, cols: 2))
+    var net = TimeMLPConfiguration(inputDimension: 2, conditionDimension: 2)
+    net.widths = [64, 64, 64]
+    net.dropout = 0
+    let est = try PosteriorEstimator(parameterDimension: 2, conditionDimension: 2,
+                                     settings: EstimatorSettings(method: .flowMatching), network: net, seed: 4)
+    var cfg = TrainingConfiguration()
+    cfg.epochs = 20
+    cfg.learningRate = 1e-3
+    cfg.optimizer = .adamW
+    try est.train(parameters: theta, data: x, configuration: cfg)
+    let y = Self.model.simulate(theta: [1.0, -0.7], count: 10, rng: &rng)
+    let truth = Self.model.posterior(y)
+    let options = InferenceOptions(
+      composition: CompositionOptions(method: .autoGauss(AutoGaussOptions(samplesPerObservation: 500, steps: 60))),
+      trainingPrior: Self.trainingPrior)
+    let r = try est.sample(observations: y, count: 600, inference: options, sampler: .heun,
+                           options: SamplerOptions(steps: .fixed(40)), seed: 5)
+    let e = Self.errors(r.samples[0], mean: truth.mean, covariance: truth.covariance)
+    print("trained flow matching, auto-gauss J=10: \(e)")
+    #expect(r.nonFiniteRows == 0 && e.mean < 1.5 && e.std < 0.5)
+    let cm = try PosteriorEstimator(parameterDimension: 2, conditionDimension: 2,
+                                    settings: EstimatorSettings(method: .consistency), network: net, seed: 4)
+    #expect(throws: EstimatorError.self) {
+      _ = try cm.sample(observations: y, count: 4, inference: options)
+    }
+  }
+
   @Test func guidanceScaleNeedsConditionDropout() throws {
     let est = try PosteriorEstimator(parameterDimension: 1, conditionDimension: 1)
     #expect(throws: EstimatorError.self) {
