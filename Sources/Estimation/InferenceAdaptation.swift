@@ -118,16 +118,12 @@ public struct InferenceOptions: @unchecked Sendable {
 }
 
 extension PosteriorEstimator {
-  /// The network space of the estimator: constraint transforms, then the parameter standardization.
+  /// The network space of the estimator: constraint transforms, then the parameter standardization (the identity
+  /// before training).
   public var parameterSpace: ParameterSpace {
     get throws {
-      let d = parameterDimension
-      let s = parameterStandardizer ?? Standardizer(counts: [Double](repeating: 0, count: d),
-                                                    mean: [Double](repeating: 0, count: d),
-                                                    m2: [Double](repeating: 0, count: d))
-      let std = parameterStandardizer == nil ? [Double](repeating: 1, count: d) : s.std
-      let base = try ParameterSpace(constraints: transform, standardizer: s)
-      return try ParameterSpace(transforms: base.transforms, shift: s.mean, scale: std)
+      try ParameterSpace(constraints: transform,
+                         standardizer: parameterStandardizer ?? Standardizer(dimension: parameterDimension))
     }
   }
 

@@ -9,7 +9,7 @@ import Composition
   let fx = GaussianFixture()
 
   func run(_ kind: SamplerKind, n: Int, method: CompositionMethod, corrector: CorrectorOptions = CorrectorOptions(),
-           steps: Int = 500, options: CompositionOptions? = nil, rows: Int = 1000)
+           steps: Int = 200, options: CompositionOptions? = nil, rows: Int = 600)
     throws -> (mean: Double, std: Double, corr: Double, nonFinite: Int)
   {
     let y = fx.observations(n)

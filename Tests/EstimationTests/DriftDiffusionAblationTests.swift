@@ -17,17 +17,17 @@ import Estimation
 
   @Test(.enabled(if: output != nil)) func driftDiffusionCompositionAblation() throws {
     let task = DriftDiffusionTask()
-    let simulations = 20_000, datasets = 8, samples = 50
+    let simulations = 20_000, datasets = 6, samples = 20
     let start = Date()
     let theta = task.prior.sample(count: simulations, seed: 1)
     let x = task.simulate(theta, seed: 2)
     var net = TimeMLPConfiguration(inputDimension: 4, conditionDimension: task.dataDimension)
-    net.widths = [128, 128, 128]
+    net.widths = [64, 64, 64]
     net.dropout = 0
     let est = try PosteriorEstimator(parameterDimension: 4, conditionDimension: task.dataDimension, network: net, seed: 3)
     est.setTask(task.name)
     var cfg = TrainingConfiguration()
-    cfg.epochs = 40
+    cfg.epochs = 30
     cfg.batchSize = 128
     cfg.learningRate = 1e-3
     cfg.optimizer = .adamW
@@ -62,11 +62,13 @@ import Estimation
                             nrmse.reduce(0, +) / 4, cal.reduce(0, +) / 4, Double(steps) / Double(datasets))
           print(line)
           lines.append(line)
+          try (lines.joined(separator: "\n") + "\n").write(toFile: Self.output! + ".partial", atomically: true,
+                                                            encoding: .utf8)
         }
       }
     }
     let header = """
-      Drift-diffusion composition ablation: TimeMLP 3×128 trained on \(simulations) single-subject simulations \
+      Drift-diffusion composition ablation: TimeMLP 3×64 trained on \(simulations) single-subject simulations \
       (30 trials) in \(Int(trainSeconds)) s, direct rule with the exact diffused prior score, d1 = 1, clip ±3, \
       two-step adaptive; \(datasets) data sets × \(samples) samples per cell, metrics averaged over the 4 parameters.
       """
