@@ -24,11 +24,14 @@ struct ModelOptions: ParsableArguments {
   var learningRate: Float = 5e-4
   @Option(help: "Hidden layer widths of the TimeMLP, comma-separated.")
   var widths = "256,256,256,256,256"
+  @Option(help: "Probability of training on the null condition, for classifier-free guidance (diffusion and flow matching).")
+  var conditionDropout = 0.0
 
   func validate() throws {
     if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     if !(learningRate > 0) { throw ValidationError("--learning-rate must be positive") }
+    if !(0..<1).contains(conditionDropout) { throw ValidationError("--condition-dropout must be in [0, 1)") }
     _ = try parsedWidths()
   }
 
@@ -42,7 +45,8 @@ struct ModelOptions: ParsableArguments {
     return EstimatorSettings(
       method: method,
       diffusion: DiffusionConfiguration(schedule: schedule, variance: variance, prediction: prediction,
-                                        weighting: weighting))
+                                        weighting: weighting),
+      conditionDropout: conditionDropout)
   }
 
   func training(seed: UInt64) -> TrainingConfiguration {
@@ -182,7 +186,7 @@ struct TrainCommand: ParsableCommand {
       if let t, t.parameterDimension != dt || t.dataDimension != dx {
         throw InputError("\(files[0].name): theta/x have \(dt)/\(dx) columns, task \(t.name) has \(t.parameterDimension)/\(t.dataDimension)")
       }
-      estimator = try model.makeEstimator(parameters: dt, data: dx, constraints: t.flatMap(constraints(for:)),
+      estimator = try model.makeEstimator(parameters: dt, data: dx, constraints: t.map(constraints(for:)),
                                           seed: common.seed)
       let strict = self.strict
       if files.count == 1 {
