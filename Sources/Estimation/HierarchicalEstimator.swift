@@ -31,6 +31,16 @@ public struct HierarchicalPosteriorSamples: Sendable {
   public var nonFiniteRows: Int
   public var seconds: Double
 
+  public init(global: Matrix, local: Matrix, groups: Int, globalSteps: Int = 0, nonFiniteRows: Int = 0,
+              seconds: Double = 0) {
+    self.global = global
+    self.local = local
+    self.groups = groups
+    self.globalSteps = globalSteps
+    self.nonFiniteRows = nonFiniteRows
+    self.seconds = seconds
+  }
+
   /// The local draws of group j, [S, d_θ] (row s pairs with global draw s).
   public func local(group j: Int) -> Matrix {
     local.gatherRows((0..<global.rows).map { $0 * groups + j })
