@@ -6,6 +6,7 @@
 //   diffsbi-bench sbibm      default estimator on sbibm tasks: C2ST per observation, times, evaluations
 //   diffsbi-bench sweep      trained-model numerical sweep: every schedule × prediction × sampler, non-finite rows
 //   diffsbi-bench composition  the review's composition ablation on the Gaussian model (exact scores)
+//   diffsbi-bench hierarchical  hierarchical drift-diffusion with trained global/local networks (case study 4)
 //   diffsbi-bench all        gemm, kernels and train
 
 import DiffusionSBI
@@ -22,6 +23,7 @@ case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
 case "sweep": runTrainedSweep(arguments: rest)
 case "composition":
   print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
+case "hierarchical": runHierarchicalBenchmark(arguments: rest)
 case "checkpoint-probe": runCheckpointProbe(arguments: rest)  // hidden: crash-safety test
 case "all":
   runGEMMBenchmark(arguments: rest)
@@ -30,6 +32,6 @@ case "all":
   print()
   runTrainBenchmark(arguments: rest)
 default:
-  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | sweep | composition | all]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | sweep | composition | hierarchical | all]\n".data(using: .utf8)!)
   exit(2)
 }
