@@ -44,6 +44,8 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   public var flowMatching: FlowMatchingSettings?
   /// Constants of a consistency model (nil: the defaults; the curriculum length is set at training time).
   public var consistency: ConsistencyConfiguration?
+  /// Constants, weight-network architecture and tangent warm-up of a stable consistency model (nil: the defaults).
+  public var stableConsistency: StableConsistencySettings?
   /// Name of the built-in task the model was trained on, if any.
   public var task: String?
   /// Simulations seen in training.
@@ -57,12 +59,14 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
 
   public init(
     method: EstimatorMethod = .diffusion, diffusion: DiffusionConfiguration = DiffusionConfiguration(),
-    flowMatching: FlowMatchingSettings? = nil, consistency: ConsistencyConfiguration? = nil
+    flowMatching: FlowMatchingSettings? = nil, consistency: ConsistencyConfiguration? = nil,
+    stableConsistency: StableConsistencySettings? = nil
   ) {
     self.method = method
     self.diffusion = diffusion
     self.flowMatching = flowMatching
     self.consistency = consistency
+    self.stableConsistency = stableConsistency
     task = nil
     simulations = 0
     trainSeconds = 0
@@ -117,7 +121,13 @@ public final class PosteriorEstimator: @unchecked Sendable {
     config.inputDimension = parameterDimension
     config.conditionDimension = conditionDimension
     self.settings = settings
-    self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed))
+    var auxiliary: ParameterBuffer? = nil
+    if settings.method == .stableConsistency {
+      let s = settings.stableConsistency ?? StableConsistencySettings()
+      try s.validate()
+      auxiliary = try AdaptiveWeightNetwork.make(configuration: s.weightNetwork, seed: seed).parameters
+    }
+    self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed), auxiliary: auxiliary)
     self.transform = constraints.map(ConstraintTransform.init) ?? .identity(parameterDimension)
     _ = try objective(batchSize: 128, totalSteps: 1)
   }
@@ -141,8 +151,8 @@ public final class PosteriorEstimator: @unchecked Sendable {
       c.totalSteps = max(1, totalSteps)
       return try ConsistencyObjective(configuration: c, batchSize: batchSize)
     case .stableConsistency:
-      throw EstimatorError.unsupported(
-        "stable-consistency training is not available yet (its losses and sampler exist in the Consistency module)")
+      return try StableConsistencyObjective(
+        settings: settings.stableConsistency ?? StableConsistencySettings(), batchSize: batchSize)
     }
   }
 
@@ -348,7 +358,13 @@ public final class PosteriorEstimator: @unchecked Sendable {
         samples: r.samples, evaluations: r.evaluations, nonFiniteRows: r.nonFiniteRows, steps: r.evaluations,
         rejectedSteps: 0)
     case .stableConsistency:
-      throw EstimatorError.unsupported("stable-consistency sampling needs a stable-consistency model")
+      let c = (settings.stableConsistency ?? StableConsistencySettings()).configuration
+      let f = stableConsistencyFunction(network: predict, sigmaData: c.sigmaData)
+      let initial = rng.normalMatrix(rows: n, cols: d)
+      let r = try sampleStableConsistency(consistency: f, initial: initial, configuration: c, rng: &rng)
+      return SamplingResult(
+        samples: r.samples, evaluations: r.evaluations, nonFiniteRows: r.nonFiniteRows, steps: r.evaluations,
+        rejectedSteps: 0)
     }
   }
 
@@ -380,6 +396,17 @@ public final class PosteriorEstimator: @unchecked Sendable {
       settings = try JSONDecoder().decode(EstimatorSettings.self, from: data)
     } catch {
       throw EstimatorError.invalidModel("\(path): estimator settings are missing or malformed")
+    }
+    if settings.method == .stableConsistency {
+      guard let aux = saved.model.auxiliary else {
+        throw EstimatorError.invalidModel("\(path): a stable-consistency model without its weight network")
+      }
+      do {
+        _ = try AdaptiveWeightNetwork.attach(
+          configuration: (settings.stableConsistency ?? StableConsistencySettings()).weightNetwork, to: aux)
+      } catch {
+        throw EstimatorError.invalidModel("\(path): \(error)")
+      }
     }
     return PosteriorEstimator(saved: saved, settings: settings)
   }

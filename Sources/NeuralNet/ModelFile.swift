@@ -95,6 +95,8 @@ public enum ModelFile {
     var estimator: JSONValue
     var hasEMA: Bool
     var parameters: Int
+    /// Tensors of the auxiliary buffer (absent in files without one).
+    var auxiliary: [ParameterTensor]?
   }
 
   struct VersionProbe: Decodable { var formatVersion: Int }
@@ -111,7 +113,7 @@ public enum ModelFile {
       formatVersion: formatVersion, network: m.network.configuration, summary: m.summary?.architecture,
       parameterStandardizer: saved.parameterStandardizer, conditionStandardizer: saved.conditionStandardizer,
       transform: saved.transform, estimator: saved.estimatorSettings, hasEMA: saved.emaWeights != nil,
-      parameters: m.parameterCount)
+      parameters: m.parameterCount, auxiliary: m.auxiliary?.tensors)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     let json: Data
@@ -119,7 +121,7 @@ public enum ModelFile {
       throw ModelFileError.invalidConfiguration(path: path, reason: "\(error)")
     }
     var tensors: [(String, NDArray)] = []
-    let prefixes = ["network", "summary"]
+    let prefixes = m.bufferNames
     func add(_ prefix: String, _ buffer: ParameterBuffer, _ values: [Float]) throws {
       for t in buffer.tensors {
         tensors.append((prefix + "." + t.name, try NDArray(shape: t.shape, data: Array(values[t.offset..<(t.offset + t.count)]))))
@@ -166,7 +168,8 @@ public enum ModelFile {
     if let summary, summary.outputDimension != config.network.conditionDimension {
       throw ModelFileError.invalidConfiguration(path: configPath, reason: "summary output does not match the network condition")
     }
-    let model = TrainableModel(network: network, summary: summary)
+    let model = TrainableModel(
+      network: network, summary: summary, auxiliary: config.auxiliary.map { ParameterBuffer(zeroedTensors: $0) })
     let weightsPath = path + "/" + weightsName
     let file: SafeTensorsFile
     do { file = try SafeTensors.read(weightsPath) } catch let e as FileFormatError { throw ModelFileError.file(e) }
@@ -182,7 +185,7 @@ public enum ModelFile {
       }
       return values
     }
-    let prefixes = ["network", "summary"]
+    let prefixes = model.bufferNames
     for (i, b) in model.buffers.enumerated() { b.valueArray = try fill(prefixes[i], b) }
     var ema: [[Float]]?
     if config.hasEMA { ema = try model.buffers.enumerated().map { try fill("ema." + prefixes[$0.offset], $0.element) } }
@@ -217,6 +220,15 @@ public enum ModelFile {
       guard [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
               .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }), t.kernelSize <= t.steps
       else { throw bad("summary network shape out of range") }
+    }
+    if let aux = c.auxiliary {
+      var offset = 0
+      for t in aux {
+        guard t.offset == offset, !t.shape.isEmpty, t.shape.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }),
+              t.shape.reduce(1, *) <= maximumParameters - offset
+        else { throw bad("auxiliary tensor '\(t.name)' out of range") }
+        offset += t.count
+      }
     }
     guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
     if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }
