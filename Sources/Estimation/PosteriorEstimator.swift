@@ -125,6 +125,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
     if settings.method == .stableConsistency {
       let s = settings.stableConsistency ?? StableConsistencySettings()
       try s.validate()
+      self.settings.stableConsistency = s
       auxiliary = try AdaptiveWeightNetwork.make(configuration: s.weightNetwork, seed: seed).parameters
     }
     self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed), auxiliary: auxiliary)
@@ -321,7 +322,8 @@ public final class PosteriorEstimator: @unchecked Sendable {
   }
 
   /// The sampler used when none is given: the diffusion configuration's (two-step adaptive by default), Tsit5
-  /// with adaptive steps for flow matching; consistency models have their own multistep sampler.
+  /// with adaptive steps for flow matching; consistency models (discrete: 11 evaluations, stable: 15 steps and 14
+  /// evaluations) always use their own multistep sampler and ignore the sampler argument.
   public var defaultSampler: SamplerKind {
     switch settings.method {
     case .flowMatching: return .tsit5

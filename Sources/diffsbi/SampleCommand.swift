@@ -83,7 +83,12 @@ struct SampleCommand: ParsableCommand {
     try writeSamples(result.samples, to: out)
     let kind = samplerArguments.sampler ?? estimator.defaultSampler
     // Consistency models always use their own multistep sampler.
-    let samplerName = estimator.settings.method == .consistency ? "consistency-multistep" : kind.rawValue
+    let samplerName: String
+    switch estimator.settings.method {
+    case .consistency: samplerName = "consistency-multistep"
+    case .stableConsistency: samplerName = "stable-consistency-multistep"
+    default: samplerName = kind.rawValue
+    }
     reporter.finish("\(count) samples × \(obs.rows) observation(s) with \(samplerName) in "
                     + "\(fmt(result.seconds, 2)) s (\(result.evaluations) network evaluations) → \(out)")
     if result.nonFiniteRows > 0 { common.info("sample: \(result.nonFiniteRows) samples came out non-finite (kept as NaN)") }

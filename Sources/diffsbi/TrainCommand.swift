@@ -24,11 +24,14 @@ struct ModelOptions: ParsableArguments {
   var learningRate: Float = 5e-4
   @Option(help: "Hidden layer widths of the TimeMLP, comma-separated.")
   var widths = "256,256,256,256,256"
+  @Option(help: "stable-consistency: optimizer steps over which the tangent warm-up factor rises from 0 to 1 (0: none).")
+  var tangentWarmup = 0
 
   func validate() throws {
     if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     if !(learningRate > 0) { throw ValidationError("--learning-rate must be positive") }
+    if tangentWarmup < 0 { throw ValidationError("--tangent-warmup must be at least 0") }
     _ = try parsedWidths()
   }
 
@@ -42,7 +45,9 @@ struct ModelOptions: ParsableArguments {
     return EstimatorSettings(
       method: method,
       diffusion: DiffusionConfiguration(schedule: schedule, variance: variance, prediction: prediction,
-                                        weighting: weighting))
+                                        weighting: weighting),
+      stableConsistency: method == .stableConsistency
+        ? StableConsistencySettings(tangentWarmupSteps: tangentWarmup) : nil)
   }
 
   func training(seed: UInt64) -> TrainingConfiguration {
