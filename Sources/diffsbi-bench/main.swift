@@ -3,7 +3,8 @@
 //   diffsbi-bench gemm       GEMM GFLOP/s at the network's shapes, 1 and 2 threads, vs raw cblas_sgemm
 //   diffsbi-bench kernels    ns/element of the elementwise kernels
 //   diffsbi-bench train      TimeMLP training/inference throughput and FLOP utilization
-//   diffsbi-bench sbibm      default estimator on sbibm tasks: C2ST per observation, times, evaluations
+//   diffsbi-bench sbibm      an estimator (any method) on sbibm tasks: C2ST per observation, times, evaluations
+//   diffsbi-bench highdim    diffusion, flow matching (± OT) and consistency models on Gaussian linear 50/100
 //   diffsbi-bench composition  the review's composition ablation on the Gaussian model (exact scores)
 //   diffsbi-bench all        gemm, kernels and train
 
@@ -18,6 +19,7 @@ case "gemm": runGEMMBenchmark(arguments: rest)
 case "kernels": runKernelBenchmark(arguments: rest)
 case "train": runTrainBenchmark(arguments: rest)
 case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
+case "highdim": runHighDimBenchmark(arguments: rest)
 case "composition":
   print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
 case "checkpoint-probe": runCheckpointProbe(arguments: rest)  // hidden: crash-safety test
@@ -28,6 +30,6 @@ case "all":
   print()
   runTrainBenchmark(arguments: rest)
 default:
-  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | composition | all]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | highdim | composition | all]\n".data(using: .utf8)!)
   exit(2)
 }
