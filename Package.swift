@@ -53,7 +53,9 @@ let package = Package(
     .target(name: "Composition", dependencies: ["NumericCore", "NeuralNet", "Diffusion", "Tasks"]),
     .target(
       name: "Estimation",
-      dependencies: ["NumericCore", "FileFormats", "NeuralNet", "Diffusion", "FlowMatching", "Consistency"]),
+      dependencies: [
+        "NumericCore", "FileFormats", "NeuralNet", "Tasks", "Diffusion", "FlowMatching", "Consistency", "Composition",
+      ]),
     .target(name: "Diagnostics", dependencies: ["NumericCore", "NeuralNet"]),
     .target(
       name: "DiffusionSBI",
@@ -82,7 +84,8 @@ let package = Package(
     .testTarget(name: "ConsistencyTests", dependencies: ["Consistency"]),
     .testTarget(name: "CompositionTests", dependencies: ["Composition"]),
     .testTarget(
-      name: "EstimationTests", dependencies: ["Estimation", "Tasks", "Diagnostics", "FlowMatching", "Consistency"]),
+      name: "EstimationTests",
+      dependencies: ["Estimation", "Tasks", "Diagnostics", "FlowMatching", "Consistency", "Composition", "Diffusion"]),
     .testTarget(name: "CLITests", dependencies: ["DiffusionSBI"]),
   ]
 )

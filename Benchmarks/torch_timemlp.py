@@ -7,9 +7,11 @@ frequencies, scale 30, identity included), x/c projections merged through Mish, 
 One training step = forward, MSE against fresh Gaussian noise, backward, global-norm clipping at 1.5, AdamW.
 
 Usage:  pip install torch   (CPU is enough)
-        python3 Benchmarks/torch_timemlp.py [--threads 1,2] [--batches 128,512,2048] [--seconds 1.5]
-Prints a Markdown table of training samples/s and inference samples/s at batch 10,000; divide the Swift
-numbers of the same run by these to get the speed ratio.
+        python3 Benchmarks/torch_timemlp.py [--threads 1,2] [--batches 128,512,2048] [--seconds 1.5] [--thread-clock]
+Prints a Markdown table of training samples/s and inference samples/s at batch 10,000. `diffsbi-bench train
+--torch` runs this script right after the Swift measurements and prints the speed ratios of the same run.
+--thread-clock times by the calling thread's CPU clock (valid with 1 thread only, where PyTorch runs every
+operation on the calling thread), as `diffsbi-bench train --thread-clock` does.
 """
 import argparse
 import math
@@ -66,13 +68,20 @@ class TimeMLP(nn.Module):
         return self.out(h)
 
 
-def timed(fn, seconds):
+CLOCK = time.perf_counter
+
+
+def timed(fn, seconds, repeats=5):
+    """Median seconds per call over `repeats` timings of about seconds/repeats each, after a warm-up call."""
     fn()
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        n += 1
-    return (time.perf_counter() - start) / n
+    times = []
+    for _ in range(repeats):
+        n, start = 0, CLOCK()
+        while CLOCK() - start < seconds / repeats:
+            fn()
+            n += 1
+        times.append((CLOCK() - start) / n)
+    return sorted(times)[len(times) // 2]
 
 
 def main():
@@ -80,12 +89,18 @@ def main():
     p.add_argument("--threads", default="1,2")
     p.add_argument("--batches", default="128,512,2048")
     p.add_argument("--seconds", type=float, default=1.5)
+    p.add_argument("--thread-clock", action="store_true")
     a = p.parse_args()
+    global CLOCK
+    if a.thread_clock:
+        CLOCK = time.thread_time
     print(f"## PyTorch {torch.__version__} TimeMLP benchmark\n")
     print("| θ/x | params | threads | batch | train samples/s | inference samples/s (10,000) |")
     print("|---|---|---|---|---|---|")
     for d_theta, d_x in [(2, 2), (10, 10)]:
         for th in [int(s) for s in a.threads.split(",")]:
+            if a.thread_clock and th > 1:
+                continue
             torch.set_num_threads(th)
             net = TimeMLP(d_theta, d_x)
             params = sum(p.numel() for p in net.parameters())

@@ -1,8 +1,11 @@
-// libFuzzer entry point for the file readers. Compiled once per reader with -D FUZZ_<READER> (see
+// libFuzzer entry point for the file readers and the model-configuration reader. Compiled once per reader with -D FUZZ_<READER> (see
 // scripts/fuzz/run.sh). Every input must end in a value or a thrown FileFormatError: a crash, a hang or an
 // allocation beyond the input's size is a finding.
 
 import FileFormats
+#if FUZZ_MODELCONFIG
+import NeuralNet
+#endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
@@ -31,8 +34,11 @@ public func fuzzOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     let size = Int(bytes[0]) | Int(bytes[1]) << 8
     if let out = try? Inflate.decompress(Array(bytes[2...]), outputSize: size) { precondition(out.count == size) }
   }
+  #elseif FUZZ_MODELCONFIG
+  // A model directory's config.json: decoded, validated and, when it describes at most 2^16 parameters, built.
+  _ = try? ModelFile.checkConfiguration(bytes, buildingUpTo: 1 << 16)
   #else
-  #error("define one of FUZZ_NPY, FUZZ_NPZ, FUZZ_CSV, FUZZ_SAFETENSORS, FUZZ_INFLATE")
+  #error("define one of FUZZ_NPY, FUZZ_NPZ, FUZZ_CSV, FUZZ_SAFETENSORS, FUZZ_INFLATE, FUZZ_MODELCONFIG")
   #endif
   return 0
 }

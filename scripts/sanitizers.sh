@@ -25,12 +25,12 @@ for s in "${SANITIZERS[@]}"; do
   esac
   echo "== $s sanitizer: building"
   start=$(date +%s)
-  swift build --build-tests -j "$JOBS" -sanitize="$s" --scratch-path "$scratch"
+  swift build --build-tests -j "$JOBS" --sanitize="$s" --scratch-path "$scratch"
   echo "== $s sanitizer: testing (filter: $FILTER)"
   # halt_on_error makes any report fail the run; detect_leaks is off because the Swift runtime keeps
   # intentionally immortal metadata that LeakSanitizer reports.
   if ASAN_OPTIONS="halt_on_error=1:detect_leaks=0" TSAN_OPTIONS="halt_on_error=1" \
-     swift test --skip-build -sanitize="$s" --scratch-path "$scratch" --filter "$FILTER"; then
+     swift test --skip-build --sanitize="$s" --scratch-path "$scratch" --filter "$FILTER"; then
     echo "== $s sanitizer: clean ($(( $(date +%s) - start )) s)"
   else
     echo "== $s sanitizer: FAILED" >&2

@@ -104,6 +104,18 @@ public struct ParameterSpace: Sendable, Equatable {
     return out
   }
 
+  /// log|det ∂θ/∂u| = Σ_j log|dθ_j/dφ_j| + log s_j per row, so that log p_u(u) = log p_θ(θ(u)) + log|det ∂θ/∂u|.
+  public func logAbsJacobian(_ u: Matrix) -> [Double] {
+    (0..<u.rows).map { r in
+      var acc = 0.0
+      for j in 0..<dimension {
+        let v = transforms[j].inverse(shift[j] + scale[j] * Double(u[r, j]))
+        acc += Foundation.log(abs(v.jacobian)) + Foundation.log(scale[j])
+      }
+      return acc
+    }
+  }
+
   /// ∇_u log p_u(u) from the original-space score ∇_θ log p_θ (a closure on original-space rows), by the chain
   /// rule with the log-det-Jacobian term (see the file header).
   public func networkScore(_ u: Matrix, originalScore: (Matrix) -> Matrix) -> Matrix {

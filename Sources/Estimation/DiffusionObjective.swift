@@ -13,11 +13,14 @@ public struct DiffusionObjective: TrainingObjective {
   public let schedule: any NoiseSchedule
   public let prediction: Prediction
   public let weighting: LossWeighting
+  /// Probability of replacing a row's condition by the null token (classifier-free guidance training).
+  public let conditionDropout: Double
 
-  public init(configuration: DiffusionConfiguration) throws {
+  public init(configuration: DiffusionConfiguration, conditionDropout: Double = 0) throws {
     schedule = try configuration.makeSchedule()
     prediction = configuration.prediction
     weighting = configuration.weighting
+    self.conditionDropout = conditionDropout
   }
 
   func lossInputs(_ batch: TrainingBatch, rng: inout Xoshiro) -> DiffusionLossBatch {
@@ -31,12 +34,13 @@ public struct DiffusionObjective: TrainingObjective {
 
   public func lossAndGradient(model: TrainableModel, batch: TrainingBatch, rng: inout Xoshiro) -> Float {
     let inputs = lossInputs(batch, rng: &rng)
-    let condition = model.embed(batch.conditions, training: true, rng: &rng)
+    let embedded = model.embed(batch.conditions, training: true, rng: &rng)
+    let (condition, dropped) = dropConditions(embedded, probability: conditionDropout, rng: &rng)
     let output = model.network.forward(
       inputs.networkInput, time: inputs.timeInput, condition: condition, training: true, rng: &rng)
     let (loss, gradient) = diffusionLoss(inputs, output: output)
     let conditionGradient = model.network.backward(gradient)
-    model.backpropagateCondition(conditionGradient)
+    model.backpropagateCondition(zeroRows(conditionGradient, dropped))
     return Float(loss)
   }
 

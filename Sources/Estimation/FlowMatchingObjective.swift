@@ -22,10 +22,13 @@ public struct FlowMatchingSettings: Sendable, Codable, Equatable {
 /// x_s = s x₁ + (1 − s) x₀ (t = 0 noise, t = 1 data in flow-matching time).
 public struct FlowMatchingObjective: TrainingObjective {
   public let settings: FlowMatchingSettings
+  /// Probability of replacing a row's condition by the null token (classifier-free guidance training).
+  public let conditionDropout: Double
 
-  public init(settings: FlowMatchingSettings) throws {
+  public init(settings: FlowMatchingSettings, conditionDropout: Double = 0) throws {
     try settings.timeSampling.validate()
     self.settings = settings
+    self.conditionDropout = conditionDropout
   }
 
   func inputs(_ batch: TrainingBatch, rng: inout Xoshiro) -> (FlowMatchingBatch, Matrix?) {
@@ -38,11 +41,12 @@ public struct FlowMatchingObjective: TrainingObjective {
 
   public func lossAndGradient(model: TrainableModel, batch: TrainingBatch, rng: inout Xoshiro) -> Float {
     let (fm, conditions) = inputs(batch, rng: &rng)
-    let condition = model.embed(conditions, training: true, rng: &rng)
+    let embedded = model.embed(conditions, training: true, rng: &rng)
+    let (condition, dropped) = dropConditions(embedded, probability: conditionDropout, rng: &rng)
     let output = model.network.forward(
       fm.networkInput, time: fm.timeInput, condition: condition, training: true, rng: &rng)
     let (loss, gradient) = try! flowMatchingLoss(fm, output: output)
-    model.backpropagateCondition(model.network.backward(gradient))
+    model.backpropagateCondition(zeroRows(model.network.backward(gradient), dropped))
     return Float(loss)
   }
 

@@ -56,22 +56,48 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   public var lossHistory: [Double]
   /// Validation loss per epoch (empty without validation data).
   public var validationHistory: [Double]
+  /// Probability with which training replaces a row's condition by the null token (the all-zero embedded
+  /// condition, as BayesFlow's `drop_cond_prob`), so that the same network also learns the unconditional
+  /// (prior) score for classifier-free guidance. 0 (the default) trains a purely conditional model.
+  public var conditionDropout: Double
 
   public init(
     method: EstimatorMethod = .diffusion, diffusion: DiffusionConfiguration = DiffusionConfiguration(),
     flowMatching: FlowMatchingSettings? = nil, consistency: ConsistencyConfiguration? = nil,
-    stableConsistency: StableConsistencySettings? = nil
+    stableConsistency: StableConsistencySettings? = nil, conditionDropout: Double = 0
   ) {
     self.method = method
     self.diffusion = diffusion
     self.flowMatching = flowMatching
     self.consistency = consistency
     self.stableConsistency = stableConsistency
+    self.conditionDropout = conditionDropout
     task = nil
     simulations = 0
     trainSeconds = 0
     lossHistory = []
     validationHistory = []
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case method, diffusion, flowMatching, consistency, stableConsistency, task, simulations, trainSeconds
+    case lossHistory, validationHistory, conditionDropout
+  }
+
+  /// Decodes settings; model files written before `conditionDropout` existed load with 0.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    method = try c.decode(EstimatorMethod.self, forKey: .method)
+    diffusion = try c.decode(DiffusionConfiguration.self, forKey: .diffusion)
+    flowMatching = try c.decodeIfPresent(FlowMatchingSettings.self, forKey: .flowMatching)
+    consistency = try c.decodeIfPresent(ConsistencyConfiguration.self, forKey: .consistency)
+    stableConsistency = try c.decodeIfPresent(StableConsistencySettings.self, forKey: .stableConsistency)
+    task = try c.decodeIfPresent(String.self, forKey: .task)
+    simulations = try c.decode(Int.self, forKey: .simulations)
+    trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
+    lossHistory = try c.decode([Double].self, forKey: .lossHistory)
+    validationHistory = try c.decode([Double].self, forKey: .validationHistory)
+    conditionDropout = try c.decodeIfPresent(Double.self, forKey: .conditionDropout) ?? 0
   }
 }
 
@@ -114,6 +140,12 @@ public final class PosteriorEstimator: @unchecked Sendable {
     network: TimeMLPConfiguration? = nil, constraints: [Constraint]? = nil, seed: UInt64 = 0
   ) throws {
     guard parameterDimension > 0 else { throw EstimatorError.shapeMismatch("parameter dimension must be positive") }
+    guard (0..<1).contains(settings.conditionDropout) else {
+      throw EstimatorError.unsupported("condition dropout must be in [0, 1), got \(settings.conditionDropout)")
+    }
+    if settings.conditionDropout > 0 && !(settings.method == .diffusion || settings.method == .flowMatching) {
+      throw EstimatorError.unsupported("condition dropout needs a diffusion or flow-matching model")
+    }
     if let c = constraints, c.count != parameterDimension {
       throw EstimatorError.shapeMismatch("\(c.count) constraints for \(parameterDimension) parameters")
     }
@@ -145,8 +177,11 @@ public final class PosteriorEstimator: @unchecked Sendable {
   /// The training objective of the configured method; `totalSteps` sets the consistency curriculum length.
   public func objective(batchSize: Int, totalSteps: Int) throws -> any TrainingObjective {
     switch settings.method {
-    case .diffusion: return try DiffusionObjective(configuration: settings.diffusion)
-    case .flowMatching: return try FlowMatchingObjective(settings: settings.flowMatching ?? FlowMatchingSettings())
+    case .diffusion:
+      return try DiffusionObjective(configuration: settings.diffusion, conditionDropout: settings.conditionDropout)
+    case .flowMatching:
+      return try FlowMatchingObjective(settings: settings.flowMatching ?? FlowMatchingSettings(),
+                                       conditionDropout: settings.conditionDropout)
     case .consistency:
       var c = settings.consistency ?? ConsistencyConfiguration(totalSteps: max(1, totalSteps))
       c.totalSteps = max(1, totalSteps)

@@ -150,26 +150,8 @@ public enum ModelFile {
       }
       bytes = try FileIO.readAll(configPath)
     } catch let e as FileFormatError { throw ModelFileError.file(e) }
-    let decoder = JSONDecoder()
-    guard let probe = try? decoder.decode(VersionProbe.self, from: Data(bytes)) else {
-      throw ModelFileError.invalidConfiguration(path: configPath, reason: "not a model configuration (no formatVersion)")
-    }
-    guard probe.formatVersion <= formatVersion else {
-      throw ModelFileError.newerFormatVersion(found: probe.formatVersion, supported: formatVersion)
-    }
-    let config: Config
-    do { config = try decoder.decode(Config.self, from: Data(bytes)) } catch {
-      throw ModelFileError.invalidConfiguration(path: configPath, reason: "\(error)")
-    }
-    try validate(config, path: configPath)
-    var rng = Xoshiro(seed: 0)
-    let network = TimeMLP(configuration: config.network, rng: &rng)
-    let summary = config.summary?.makeNetwork(rng: &rng)
-    if let summary, summary.outputDimension != config.network.conditionDimension {
-      throw ModelFileError.invalidConfiguration(path: configPath, reason: "summary output does not match the network condition")
-    }
-    let model = TrainableModel(
-      network: network, summary: summary, auxiliary: config.auxiliary.map { ParameterBuffer(zeroedTensors: $0) })
+    let config = try decodeConfiguration(bytes, path: configPath)
+    let model = try makeModel(config, path: configPath)
     let weightsPath = path + "/" + weightsName
     let file: SafeTensorsFile
     do { file = try SafeTensors.read(weightsPath) } catch let e as FileFormatError { throw ModelFileError.file(e) }
@@ -192,6 +174,50 @@ public enum ModelFile {
     return SavedModel(
       model: model, parameterStandardizer: config.parameterStandardizer, conditionStandardizer: config.conditionStandardizer,
       transform: config.transform, estimatorSettings: config.estimator, emaWeights: ema)
+  }
+
+  /// Decodes and validates the bytes of a `config.json` (version first, then every shape bounded) without
+  /// allocating the network.
+  static func decodeConfiguration(_ bytes: [UInt8], path: String) throws -> Config {
+    let decoder = JSONDecoder()
+    guard let probe = try? decoder.decode(VersionProbe.self, from: Data(bytes)) else {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "not a model configuration (no formatVersion)")
+    }
+    guard probe.formatVersion <= formatVersion else {
+      throw ModelFileError.newerFormatVersion(found: probe.formatVersion, supported: formatVersion)
+    }
+    let config: Config
+    do { config = try decoder.decode(Config.self, from: Data(bytes)) } catch {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "\(error)")
+    }
+    try validate(config, path: path)
+    return config
+  }
+
+  /// The (freshly initialized) networks a validated configuration describes.
+  static func makeModel(_ config: Config, path: String) throws -> TrainableModel {
+    var rng = Xoshiro(seed: 0)
+    let network = TimeMLP(configuration: config.network, rng: &rng)
+    let summary = config.summary?.makeNetwork(rng: &rng)
+    if let summary, summary.outputDimension != config.network.conditionDimension {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "summary output does not match the network condition")
+    }
+    return TrainableModel(
+      network: network, summary: summary, auxiliary: config.auxiliary.map { ParameterBuffer(zeroedTensors: $0) })
+  }
+
+  /// Checks the bytes of a model configuration as `load` does, without reading weights, and returns the number
+  /// of network parameters it describes. With `buildingUpTo`, the networks are also constructed when they have
+  /// at most that many parameters (the configuration-reader fuzzing harness uses this).
+  @discardableResult
+  public static func checkConfiguration(_ bytes: [UInt8], buildingUpTo limit: Int = 0) throws -> Int {
+    let config = try decodeConfiguration(bytes, path: configName)
+    let count = TimeMLP.parameterCount(config.network)
+    if count <= limit {
+      let model = try makeModel(config, path: configName)
+      precondition(model.network.parameters.count == count)
+    }
+    return count
   }
 
   static func validate(_ c: Config, path: String) throws {
@@ -222,13 +248,23 @@ public enum ModelFile {
       else { throw bad("summary network shape out of range") }
     }
     if let aux = c.auxiliary {
+      guard aux.count <= 1000 else { throw bad("more than 1000 auxiliary tensors") }
       var offset = 0
       for t in aux {
-        guard t.offset == offset, !t.shape.isEmpty, t.shape.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }),
-              t.shape.reduce(1, *) <= maximumParameters - offset
-        else { throw bad("auxiliary tensor '\(t.name)' out of range") }
-        offset += t.count
+        var count = 1
+        for s in t.shape {
+          let (p, overflow) = count.multipliedReportingOverflow(by: s)
+          guard s > 0, !overflow, p <= maximumParameters else { throw bad("auxiliary tensor '\(t.name)' out of range") }
+          count = p
+        }
+        guard t.offset == offset, !t.shape.isEmpty, count <= maximumParameters - offset else {
+          throw bad("auxiliary tensor '\(t.name)' out of range")
+        }
+        offset += count
       }
+    }
+    if let summary = c.summary, summary.parameterUpperBound > Double(maximumParameters) {
+      throw bad("summary network has more than \(maximumParameters) parameters")
     }
     guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
     if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }

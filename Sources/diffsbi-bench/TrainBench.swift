@@ -61,14 +61,18 @@ func gemmGFLOPS(m: Int, n: Int, k: Int) -> Double {
 
 /// Runs the training benchmark and prints a Markdown table. Options: `--quick` (shorter timings),
 /// `--threads 1,2`, `--batches 128,512,2048`, `--thread-clock` (time 1-thread runs by the thread's CPU clock,
-/// which ignores time the thread spends descheduled on a busy machine).
+/// which ignores time the thread spends descheduled on a busy machine), `--torch [PYTHON]` (then time the
+/// identical network in PyTorch with Benchmarks/torch_timemlp.py, same options, and print the speed ratios).
 func runTrainBenchmark(arguments: [String]) {
   var threads = [1, 2], batches = [128, 512, 2048], quick = false
+  var torchPython: String?
   var i = 0
   while i < arguments.count {
     switch arguments[i] {
     case "--quick": quick = true
     case "--thread-clock": benchUsesThreadClock = true
+    case "--torch":
+      if i + 1 < arguments.count, !arguments[i + 1].hasPrefix("--") { torchPython = arguments[i + 1]; i += 1 } else { torchPython = "python3" }
     case "--threads" where i + 1 < arguments.count:
       threads = arguments[i + 1].split(separator: ",").compactMap { Int($0) }; i += 1
     case "--batches" where i + 1 < arguments.count:
@@ -82,6 +86,7 @@ func runTrainBenchmark(arguments: [String]) {
   print("| θ/x | params | threads | GEMM GFLOP/s | batch | train samples/s | step ms | FLOP util. |")
   print("|---|---|---|---|---|---|---|---|")
   var inference: [(String, Int, Double)] = []
+  var training: [String: Double] = [:]  // "θ/x threads batch" → samples/s
   let savedThreads = Threading.count
   for (dTheta, dx) in [(2, 2), (10, 10)] {
     let config = TimeMLPConfiguration(inputDimension: dTheta, conditionDimension: dx)
@@ -103,6 +108,7 @@ func runTrainBenchmark(arguments: [String]) {
         let s = medianSeconds(repeats: 5) { for _ in 0..<steps { trainer.step(batch, learningRate: 1e-4) } } / Double(steps)
         let rate = Double(b) / s
         let util = 6 * Double(net.parameterCount) * rate / (gemm * 1e9)
+        training["\(dTheta)/\(dx) \(th) \(b)"] = rate
         print("| \(dTheta)/\(dx) | \(net.parameterCount) | \(th) | \(String(format: "%.1f", gemm)) | \(b) | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", s * 1e3)) | \(String(format: "%.0f%%", util * 100)) |")
       }
       // Inference at batch 10,000.
@@ -120,4 +126,51 @@ func runTrainBenchmark(arguments: [String]) {
   print("\n| θ/x | threads | inference samples/s (batch 10,000) |")
   print("|---|---|---|")
   for (name, th, rate) in inference { print("| \(name) | \(th) | \(String(format: "%.0f", rate)) |") }
+  if let python = torchPython {
+    compareWithTorch(
+      python: python, threads: threads, batches: batches, seconds: targetSeconds, training: training,
+      inference: Dictionary(inference.map { ("\($0.0) \($0.1)", $0.2) }, uniquingKeysWith: { a, _ in a }))
+  }
+}
+
+/// Runs Benchmarks/torch_timemlp.py with the same threads, batches, timing length and clock, parses its
+/// Markdown rows (`| θ/x | params | threads | batch | train samples/s | inference samples/s |`) and prints
+/// Swift ÷ PyTorch for every row measured by both.
+func compareWithTorch(
+  python: String, threads: [Int], batches: [Int], seconds: Double, training: [String: Double], inference: [String: Double]
+) {
+  let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Benchmarks/torch_timemlp.py").path
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  process.arguments = [python, script, "--threads", threads.map(String.init).joined(separator: ","),
+                       "--batches", batches.map(String.init).joined(separator: ","), "--seconds", "\(seconds)"]
+    + (benchUsesThreadClock ? ["--thread-clock"] : [])
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  do { try process.run() } catch {
+    print("\nPyTorch comparison skipped: cannot run \(python) \(script): \(error)")
+    return
+  }
+  let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  process.waitUntilExit()
+  guard process.terminationStatus == 0 else {
+    print("\nPyTorch comparison skipped: \(python) \(script) exited with \(process.terminationStatus) (is torch installed?)")
+    return
+  }
+  print("\n" + output.trimmingCharacters(in: .whitespacesAndNewlines))
+  print("\n| θ/x | threads | batch | Swift samples/s | PyTorch samples/s | Swift ÷ PyTorch |")
+  print("|---|---|---|---|---|---|")
+  var inferenceRows: [String] = []
+  for line in output.split(separator: "\n") {
+    let f = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+    guard f.count == 6, let th = Int(f[2]), let b = Int(f[3]), let torchRate = Double(f[4]), let torchInf = Double(f[5]) else { continue }
+    if let swiftRate = training["\(f[0]) \(th) \(b)"] {
+      print("| \(f[0]) | \(th) | \(b) | \(fmt(swiftRate, 0)) | \(fmt(torchRate, 0)) | \(String(format: "%.2f", swiftRate / torchRate)) |")
+    }
+    if let swiftInf = inference["\(f[0]) \(th)"], b == batches.first {
+      inferenceRows.append("| \(f[0]) | \(th) | inference 10,000 | \(fmt(swiftInf, 0)) | \(fmt(torchInf, 0)) | \(String(format: "%.2f", swiftInf / torchInf)) |")
+    }
+  }
+  for row in inferenceRows { print(row) }
 }

@@ -5,6 +5,7 @@
 //   diffsbi-bench train      TimeMLP training/inference throughput and FLOP utilization
 //   diffsbi-bench sbibm      an estimator (any method) on sbibm tasks: C2ST per observation, times, evaluations
 //   diffsbi-bench highdim    diffusion, flow matching (± OT) and consistency models on Gaussian linear 50/100
+//   diffsbi-bench sweep      trained-model numerical sweep: every schedule × prediction × sampler, non-finite rows
 //   diffsbi-bench composition  the review's composition ablation on the Gaussian model (exact scores)
 //   diffsbi-bench all        gemm, kernels and train
 
@@ -20,6 +21,7 @@ case "kernels": runKernelBenchmark(arguments: rest)
 case "train": runTrainBenchmark(arguments: rest)
 case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
 case "highdim": runHighDimBenchmark(arguments: rest)
+case "sweep": runTrainedSweep(arguments: rest)
 case "composition":
   print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
 case "checkpoint-probe": runCheckpointProbe(arguments: rest)  // hidden: crash-safety test
@@ -30,6 +32,6 @@ case "all":
   print()
   runTrainBenchmark(arguments: rest)
 default:
-  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | highdim | composition | all]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | highdim | sweep | composition | all]\n".data(using: .utf8)!)
   exit(2)
 }

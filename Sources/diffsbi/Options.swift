@@ -76,13 +76,13 @@ func parseList<T>(_ text: String, option: String, _ transform: (String) -> T?) t
 }
 
 /// The estimator's constraint transform for a task's prior support.
-func constraints(for task: any SimulationTask) -> [Constraint]? {
-  switch task.prior.constraint {
-  case .unbounded: return nil
-  case .positive: return Array(repeating: .positive, count: task.parameterDimension)
-  case .box(let lower, let upper): return zip(lower, upper).map { Constraint.interval(lower: $0, upper: $1) }
-  }
+func constraints(for task: any SimulationTask) -> [Constraint] {
+  task.prior.constraint.constraints(dimension: task.parameterDimension)
 }
+
+// Composition and specification errors describe bad user input (exit code 2).
+extension CompositionError: UserInputError {}
+extension SpecificationError: UserInputError {}
 
 /// Looks a task up, as bad input when the name is unknown.
 func lookupTask(_ name: String) throws -> any SimulationTask {

@@ -47,13 +47,116 @@ func readObservations(_ path: String, expectedColumns: Int) throws -> Matrix {
   return obs
 }
 
+/// Composition, prior adaptation and guidance options of `diffsbi sample`.
+struct InferenceArguments: ParsableArguments {
+  @Flag(help: "Compose all observation rows into one posterior p(θ | y_1…y_J) (score composition).")
+  var compose = false
+  @Option(help: "Composition rule with --compose: direct, gauss, auto-gauss, jac.")
+  var composition: CompositionRule = .direct
+  @Option(help: "Observations per score evaluation with --compose (mini-batch M ≤ J; default: all).")
+  var minibatch: Int?
+  @Option(help: "Damping bridge b(t) = d0 (d1/d0)^t with --compose, as d0 or d0,d1 (default 1,1).")
+  var damping: String?
+  @Option(help: "Prior score in composition and prior adaptation: exact (diffused) or time-weighted.")
+  var priorDiffusion: PriorDiffusion = .exact
+  @Option(help: "Langevin refinement moves at a small time after sampling (the direct rule needs them; 0: none).")
+  var refine = 0
+  @Option(help: "New prior to sample under (JSON: gaussian {mean, cov}, uniform {low, high} or mixture).")
+  var prior: String?
+  @Option(help: "The prior the model was trained under (JSON as --prior; default: the model's task prior).")
+  var trainingPrior: String?
+  @Option(help: "Constraint guidance (JSON: {\"intervals\": [{\"index\": 0, \"low\": a, \"high\": b}], \"strength\": λ}).")
+  var constraints: String?
+  @Option(help: "Classifier-free guidance scale w (needs a model trained with --condition-dropout; 1: off).")
+  var cfgScale = 1.0
+
+  func validate() throws {
+    if !compose && (minibatch != nil || damping != nil) {
+      throw ValidationError("--minibatch and --damping need --compose")
+    }
+    if let m = minibatch, m < 1 { throw ValidationError("--minibatch must be at least 1") }
+    if refine < 0 { throw ValidationError("--refine must be at least 0") }
+    if !cfgScale.isFinite { throw ValidationError("--cfg-scale must be a finite number") }
+    _ = try dampingValues()
+  }
+
+  /// (d0, d1) from --damping "d0" or "d0,d1".
+  func dampingValues() throws -> (Double, Double) {
+    guard let text = damping else { return (1, 1) }
+    let v = try parseList(text, option: "--damping") { Double($0) }
+    guard v.count <= 2, v.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+      throw InputError("--damping: give d0 or d0,d1 with positive values")
+    }
+    return (v[0], v.count == 2 ? v[1] : 1)
+  }
+
+  /// The inference options for an estimator with `dimension` parameters and `observations` rows.
+  func inferenceOptions(dimension d: Int, observations j: Int) throws -> InferenceOptions {
+    var o = InferenceOptions(priorDiffusion: priorDiffusion, guidanceScale: cfgScale, refinementSteps: refine)
+    if compose {
+      if let m = minibatch, m > j {
+        throw InputError("--minibatch \(m) exceeds the \(j) observation rows")
+      }
+      let (d0, d1) = try dampingValues()
+      o.composition = CompositionOptions(method: composition.method, miniBatchSize: minibatch, dampingStart: d0,
+                                         dampingEnd: d1)
+    }
+    if let p = prior { o.newPrior = try readPrior(p, dimension: d) }
+    if let p = trainingPrior { o.trainingPrior = try readPrior(p, dimension: d) }
+    if let c = constraints {
+      do {
+        let spec = try ConstraintSpecification.parse(try readSpecification(c), dimension: d)
+        o.constraints = spec.constraints
+        o.constraintGuidance = spec.options
+      } catch let e as SpecificationError {
+        throw InputError("\(c): \(e)")
+      }
+    }
+    return o
+  }
+
+  func readPrior(_ path: String, dimension d: Int) throws -> any Prior {
+    do { return try PriorSpecification.parse(try readSpecification(path), dimension: d) } catch let e as SpecificationError {
+      throw InputError("\(path): \(e)")
+    }
+  }
+}
+
+/// Reads a small JSON specification file, as bad input naming the path when it cannot be read.
+func readSpecification(_ path: String) throws -> Data {
+  guard let data = FileManager.default.contents(atPath: path) else { throw InputError("\(path): cannot read the file") }
+  return data
+}
+
+/// Composition rules as the command line spells them.
+enum CompositionRule: String, ExpressibleByArgument, CaseIterable {
+  case direct
+  case gauss
+  case autoGauss = "auto-gauss"
+  case jac
+
+  var method: CompositionMethod {
+    switch self {
+    case .direct: return .direct
+    case .gauss: return .gauss(.priorScaled(2))
+    case .autoGauss: return .autoGauss(AutoGaussOptions())
+    case .jac: return .jacobian(.finiteDifference(step: 0.05))
+    }
+  }
+}
+
+extension PriorDiffusion: ExpressibleByArgument {}
+
 struct SampleCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sample",
     abstract: "Draw posterior samples for one or more observations.",
     discussion: """
       The observation file holds one observation per row (CSV with a header row, .npy [rows, D] or [D]). One row \
-      gives samples [N, P]; several rows give [rows, N, P] (.npy) or a CSV with an observation column.
+      gives samples [N, P]; several rows give [rows, N, P] (.npy) or a CSV with an observation column. \
+      With --compose all rows are i.i.d. observations of one θ and form one posterior [N, P] (score composition, \
+      diffusion and flow-matching models). --prior samples under a new prior without retraining, --constraints \
+      guides samples into intervals, --cfg-scale applies classifier-free guidance. See Documentation/Composition.md.
       """)
 
   @Option(help: "Model directory written by 'diffsbi train'.")
@@ -65,6 +168,7 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Output file (.npy or .csv).")
   var out: String
   @OptionGroup var samplerArguments: SamplerArguments
+  @OptionGroup var inferenceArguments: InferenceArguments
   @OptionGroup var common: CommonOptions
 
   func validate() throws {
@@ -76,10 +180,19 @@ struct SampleCommand: ParsableCommand {
     try checkOutputPath(out, allowed: ["npy", "csv"], option: "--out")
     let estimator = try loadModel(model)
     let obs = try readObservations(observation, expectedColumns: estimator.conditionDimension)
+    let inference = try inferenceArguments.inferenceOptions(dimension: estimator.parameterDimension,
+                                                           observations: obs.rows)
     let reporter = ProgressReporter(label: "sample", mode: common.progressMode)
-    let result = try estimator.sample(
-      observations: obs, count: count, sampler: samplerArguments.sampler, options: samplerArguments.options,
-      seed: common.seed, progress: { done, total in reporter.update(done: done, total: total, unit: "batches") })
+    let result: PosteriorSamples
+    if inference.isPlain {
+      result = try estimator.sample(
+        observations: obs, count: count, sampler: samplerArguments.sampler, options: samplerArguments.options,
+        seed: common.seed, progress: { done, total in reporter.update(done: done, total: total, unit: "batches") })
+    } else {
+      result = try estimator.sample(
+        observations: obs, count: count, inference: inference, sampler: samplerArguments.sampler,
+        options: samplerArguments.options, seed: common.seed)
+    }
     try writeSamples(result.samples, to: out)
     let kind = samplerArguments.sampler ?? estimator.defaultSampler
     // Consistency models always use their own multistep sampler.
@@ -89,13 +202,14 @@ struct SampleCommand: ParsableCommand {
     case .stableConsistency: samplerName = "stable-consistency-multistep"
     default: samplerName = kind.rawValue
     }
-    reporter.finish("\(count) samples × \(obs.rows) observation(s) with \(samplerName) in "
+    let what = inference.composition == nil ? "\(obs.rows) observation(s)" : "\(obs.rows) composed observations"
+    reporter.finish("\(count) samples × \(what) with \(samplerName) in "
                     + "\(fmt(result.seconds, 2)) s (\(result.evaluations) network evaluations) → \(out)")
     if result.nonFiniteRows > 0 { common.info("sample: \(result.nonFiniteRows) samples came out non-finite (kept as NaN)") }
     try common.emit([
       "sample_seconds": result.seconds, "steps": result.steps, "evaluations": result.evaluations,
       "observations": obs.rows, "count": count, "sampler": samplerName, "non_finite_rows": result.nonFiniteRows,
-      "out": out,
+      "out": out, "composed": inference.composition != nil,
     ])
   }
 }

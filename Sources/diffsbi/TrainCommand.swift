@@ -26,12 +26,15 @@ struct ModelOptions: ParsableArguments {
   var widths = "256,256,256,256,256"
   @Option(help: "stable-consistency: optimizer steps over which the tangent warm-up factor rises from 0 to 1 (0: none).")
   var tangentWarmup = 0
+  @Option(help: "Probability of training on the null condition, for classifier-free guidance (diffusion and flow matching).")
+  var conditionDropout = 0.0
 
   func validate() throws {
     if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     if !(learningRate > 0) { throw ValidationError("--learning-rate must be positive") }
     if tangentWarmup < 0 { throw ValidationError("--tangent-warmup must be at least 0") }
+    if !(0..<1).contains(conditionDropout) { throw ValidationError("--condition-dropout must be in [0, 1)") }
     _ = try parsedWidths()
   }
 
@@ -47,7 +50,8 @@ struct ModelOptions: ParsableArguments {
       diffusion: DiffusionConfiguration(schedule: schedule, variance: variance, prediction: prediction,
                                         weighting: weighting),
       stableConsistency: method == .stableConsistency
-        ? StableConsistencySettings(tangentWarmupSteps: tangentWarmup) : nil)
+        ? StableConsistencySettings(tangentWarmupSteps: tangentWarmup) : nil,
+      conditionDropout: conditionDropout)
   }
 
   func training(seed: UInt64) -> TrainingConfiguration {
@@ -187,7 +191,7 @@ struct TrainCommand: ParsableCommand {
       if let t, t.parameterDimension != dt || t.dataDimension != dx {
         throw InputError("\(files[0].name): theta/x have \(dt)/\(dx) columns, task \(t.name) has \(t.parameterDimension)/\(t.dataDimension)")
       }
-      estimator = try model.makeEstimator(parameters: dt, data: dx, constraints: t.flatMap(constraints(for:)),
+      estimator = try model.makeEstimator(parameters: dt, data: dx, constraints: t.map(constraints(for:)),
                                           seed: common.seed)
       let strict = self.strict
       if files.count == 1 {

@@ -2,7 +2,7 @@
 # Builds libFuzzer harnesses for the file readers (Swift's -sanitize=fuzzer with AddressSanitizer, Linux only)
 # and runs each one.
 #
-#   scripts/fuzz/run.sh [READER ...]        READER: npy npz csv safetensors inflate (default: all)
+#   scripts/fuzz/run.sh [READER ...]        READER: npy npz csv safetensors inflate modelconfig (default: all)
 #
 # Environment: FUZZ_RUNS (inputs per reader, default 1000000), FUZZ_SECONDS (time limit per reader, default
 # 0 = none), FUZZ_MAX_LEN (largest input, default 16384), FUZZ_JOBS (parallel fuzzing jobs, default 1).
@@ -12,16 +12,16 @@
 # goes to .build-fuzz/summary.txt.
 set -eu
 cd "$(dirname "$0")/../.."
-readers=${*:-"npy npz csv safetensors inflate"}
+readers=${*:-"npy npz csv safetensors inflate modelconfig"}
 runs=${FUZZ_RUNS:-1000000}
 seconds=${FUZZ_SECONDS:-0}
 max_len=${FUZZ_MAX_LEN:-16384}
 jobs=${FUZZ_JOBS:-1}
 out=.build-fuzz
 
-echo "== building instrumented FileFormats"
+echo "== building instrumented FileFormats and NeuralNet"
 mkdir -p "$out"
-if ! swift build -c release --target FileFormats -Xswiftc -sanitize=fuzzer,address --build-path "$out" \
+if ! swift build -c release --target NeuralNet -Xswiftc -sanitize=fuzzer,address --build-path "$out" \
   > "$out/build.log" 2>&1; then
   tail -30 "$out/build.log"
   exit 1
@@ -30,10 +30,12 @@ mkdir -p "$out/bin"
 : > "$out/summary.txt"
 for reader in $readers; do
   define=$(echo "FUZZ_$reader" | tr '[:lower:]' '[:upper:]')
+  extra=""
+  if [ "$reader" = modelconfig ]; then extra=$(ls "$out"/release/NeuralNet.build/*.o); fi
   echo "== linking fuzz-$reader"
   swiftc -O -sanitize=fuzzer,address -parse-as-library -D "$define" -I "$out/release/Modules" \
     -Xcc -fmodule-map-file=Sources/COpenBLAS/module.modulemap -Xcc -ISources/COpenBLAS \
-    Fuzz/Harness.swift "$out"/release/FileFormats.build/*.o "$out"/release/NumericCore.build/*.o -lopenblas \
+    Fuzz/Harness.swift "$out"/release/FileFormats.build/*.o "$out"/release/NumericCore.build/*.o $extra -lopenblas \
     -o "$out/bin/fuzz-$reader" 2>/dev/null
   mkdir -p "$out/corpus/$reader" "$out/artifacts/$reader"
   cp -n Fuzz/seeds/"$reader"/* "$out/corpus/$reader/" 2>/dev/null || true
@@ -42,6 +44,7 @@ for reader in $readers; do
     npy|npz) dict="-dict=Fuzz/npy.dict" ;;
     safetensors) dict="-dict=Fuzz/safetensors.dict" ;;
     csv) dict="-dict=Fuzz/csv.dict" ;;
+    modelconfig) dict="-dict=Fuzz/modelconfig.dict" ;;
   esac
   parallel=""
   if [ "$jobs" -gt 1 ]; then parallel="-jobs=$jobs -workers=$jobs"; fi

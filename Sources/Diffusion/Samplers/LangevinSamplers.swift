@@ -40,20 +40,12 @@ public func samplePredictorCorrector(
   denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(500),
   corrector: CorrectorOptions = CorrectorOptions(), rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
-  let grid = try TimeGrid.resolve(steps, sampler: "pc")
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
-  var z = initial
-  for i in 0..<(grid.count - 1) {
-    let (t0, t1) = (grid[i], grid[i + 1])
-    let h = t1 - t0
-    let drift = field.sde(z, t0)
-    let xi = rng.normalMatrix(rows: z.rows, cols: z.cols)
-    z.add(drift, scale: Float(h))
-    z.add(xi, scale: Float(field.g(t0) * (-h).squareRoot()))
+  return try walkTimeGrid(steps, sampler: "pc", field: field, initial: initial, rng: &rng, callback: callback) {
+    z, t0, t1, rng in
+    eulerMaruyamaStep(&z, from: t0, to: t1, field: field, rng: &rng)
     langevinCorrect(&z, t: t1, field: field, options: corrector, rng: &rng)
-    callback?(SamplerStep(index: i, time: t1, state: z))
   }
-  return SamplingResult(samples: z, field: field, steps: grid.count - 1)
 }
 
 /// Annealed Langevin dynamics (Song & Ermon 2019) on the grid t_k = 1 − k/(n − 1), k = 0..<n, one move per level:

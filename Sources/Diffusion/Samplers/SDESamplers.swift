@@ -9,24 +9,39 @@
 import Foundation
 import NumericCore
 
+/// The loop of the fixed-grid reverse-SDE samplers: resolves the time grid, calls `advance(&z, t0, t1, rng)` for
+/// each step from t = 1 towards 0, reports each step and wraps up the result.
+func walkTimeGrid(
+  _ steps: StepControl, sampler name: String, field: ReverseField, initial: Matrix, rng: inout Xoshiro,
+  callback: StepCallback?, advance: (inout Matrix, Double, Double, inout Xoshiro) -> Void
+) throws -> SamplingResult {
+  let grid = try TimeGrid.resolve(steps, sampler: name)
+  var z = initial
+  for i in 0..<(grid.count - 1) {
+    advance(&z, grid[i], grid[i + 1], &rng)
+    callback?(SamplerStep(index: i, time: grid[i + 1], state: z))
+  }
+  return SamplingResult(samples: z, field: field, steps: grid.count - 1)
+}
+
+/// One Euler–Maruyama step of the reverse SDE from t0 to t1 (h = t1 − t0 < 0).
+func eulerMaruyamaStep(_ z: inout Matrix, from t0: Double, to t1: Double, field: ReverseField, rng: inout Xoshiro) {
+  let h = t1 - t0
+  let drift = field.sde(z, t0)
+  let xi = rng.normalMatrix(rows: z.rows, cols: z.cols)
+  z.add(drift, scale: Float(h))
+  z.add(xi, scale: Float(field.g(t0) * (-h).squareRoot()))
+}
+
 /// Reverse-SDE Euler–Maruyama: z ← z + h (f z − g² s)(z, t) + g(t) √|h| ξ.
 public func sampleEulerMaruyama(
   denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(500),
   rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
-  let grid = try TimeGrid.resolve(steps, sampler: "euler-maruyama")
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
-  var z = initial
-  for i in 0..<(grid.count - 1) {
-    let (t0, t1) = (grid[i], grid[i + 1])
-    let h = t1 - t0
-    let drift = field.sde(z, t0)
-    let xi = rng.normalMatrix(rows: z.rows, cols: z.cols)
-    z.add(drift, scale: Float(h))
-    z.add(xi, scale: Float(field.g(t0) * (-h).squareRoot()))
-    callback?(SamplerStep(index: i, time: t1, state: z))
+  return try walkTimeGrid(steps, sampler: "euler-maruyama", field: field, initial: initial, rng: &rng, callback: callback) {
+    z, t0, t1, rng in eulerMaruyamaStep(&z, from: t0, to: t1, field: field, rng: &rng)
   }
-  return SamplingResult(samples: z, field: field, steps: grid.count - 1)
 }
 
 /// Shifted Euler for additive noise (SEA; Foster et al. 2024): one drift evaluation per step at the shifted
@@ -39,11 +54,9 @@ public func sampleSEA(
   denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(500),
   rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
-  let grid = try TimeGrid.resolve(steps, sampler: "sea")
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
-  var z = initial
-  for i in 0..<(grid.count - 1) {
-    let (t0, t1) = (grid[i], grid[i + 1])
+  return try walkTimeGrid(steps, sampler: "sea", field: field, initial: initial, rng: &rng, callback: callback) {
+    z, t0, t1, rng in
     let h = t1 - t0
     let (g0, g1) = (field.g(t0), field.g(t1))
     let dw = rng.normalMatrix(rows: z.rows, cols: z.cols, std: Float((-h).squareRoot()))
@@ -53,9 +66,7 @@ public func sampleSEA(
     z.add(drift, scale: Float(h))
     z.add(dw, scale: Float(g0 + 0.5 * (g1 - g0)))
     z.add(hh, scale: Float(-(g1 - g0)))
-    callback?(SamplerStep(index: i, time: t1, state: z))
   }
-  return SamplingResult(samples: z, field: field, steps: grid.count - 1)
 }
 
 /// Shifted additive-noise Runge–Kutta (ShARK; Foster et al. 2024), two drift evaluations per step, strong
@@ -67,11 +78,9 @@ public func sampleShARK(
   denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule, steps: StepControl = .fixed(500),
   rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
-  let grid = try TimeGrid.resolve(steps, sampler: "shark")
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
-  var z = initial
-  for i in 0..<(grid.count - 1) {
-    let (t0, t1) = (grid[i], grid[i + 1])
+  return try walkTimeGrid(steps, sampler: "shark", field: field, initial: initial, rng: &rng, callback: callback) {
+    z, t0, t1, rng in
     let h = t1 - t0
     let tm = t0 + 5 * h / 6
     let (g0, gm) = (field.g(t0), field.g(tm))
@@ -82,7 +91,5 @@ public func sampleShARK(
     let y1 = combine(y0, [(5 * h / 6, f0), (5 * g0 / 6, dw)])
     let f1 = field.sde(y1, tm)
     z = combine(z, [(0.4 * h, f0), (0.6 * h, f1), (0.4 * g0 + 0.6 * gm, dw), (1.2 * (g0 - gm), hh)])
-    callback?(SamplerStep(index: i, time: t1, state: z))
   }
-  return SamplingResult(samples: z, field: field, steps: grid.count - 1)
 }
