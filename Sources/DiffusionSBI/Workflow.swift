@@ -29,18 +29,31 @@ public struct SBIBMResult: Sendable {
   public var meanC2ST: Double { c2st.reduce(0, +) / Double(max(c2st.count, 1)) }
 }
 
-/// Trains the default diffusion estimator on `simulations` offline simulations of an sbibm task and scores
-/// `samples` posterior draws per observation against the sbibm reference posterior with C2ST.
+/// The name of the sampler an estimator actually uses when asked for `sampler`: consistency models always use
+/// their own multistep samplers.
+public func samplerLabel(method: EstimatorMethod, requested sampler: SamplerKind) -> String {
+  switch method {
+  case .consistency: return "consistency-multistep"
+  case .stableConsistency: return "stable-consistency-multistep"
+  default: return sampler.rawValue
+  }
+}
+
+/// Trains an estimator (the default diffusion one unless `settings` says otherwise; `widths` overrides the hidden
+/// widths of the default TimeMLP) on `simulations` offline simulations of an sbibm task and scores `samples`
+/// posterior draws per observation against the sbibm reference posterior with C2ST.
 public func runSBIBMBenchmark(
   task name: String, simulations: Int, epochs: Int, batchSize: Int = 128, observations: [Int] = [1, 2, 3, 4, 5],
   samples: Int = 10_000, sampler: SamplerKind = .twoStepAdaptive, settings: EstimatorSettings = EstimatorSettings(),
-  seed: UInt64 = 1, log: @escaping (String) -> Void = { _ in }
+  widths: [Int]? = nil, seed: UInt64 = 1, log: @escaping (String) -> Void = { _ in }
 ) throws -> SBIBMResult {
   let task = try TaskRegistry.task(named: name)
   let (theta, x) = task.sampleJoint(count: simulations, seed: seed)
+  var network = TimeMLPConfiguration(inputDimension: task.parameterDimension, conditionDimension: task.dataDimension)
+  if let widths { network.widths = widths }
   let estimator = try PosteriorEstimator(
     parameterDimension: task.parameterDimension, conditionDimension: task.dataDimension, settings: settings,
-    constraints: task.prior.constraint.constraints(dimension: task.parameterDimension), seed: seed)
+    network: network, constraints: task.prior.constraint.constraints(dimension: task.parameterDimension), seed: seed)
   var config = TrainingConfiguration()
   config.epochs = epochs
   config.batchSize = batchSize
@@ -51,7 +64,8 @@ public func runSBIBMBenchmark(
   }
   log("\(name): trained \(epochs) epochs in \(String(format: "%.1f", history.seconds)) s")
   var result = SBIBMResult(
-    task: name, method: settings.method.rawValue, simulations: simulations, sampler: sampler.rawValue, c2st: [],
+    task: name, method: settings.method.rawValue, simulations: simulations,
+    sampler: samplerLabel(method: settings.method, requested: sampler), c2st: [],
     trainSeconds: history.seconds, sampleSeconds: [], evaluations: [], finalLoss: history.loss.last ?? .nan)
   for k in observations {
     let obs = try task.observation(k)

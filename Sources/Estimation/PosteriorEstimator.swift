@@ -44,6 +44,8 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   public var flowMatching: FlowMatchingSettings?
   /// Constants of a consistency model (nil: the defaults; the curriculum length is set at training time).
   public var consistency: ConsistencyConfiguration?
+  /// Constants, weight-network architecture and tangent warm-up of a stable consistency model (nil: the defaults).
+  public var stableConsistency: StableConsistencySettings?
   /// Name of the built-in task the model was trained on, if any.
   public var task: String?
   /// Simulations seen in training.
@@ -62,12 +64,13 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   public init(
     method: EstimatorMethod = .diffusion, diffusion: DiffusionConfiguration = DiffusionConfiguration(),
     flowMatching: FlowMatchingSettings? = nil, consistency: ConsistencyConfiguration? = nil,
-    conditionDropout: Double = 0
+    stableConsistency: StableConsistencySettings? = nil, conditionDropout: Double = 0
   ) {
     self.method = method
     self.diffusion = diffusion
     self.flowMatching = flowMatching
     self.consistency = consistency
+    self.stableConsistency = stableConsistency
     self.conditionDropout = conditionDropout
     task = nil
     simulations = 0
@@ -77,8 +80,8 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case method, diffusion, flowMatching, consistency, task, simulations, trainSeconds, lossHistory
-    case validationHistory, conditionDropout
+    case method, diffusion, flowMatching, consistency, stableConsistency, task, simulations, trainSeconds
+    case lossHistory, validationHistory, conditionDropout
   }
 
   /// Decodes settings; model files written before `conditionDropout` existed load with 0.
@@ -88,6 +91,7 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
     diffusion = try c.decode(DiffusionConfiguration.self, forKey: .diffusion)
     flowMatching = try c.decodeIfPresent(FlowMatchingSettings.self, forKey: .flowMatching)
     consistency = try c.decodeIfPresent(ConsistencyConfiguration.self, forKey: .consistency)
+    stableConsistency = try c.decodeIfPresent(StableConsistencySettings.self, forKey: .stableConsistency)
     task = try c.decodeIfPresent(String.self, forKey: .task)
     simulations = try c.decode(Int.self, forKey: .simulations)
     trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
@@ -149,7 +153,14 @@ public final class PosteriorEstimator: @unchecked Sendable {
     config.inputDimension = parameterDimension
     config.conditionDimension = conditionDimension
     self.settings = settings
-    self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed))
+    var auxiliary: ParameterBuffer? = nil
+    if settings.method == .stableConsistency {
+      let s = settings.stableConsistency ?? StableConsistencySettings()
+      try s.validate()
+      self.settings.stableConsistency = s
+      auxiliary = try AdaptiveWeightNetwork.make(configuration: s.weightNetwork, seed: seed).parameters
+    }
+    self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed), auxiliary: auxiliary)
     self.transform = constraints.map(ConstraintTransform.init) ?? .identity(parameterDimension)
     _ = try objective(batchSize: 128, totalSteps: 1)
   }
@@ -176,8 +187,8 @@ public final class PosteriorEstimator: @unchecked Sendable {
       c.totalSteps = max(1, totalSteps)
       return try ConsistencyObjective(configuration: c, batchSize: batchSize)
     case .stableConsistency:
-      throw EstimatorError.unsupported(
-        "stable-consistency training is not available yet (its losses and sampler exist in the Consistency module)")
+      return try StableConsistencyObjective(
+        settings: settings.stableConsistency ?? StableConsistencySettings(), batchSize: batchSize)
     }
   }
 
@@ -346,7 +357,8 @@ public final class PosteriorEstimator: @unchecked Sendable {
   }
 
   /// The sampler used when none is given: the diffusion configuration's (two-step adaptive by default), Tsit5
-  /// with adaptive steps for flow matching; consistency models have their own multistep sampler.
+  /// with adaptive steps for flow matching; consistency models (discrete: 11 evaluations, stable: 15 steps and 14
+  /// evaluations) always use their own multistep sampler and ignore the sampler argument.
   public var defaultSampler: SamplerKind {
     switch settings.method {
     case .flowMatching: return .tsit5
@@ -383,7 +395,13 @@ public final class PosteriorEstimator: @unchecked Sendable {
         samples: r.samples, evaluations: r.evaluations, nonFiniteRows: r.nonFiniteRows, steps: r.evaluations,
         rejectedSteps: 0)
     case .stableConsistency:
-      throw EstimatorError.unsupported("stable-consistency sampling needs a stable-consistency model")
+      let c = (settings.stableConsistency ?? StableConsistencySettings()).configuration
+      let f = stableConsistencyFunction(network: predict, sigmaData: c.sigmaData)
+      let initial = rng.normalMatrix(rows: n, cols: d)
+      let r = try sampleStableConsistency(consistency: f, initial: initial, configuration: c, rng: &rng)
+      return SamplingResult(
+        samples: r.samples, evaluations: r.evaluations, nonFiniteRows: r.nonFiniteRows, steps: r.evaluations,
+        rejectedSteps: 0)
     }
   }
 
@@ -415,6 +433,17 @@ public final class PosteriorEstimator: @unchecked Sendable {
       settings = try JSONDecoder().decode(EstimatorSettings.self, from: data)
     } catch {
       throw EstimatorError.invalidModel("\(path): estimator settings are missing or malformed")
+    }
+    if settings.method == .stableConsistency {
+      guard let aux = saved.model.auxiliary else {
+        throw EstimatorError.invalidModel("\(path): a stable-consistency model without its weight network")
+      }
+      do {
+        _ = try AdaptiveWeightNetwork.attach(
+          configuration: (settings.stableConsistency ?? StableConsistencySettings()).weightNetwork, to: aux)
+      } catch {
+        throw EstimatorError.invalidModel("\(path): \(error)")
+      }
     }
     return PosteriorEstimator(saved: saved, settings: settings)
   }

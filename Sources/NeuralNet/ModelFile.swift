@@ -95,6 +95,8 @@ public enum ModelFile {
     var estimator: JSONValue
     var hasEMA: Bool
     var parameters: Int
+    /// Tensors of the auxiliary buffer (absent in files without one).
+    var auxiliary: [ParameterTensor]?
   }
 
   struct VersionProbe: Decodable { var formatVersion: Int }
@@ -111,7 +113,7 @@ public enum ModelFile {
       formatVersion: formatVersion, network: m.network.configuration, summary: m.summary?.architecture,
       parameterStandardizer: saved.parameterStandardizer, conditionStandardizer: saved.conditionStandardizer,
       transform: saved.transform, estimator: saved.estimatorSettings, hasEMA: saved.emaWeights != nil,
-      parameters: m.parameterCount)
+      parameters: m.parameterCount, auxiliary: m.auxiliary?.tensors)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     let json: Data
@@ -119,7 +121,7 @@ public enum ModelFile {
       throw ModelFileError.invalidConfiguration(path: path, reason: "\(error)")
     }
     var tensors: [(String, NDArray)] = []
-    let prefixes = ["network", "summary"]
+    let prefixes = m.bufferNames
     func add(_ prefix: String, _ buffer: ParameterBuffer, _ values: [Float]) throws {
       for t in buffer.tensors {
         tensors.append((prefix + "." + t.name, try NDArray(shape: t.shape, data: Array(values[t.offset..<(t.offset + t.count)]))))
@@ -165,7 +167,7 @@ public enum ModelFile {
       }
       return values
     }
-    let prefixes = ["network", "summary"]
+    let prefixes = model.bufferNames
     for (i, b) in model.buffers.enumerated() { b.valueArray = try fill(prefixes[i], b) }
     var ema: [[Float]]?
     if config.hasEMA { ema = try model.buffers.enumerated().map { try fill("ema." + prefixes[$0.offset], $0.element) } }
@@ -200,7 +202,8 @@ public enum ModelFile {
     if let summary, summary.outputDimension != config.network.conditionDimension {
       throw ModelFileError.invalidConfiguration(path: path, reason: "summary output does not match the network condition")
     }
-    return TrainableModel(network: network, summary: summary)
+    return TrainableModel(
+      network: network, summary: summary, auxiliary: config.auxiliary.map { ParameterBuffer(zeroedTensors: $0) })
   }
 
   /// Checks the bytes of a model configuration as `load` does, without reading weights, and returns the number
@@ -243,6 +246,22 @@ public enum ModelFile {
       guard [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
               .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }), t.kernelSize <= t.steps
       else { throw bad("summary network shape out of range") }
+    }
+    if let aux = c.auxiliary {
+      guard aux.count <= 1000 else { throw bad("more than 1000 auxiliary tensors") }
+      var offset = 0
+      for t in aux {
+        var count = 1
+        for s in t.shape {
+          let (p, overflow) = count.multipliedReportingOverflow(by: s)
+          guard s > 0, !overflow, p <= maximumParameters else { throw bad("auxiliary tensor '\(t.name)' out of range") }
+          count = p
+        }
+        guard t.offset == offset, !t.shape.isEmpty, count <= maximumParameters - offset else {
+          throw bad("auxiliary tensor '\(t.name)' out of range")
+        }
+        offset += count
+      }
     }
     if let summary = c.summary, summary.parameterUpperBound > Double(maximumParameters) {
       throw bad("summary network has more than \(maximumParameters) parameters")

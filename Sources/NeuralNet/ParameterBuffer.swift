@@ -111,6 +111,14 @@ public final class ParameterBuffer: @unchecked Sendable {
     gradientStorage = FloatStorage(count: count)
   }
 
+  /// A zero-filled buffer with the given tensors (offsets must tile 0..<count in order), for loading saved values.
+  public init(zeroedTensors tensors: [ParameterTensor]) {
+    self.tensors = tensors
+    count = tensors.reduce(0) { $0 + $1.count }
+    valueStorage = FloatStorage(count: count)
+    gradientStorage = FloatStorage(count: count)
+  }
+
   /// A buffer reading the same values with its own zeroed gradients.
   public func sharingValues() -> ParameterBuffer { ParameterBuffer(values: valueStorage, tensors: tensors) }
 

@@ -20,28 +20,44 @@ public protocol SummaryNetwork: AnyObject, Sendable {
   var architecture: SummaryArchitecture { get }
 }
 
-/// The inference network plus an optional summary network, with all their parameter buffers.
+/// The inference network plus an optional summary network and optional auxiliary parameters, with all their
+/// parameter buffers.
+///
+/// The auxiliary buffer holds parameters that an objective trains beside the networks (the stable consistency
+/// model's adaptive loss-weight network); it is optimized, checkpointed, averaged and saved like the others, and
+/// its owner interprets its tensors.
 public final class TrainableModel: @unchecked Sendable {
   public let network: TimeMLP
   public let summary: (any SummaryNetwork)?
+  public let auxiliary: ParameterBuffer?
 
-  public init(network: TimeMLP, summary: (any SummaryNetwork)? = nil) {
+  public init(network: TimeMLP, summary: (any SummaryNetwork)? = nil, auxiliary: ParameterBuffer? = nil) {
     if let summary {
       precondition(summary.outputDimension == network.configuration.conditionDimension,
                    "summary output \(summary.outputDimension) ≠ network condition \(network.configuration.conditionDimension)")
     }
     self.network = network
     self.summary = summary
+    self.auxiliary = auxiliary
   }
 
-  /// Parameter buffers in a fixed order (network, then summary).
-  public var buffers: [ParameterBuffer] { [network.parameters] + (summary.map { [$0.parameters] } ?? []) }
+  /// Parameter buffers in a fixed order (network, then summary, then auxiliary).
+  public var buffers: [ParameterBuffer] {
+    [network.parameters] + (summary.map { [$0.parameters] } ?? []) + (auxiliary.map { [$0] } ?? [])
+  }
+
+  /// The names of `buffers` ("network", "summary", "auxiliary"), used as tensor-name prefixes in model files.
+  public var bufferNames: [String] {
+    ["network"] + (summary == nil ? [] : ["summary"]) + (auxiliary == nil ? [] : ["auxiliary"])
+  }
 
   /// Total trainable parameters.
   public var parameterCount: Int { buffers.reduce(0) { $0 + $1.count } }
 
   /// A model sharing parameter values, with separate gradients and caches.
-  public func replica() -> TrainableModel { TrainableModel(network: network.replica(), summary: summary?.replica()) }
+  public func replica() -> TrainableModel {
+    TrainableModel(network: network.replica(), summary: summary?.replica(), auxiliary: auxiliary?.sharingValues())
+  }
 
   /// The condition the inference network sees: the summary of `conditions`, or `conditions` itself.
   public func embed(_ conditions: Matrix?, training: Bool, rng: inout Xoshiro) -> Matrix? {

@@ -3,7 +3,8 @@
 //   diffsbi-bench gemm       GEMM GFLOP/s at the network's shapes, 1 and 2 threads, vs raw cblas_sgemm
 //   diffsbi-bench kernels    ns/element of the elementwise kernels
 //   diffsbi-bench train      TimeMLP training/inference throughput and FLOP utilization
-//   diffsbi-bench sbibm      default estimator on sbibm tasks: C2ST per observation, times, evaluations
+//   diffsbi-bench sbibm      an estimator (any method) on sbibm tasks: C2ST per observation, times, evaluations
+//   diffsbi-bench highdim    diffusion, flow matching (± OT) and consistency models on Gaussian linear 50/100
 //   diffsbi-bench sweep      trained-model numerical sweep: every schedule × prediction × sampler, non-finite rows
 //   diffsbi-bench composition  the review's composition ablation on the Gaussian model (exact scores)
 //   diffsbi-bench hierarchical  hierarchical drift-diffusion with trained global/local networks (case study 4)
@@ -20,6 +21,7 @@ case "gemm": runGEMMBenchmark(arguments: rest)
 case "kernels": runKernelBenchmark(arguments: rest)
 case "train": runTrainBenchmark(arguments: rest)
 case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
+case "highdim": runHighDimBenchmark(arguments: rest)
 case "sweep": runTrainedSweep(arguments: rest)
 case "composition":
   print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
@@ -32,6 +34,7 @@ case "all":
   print()
   runTrainBenchmark(arguments: rest)
 default:
-  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | sweep | composition | hierarchical | all]\n".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | highdim | sweep | composition | hierarchical | all]
+".data(using: .utf8)!)
   exit(2)
 }

@@ -196,7 +196,12 @@ struct SampleCommand: ParsableCommand {
     try writeSamples(result.samples, to: out)
     let kind = samplerArguments.sampler ?? estimator.defaultSampler
     // Consistency models always use their own multistep sampler.
-    let samplerName = estimator.settings.method == .consistency ? "consistency-multistep" : kind.rawValue
+    let samplerName: String
+    switch estimator.settings.method {
+    case .consistency: samplerName = "consistency-multistep"
+    case .stableConsistency: samplerName = "stable-consistency-multistep"
+    default: samplerName = kind.rawValue
+    }
     let what = inference.composition == nil ? "\(obs.rows) observation(s)" : "\(obs.rows) composed observations"
     reporter.finish("\(count) samples × \(what) with \(samplerName) in "
                     + "\(fmt(result.seconds, 2)) s (\(result.evaluations) network evaluations) → \(out)")

@@ -24,6 +24,8 @@ struct ModelOptions: ParsableArguments {
   var learningRate: Float = 5e-4
   @Option(help: "Hidden layer widths of the TimeMLP, comma-separated.")
   var widths = "256,256,256,256,256"
+  @Option(help: "stable-consistency: optimizer steps over which the tangent warm-up factor rises from 0 to 1 (0: none).")
+  var tangentWarmup = 0
   @Option(help: "Probability of training on the null condition, for classifier-free guidance (diffusion and flow matching).")
   var conditionDropout = 0.0
 
@@ -31,6 +33,7 @@ struct ModelOptions: ParsableArguments {
     if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     if !(learningRate > 0) { throw ValidationError("--learning-rate must be positive") }
+    if tangentWarmup < 0 { throw ValidationError("--tangent-warmup must be at least 0") }
     if !(0..<1).contains(conditionDropout) { throw ValidationError("--condition-dropout must be in [0, 1)") }
     _ = try parsedWidths()
   }
@@ -46,6 +49,8 @@ struct ModelOptions: ParsableArguments {
       method: method,
       diffusion: DiffusionConfiguration(schedule: schedule, variance: variance, prediction: prediction,
                                         weighting: weighting),
+      stableConsistency: method == .stableConsistency
+        ? StableConsistencySettings(tangentWarmupSteps: tangentWarmup) : nil,
       conditionDropout: conditionDropout)
   }
 

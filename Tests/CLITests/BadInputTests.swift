@@ -19,11 +19,11 @@ struct BadInputTests {
     Fixture.expectBadInput(try CLI.run(["nonsense"]), mentioning: "nonsense")
   }
 
-  @Test func unavailableMethod() throws {
+  @Test func negativeTangentWarmup() throws {
     let dir = CLI.temporaryDirectory()
     let r = try CLI.run(["train", "--task", "two_moons", "--simulations", "100", "--method", "stable-consistency",
-                         "--out", Fixture.path(dir, "m")] + Fixture.tinyTraining)
-    Fixture.expectBadInput(r, mentioning: "not available")
+                         "--tangent-warmup", "-5", "--out", Fixture.path(dir, "m")] + Fixture.tinyTraining)
+    Fixture.expectBadInput(r, mentioning: "--tangent-warmup")
     #expect(Fixture.listing(dir).isEmpty)
   }
 

@@ -134,6 +134,34 @@ struct CommandTests {
     #expect(try Fixture.json(csv)["simulations"] as? Int == 100)
   }
 
+  @Test func stableConsistencyTrainsResumesAndSamples() throws {
+    let dir = CLI.temporaryDirectory()
+    let ckpt = Fixture.path(dir, "ckpt")
+    let args = ["train", "--task", "two_moons", "--simulations", "400", "--method", "stable-consistency",
+                "--tangent-warmup", "3", "--checkpoint", ckpt, "--seed", "4"] + Fixture.tinyTraining
+    let first = try CLI.run(args + ["--out", Fixture.path(dir, "a"), "--json"])
+    #expect(first.status == 0, "\(first.stderr)")
+    #expect(try Fixture.json(first)["method"] as? String == "stable-consistency")
+    // The weight network is saved with the model and restored bit for bit on resume.
+    let second = try CLI.run(args + ["--resume", "--out", Fixture.path(dir, "b")])
+    #expect(second.status == 0, "\(second.stderr)")
+    let a = try Data(contentsOf: URL(fileURLWithPath: Fixture.path(dir, "a/weights.safetensors")))
+    let b = try Data(contentsOf: URL(fileURLWithPath: Fixture.path(dir, "b/weights.safetensors")))
+    #expect(a == b)
+    let tensors = try SafeTensors.read(Fixture.path(dir, "a/weights.safetensors")).tensors
+    #expect(tensors.names.contains("auxiliary.weight.head.kernel"))
+    try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.1, -0.2]), names: ["x1", "x2"], to: Fixture.path(dir, "o.csv"))
+    let out = Fixture.path(dir, "s.npy")
+    let r = try CLI.run(["sample", "--model", Fixture.path(dir, "a"), "--observation", Fixture.path(dir, "o.csv"),
+                         "--count", "64", "--out", out, "--json", "--quiet"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let j = try Fixture.json(r)
+    #expect(j["evaluations"] as? Int == 14)
+    #expect(j["sampler"] as? String == "stable-consistency-multistep")
+    let s = try NPY.read(out)
+    #expect(s.shape == [64, 2] && s.nonFiniteCount == 0)
+  }
+
   @Test func sampleOneAndManyObservations() throws {
     let (dir, model) = Fixture.model
     try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.1, -0.2]), names: ["x1", "x2"], to: Fixture.path(dir, "o1.csv"))

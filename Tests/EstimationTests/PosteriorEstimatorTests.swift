@@ -166,10 +166,4 @@ import Consistency
     #expect(r.evaluations == 11)
     try checkPosterior(est, meanTolerance: 0.15, varianceTolerance: 0.1)
   }
-
-  @Test func stableConsistencyIsRefusedClearly() throws {
-    #expect(throws: EstimatorError.self) {
-      try PosteriorEstimator(parameterDimension: 2, conditionDimension: 2, settings: EstimatorSettings(method: .stableConsistency))
-    }
-  }
 }

@@ -1,0 +1,41 @@
+import Diagnostics
+import Foundation
+import Testing
+import Tasks
+import Estimation
+import NeuralNet
+import NumericCore
+
+/// A trained consistency model on sbibm two_moons at 10⁵ simulations reaches C2ST ≤ 0.60 (issue 6), scored with
+/// 10,000 draws against the sbibm reference posterior of observation 1.
+///
+/// To fit about a minute of one core in release, the TimeMLP is smaller than the default (3 × 128 instead of
+/// 5 × 256, no dropout) and trains 20 epochs (15,620 steps of 128, AdamW, peak learning rate 1e-3, cosine decay).
+/// Measured: C2ST 0.542 (2 threads, training 50 s) and 0.558 (1 thread, training 114 s on a machine under load
+/// ≈ 5 on 2 cores); 10 epochs reach only 0.70, 15 epochs 0.66, 25 epochs 0.54. The stable consistency model with the
+/// same network and 20 epochs reached 0.673, so it is not held to the bar here (BENCHMARKS.md).
+@Suite(.serialized) struct TrainedConsistencyTests {
+  @Test func consistencyModelOnTwoMoonsReachesC2ST060() throws {
+    let task = try TaskRegistry.task(named: "two_moons")
+    let (theta, x) = task.sampleJoint(count: 100_000, seed: 1)
+    var net = TimeMLPConfiguration(inputDimension: 2, conditionDimension: 2)
+    net.widths = [128, 128, 128]
+    net.dropout = 0
+    let est = try PosteriorEstimator(
+      parameterDimension: 2, conditionDimension: 2, settings: EstimatorSettings(method: .consistency), network: net,
+      constraints: [.interval(lower: -1, upper: 1), .interval(lower: -1, upper: 1)], seed: 1)  // U(−1, 1)² prior
+    var cfg = TrainingConfiguration()
+    cfg.epochs = 20
+    cfg.batchSize = 128
+    cfg.learningRate = 1e-3
+    cfg.optimizer = .adamW
+    cfg.seed = 1
+    try est.train(parameters: theta, data: x, configuration: cfg)
+    let obs = try task.observation(1)
+    let draws = try est.sample(observations: Matrix(rows: 1, cols: 2, storage: obs), count: 10_000, seed: 2)
+    #expect(draws.evaluations == 11 && draws.nonFiniteRows == 0)
+    let score = try c2st(reference: task.referencePosteriorSamples(1), samples: finiteRows(draws.samples[0]), seed: 1)
+    print("two_moons consistency model, 10^5 simulations: C2ST \(score)")
+    #expect(score <= 0.60)
+  }
+}
