@@ -34,7 +34,6 @@ case "all":
   print()
   runTrainBenchmark(arguments: rest)
 default:
-  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | highdim | sweep | composition | hierarchical | all]
-".data(using: .utf8)!)
+  FileHandle.standardError.write("usage: diffsbi-bench [gemm | kernels | train | sbibm | highdim | sweep | composition | hierarchical | all]\n".data(using: .utf8)!)
   exit(2)
 }
