@@ -54,11 +54,7 @@ public func runSBIBMBenchmark(
   let estimator = try PosteriorEstimator(
     parameterDimension: task.parameterDimension, conditionDimension: task.dataDimension, settings: settings,
     network: network, constraints: task.prior.constraint.constraints(dimension: task.parameterDimension), seed: seed)
-  var config = TrainingConfiguration()
-  config.epochs = epochs
-  config.batchSize = batchSize
-  config.optimizer = .adamW
-  config.seed = seed
+  let config = TrainingConfiguration.benchmark(epochs: epochs, batchSize: batchSize, seed: seed)
   let history = try estimator.train(parameters: theta, data: x, configuration: config) { p in
     if p.step % 2000 == 0 { log("  step \(p.step)/\(p.totalSteps) loss \(String(format: "%.4f", p.loss))") }
   }
@@ -80,4 +76,16 @@ public func runSBIBMBenchmark(
     log("\(name) observation \(k): C2ST \(String(format: "%.3f", score)), sampling \(String(format: "%.1f", draws.seconds)) s, \(draws.evaluations) evaluations")
   }
   return result
+}
+
+extension TrainingConfiguration {
+  /// The offline training configuration of the benchmarks: AdamW with the default learning-rate schedule.
+  public static func benchmark(epochs: Int, batchSize: Int, seed: UInt64) -> TrainingConfiguration {
+    var config = TrainingConfiguration()
+    config.epochs = epochs
+    config.batchSize = batchSize
+    config.optimizer = .adamW
+    config.seed = seed
+    return config
+  }
 }

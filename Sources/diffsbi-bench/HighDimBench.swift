@@ -72,11 +72,7 @@ func runHighDimBenchmark(arguments args: [String]) {
         if let widths { network.widths = widths }
         let estimator = try PosteriorEstimator(
           parameterDimension: d, conditionDimension: d, settings: m.settings, network: network, seed: seed)
-        var config = TrainingConfiguration()
-        config.epochs = epochs
-        config.batchSize = batchSize
-        config.optimizer = .adamW
-        config.seed = seed
+        let config = TrainingConfiguration.benchmark(epochs: epochs, batchSize: batchSize, seed: seed)
         let history = try estimator.train(parameters: theta, data: x, configuration: config) { p in
           if p.step % 2000 == 0 { log("  d=\(d) \(label): step \(p.step)/\(p.totalSteps) loss \(String(format: "%.4f", p.loss))") }
         }
