@@ -5,6 +5,7 @@
 //                         [--methods diffusion,flow-matching,flow-matching-ot,consistency,stable-consistency]
 //                         [--ot conditional | sinkhorn | exact | exact-conditional] [--datasets 100] [--draws 500]
 //                         [--samples 10000] [--observations 1] [--widths 256,...] [--threads N] [--seed S]
+//                         [--learning-rate 5e-4] [--dropout 0.05]
 //
 // Per dimension and method: train on offline simulations; NRMSE and calibration error (BayesFlow's definitions,
 // averaged over parameters) from `--draws` posterior draws on each of `--datasets` fresh (θ, x) pairs; C2ST of
@@ -66,13 +67,16 @@ func runHighDimBenchmark(arguments args: [String]) {
       for name in methods {
         var optionArgs = ["--method", name]
         if name == "flow-matching-ot" { optionArgs = ["--method", "flow-matching", "--coupling", ot] }
+        for key in ["--learning-rate", "--dropout"] { if let v = option(args, key) { optionArgs += [key, v] } }
         let m = MethodOptions(optionArgs)
         let label = name == "diffusion" ? "diffusion (EDM-VP-F)" : m.label
         var network = TimeMLPConfiguration(inputDimension: d, conditionDimension: d)
         if let widths { network.widths = widths }
+        if let p = m.dropout { network.dropout = p }
         let estimator = try PosteriorEstimator(
           parameterDimension: d, conditionDimension: d, settings: m.settings, network: network, seed: seed)
-        let config = TrainingConfiguration.benchmark(epochs: epochs, batchSize: batchSize, seed: seed)
+        var config = TrainingConfiguration.benchmark(epochs: epochs, batchSize: batchSize, seed: seed)
+        if let r = m.learningRate { config.learningRate = r }
         let history = try estimator.train(parameters: theta, data: x, configuration: config) { p in
           if p.step % 2000 == 0 { log("  d=\(d) \(label): step \(p.step)/\(p.totalSteps) loss \(String(format: "%.4f", p.loss))") }
         }

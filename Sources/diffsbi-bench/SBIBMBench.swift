@@ -4,6 +4,7 @@
 //                       [--method diffusion | flow-matching | consistency | stable-consistency]
 //                       [--time-power α] [--coupling independent | sinkhorn | conditional | exact | exact-conditional]
 //                       [--condition-ratio r] [--partial-factor s] [--tangent-warmup K]
+//                       [--learning-rate 5e-4] [--dropout 0.05]
 //                       [--sampler KIND] [--widths 256,256,...] [--batch-size B] [--observations 1,2,3,4,5] [--threads N]
 //
 // The sampler defaults to the method's own: two-step-adaptive (diffusion), tsit5 (flow matching); consistency
@@ -30,6 +31,9 @@ struct MethodOptions {
   var conditionRatio: Double?
   var partialFactor: Double?
   var tangentWarmup = 0
+  /// Overrides of the peak learning rate (5e-4) and the TimeMLP dropout (0.05).
+  var learningRate: Float?
+  var dropout: Float?
 
   init(_ args: [String]) {
     if let m = option(args, "--method") {
@@ -41,6 +45,14 @@ struct MethodOptions {
     conditionRatio = option(args, "--condition-ratio").map { Double($0) ?? .nan }
     partialFactor = option(args, "--partial-factor").map { Double($0) ?? .nan }
     tangentWarmup = option(args, "--tangent-warmup").flatMap(Int.init) ?? 0
+    if let v = option(args, "--learning-rate") {
+      guard let r = Float(v), r > 0 else { fail("--learning-rate: expected a positive number, got '\(v)'") }
+      learningRate = r
+    }
+    if let v = option(args, "--dropout") {
+      guard let r = Float(v), (0..<1).contains(r) else { fail("--dropout: expected a number in [0, 1), got '\(v)'") }
+      dropout = r
+    }
   }
 
   /// The mini-batch OT options of `--coupling` (nil: independent coupling).
@@ -74,6 +86,13 @@ struct MethodOptions {
 
   /// A short label: method and its options.
   var label: String {
+    var l = methodLabel
+    if let r = learningRate { l += " lr \(r)" }
+    if let p = dropout { l += " dropout \(p)" }
+    return l
+  }
+
+  var methodLabel: String {
     switch method {
     case .flowMatching:
       var l = "flow-matching"
@@ -122,6 +141,7 @@ func runSBIBMBenchmarkCommand(arguments args: [String]) {
       let r = try runSBIBMBenchmark(
         task: name, simulations: sims, epochs: epochs, batchSize: batchSize, observations: observations,
         samples: samples, sampler: sampler, settings: settings, widths: widths,
+        learningRate: methodOptions.learningRate, dropout: methodOptions.dropout,
         log: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) })
       let per = r.c2st.map { String(format: "%.3f", $0) }.joined(separator: ", ")
       let ms = r.sampleSeconds.reduce(0, +) / Double(max(1, r.sampleSeconds.count))
