@@ -25,7 +25,7 @@ final class StepCounter: @unchecked Sendable {
 
 /// Pseudo-Huber consistency loss between the student f(x_{t_{n+1}}, t_{n+1}) and the stop-gradient teacher
 /// f(x_{t_n}, t_n) on the improved-CT curriculum (10 → 150 steps over the run, Karras grid, log-normal index
-/// sampling). The teacher shares the student's weights (iCT drops the EMA teacher) and runs in evaluation mode.
+/// sampling). The teacher shares the student's weights (iCT drops the EMA teacher) and, in training, its dropout masks.
 public struct ConsistencyObjective: TrainingObjective {
   public let configuration: ConsistencyConfiguration
   let counter: StepCounter
@@ -46,7 +46,12 @@ public struct ConsistencyObjective: TrainingObjective {
     let k = counter.step(adding: batch.count)
     let ct = inputs(batch, step: k, rng: &rng)
     let condition = model.embed(batch.conditions, training: true, rng: &rng)
-    let teacher = model.network.predict(ct.teacherInput, time: ct.teacherTimeInput, condition: condition)
+    // The teacher replays the student's dropout masks (a copy of the generator draws the same masks), so both
+    // sides of the consistency condition are the same sub-network; a teacher without dropout against a student
+    // with it biases the target (two_moons C2ST 0.63 against 0.55 without dropout).
+    var masks = rng
+    let teacher = model.network.forward(
+      ct.teacherInput, time: ct.teacherTimeInput, condition: condition, training: true, rng: &masks)
     let student = model.network.forward(
       ct.studentInput, time: ct.studentTimeInput, condition: condition, training: true, rng: &rng)
     let (loss, gradient) = try! consistencyLoss(ct, studentOutput: student, teacherOutput: teacher)
