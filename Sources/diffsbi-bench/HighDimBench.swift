@@ -75,8 +75,8 @@ func runHighDimBenchmark(arguments args: [String]) {
         if let p = m.dropout { network.dropout = p }
         let estimator = try PosteriorEstimator(
           parameterDimension: d, conditionDimension: d, settings: m.settings, network: network, seed: seed)
-        var config = TrainingConfiguration.benchmark(epochs: epochs, batchSize: batchSize, seed: seed)
-        if let r = m.learningRate { config.learningRate = r }
+        let config = TrainingConfiguration.benchmark(
+          epochs: epochs, batchSize: batchSize, seed: seed, learningRate: m.learningRate)
         let history = try estimator.train(parameters: theta, data: x, configuration: config) { p in
           if p.step % 2000 == 0 { log("  d=\(d) \(label): step \(p.step)/\(p.totalSteps) loss \(String(format: "%.4f", p.loss))") }
         }
