@@ -12,9 +12,11 @@
 //   FlowMatching       flow matching and optimal-transport couplings
 //   Consistency        consistency models (discrete CT and continuous sCM)
 //   Composition        compositional inference, guidance, prior adaptation
-//   Estimation         the posterior estimator: network + objective + training + sampling + model files
 //   Diagnostics        C2ST, SBC, calibration metrics
+//   Estimation         the posterior estimator: network + objective + training + sampling + model files, the
+//                      benchmark runner
 //   DiffusionSBI       umbrella re-export
+//   CommandLineOptions option groups shared by the two executables
 //   diffsbi            the command-line tool
 //   diffsbi-bench      benchmarks (never run by CI)
 //
@@ -55,6 +57,7 @@ let package = Package(
       name: "Estimation",
       dependencies: [
         "NumericCore", "FileFormats", "NeuralNet", "Tasks", "Diffusion", "FlowMatching", "Consistency", "Composition",
+        "Diagnostics",
       ]),
     .target(name: "Diagnostics", dependencies: ["NumericCore", "NeuralNet"]),
     .target(
@@ -63,14 +66,20 @@ let package = Package(
         "NumericCore", "FileFormats", "NeuralNet", "Plotting", "Tasks", "Diffusion", "Diagnostics",
         "FlowMatching", "Consistency", "Composition", "Estimation",
       ]),
+    .target(
+      name: "CommandLineOptions",
+      dependencies: ["DiffusionSBI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .executableTarget(
       name: "diffsbi",
       dependencies: [
-        "DiffusionSBI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "DiffusionSBI", "CommandLineOptions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
       name: "diffsbi-bench",
-      dependencies: ["DiffusionSBI", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
+      dependencies: [
+        "DiffusionSBI", "CommandLineOptions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
+      ]),
 
     // MARK: - Tests
     .testTarget(name: "NumericCoreTests", dependencies: ["NumericCore"]),

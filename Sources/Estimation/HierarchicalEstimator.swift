@@ -113,8 +113,8 @@ public final class HierarchicalEstimator: @unchecked Sendable {
         "local parameters [\(theta.rows), \(theta.cols)] for \(y.rows) group rows; expected \(localDimension) columns")
     }
     let condition = try localConditions(groupData: y, global: eta)
-    let g = try global.train(parameters: eta, data: y, configuration: configuration, progress: progress)
-    let l = try local.train(parameters: theta, data: condition, configuration: localConfiguration ?? configuration,
+    let g = try global.train(.simulations(parameters: eta, data: y), configuration: configuration, progress: progress)
+    let l = try local.train(.simulations(parameters: theta, data: condition), configuration: localConfiguration ?? configuration,
                             progress: progress)
     return (g, l)
   }

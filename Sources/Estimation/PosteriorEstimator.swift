@@ -206,6 +206,38 @@ public final class PosteriorEstimator: @unchecked Sendable {
       configuration: configuration, transform: transform, conditionDimension: conditionDimension)
   }
 
+  /// Trains the estimator: the one entry for every kind of data.
+  ///
+  /// `data` is a fixed set of simulations in memory, shard files streamed one at a time, or a simulator called
+  /// for every batch (online). The epoch loop is `Trainer.train(source:progress:)`; `configuration` sets epochs,
+  /// batch size, optimizer (nil: AdamW offline, Adam online), EMA, validation and early stopping. With
+  /// `checkpoint`, crash-safe checkpoints are written to its directory; with `resume` and a checkpoint present,
+  /// training continues from it (the estimator must be built as for the interrupted run — same architecture,
+  /// settings and seed — and `Threading.count` must be the same for bit-identical weights). A simulator must draw
+  /// all its randomness from the generator it is given.
+  @discardableResult
+  public func train(
+    _ data: TrainingData, configuration: TrainingConfiguration, checkpoint: CheckpointOptions? = nil,
+    resume: Bool = false, progress: ((TrainingProgress) -> Void)? = nil
+  ) throws -> TrainingHistory {
+    let source = TrainingSource(data, configuration: configuration, transform: transform,
+                                conditionDimension: conditionDimension)
+    do { try source.open() } catch let e as TrainingError {
+      if case .shapeMismatch(let s) = e { throw EstimatorError.shapeMismatch(s) }
+      throw e
+    }
+    let trainer = try makeTrainer(configuration, stepsPerEpoch: source.stepsPerEpoch)
+    if let checkpoint {
+      trainer.checkpointing = checkpoint
+      if resume { try trainer.resume(from: checkpoint.directory, mode: data.mode) }
+    }
+    let history = try trainer.train(source: source, progress: progress)
+    lastSourceStatistics = trainer.sourceStatistics
+    absorb(trainer, history: history, simulations: trainer.sourceStatistics.trainingRows
+           * (data.isOnline ? max(1, history.loss.count) : 1) + trainer.sourceStatistics.validationRows)
+    return history
+  }
+
   func absorb(_ trainer: Trainer, history: TrainingHistory, simulations: Int) {
     let saved = trainer.savedModel()
     parameterStandardizer = saved.parameterStandardizer
@@ -217,40 +249,11 @@ public final class PosteriorEstimator: @unchecked Sendable {
     settings.validationHistory += history.validationLoss
   }
 
-  /// Online training: fresh simulations for every batch.
-  @discardableResult
-  public func train(
-    simulator: @escaping Trainer.Simulator, configuration: TrainingConfiguration,
-    progress: ((TrainingProgress) -> Void)? = nil
-  ) throws -> TrainingHistory {
-    let trainer = try makeTrainer(configuration, stepsPerEpoch: configuration.stepsPerEpoch)
-    let history = trainer.trainOnline(simulator: simulator, progress: progress)
-    absorb(trainer, history: history,
-           simulations: configuration.epochs * configuration.stepsPerEpoch * configuration.batchSize)
-    return history
-  }
+  /// Records the built-in task the model was trained on (stored with the model's settings).
+  public func setTask(_ name: String?) { settings.task = name }
 
-  /// Offline training on a fixed set of simulations θ [n, d_θ] (constrained space) and x [n, d_x].
-  @discardableResult
-  public func train(
-    parameters: Matrix, data: Matrix, configuration: TrainingConfiguration,
-    progress: ((TrainingProgress) -> Void)? = nil
-  ) throws -> TrainingHistory {
-    guard parameters.cols == parameterDimension else {
-      throw EstimatorError.shapeMismatch("θ has \(parameters.cols) columns, the model expects \(parameterDimension)")
-    }
-    guard data.cols == conditionDimension else {
-      throw EstimatorError.shapeMismatch("x has \(data.cols) columns, the model expects \(conditionDimension)")
-    }
-    guard parameters.rows == data.rows else {
-      throw EstimatorError.shapeMismatch("\(parameters.rows) θ rows vs \(data.rows) x rows")
-    }
-    let steps = max(1, parameters.rows / max(1, min(configuration.batchSize, parameters.rows)))
-    let trainer = try makeTrainer(configuration, stepsPerEpoch: steps)
-    let history = try trainer.trainOffline(parameters: parameters, data: data, progress: progress)
-    absorb(trainer, history: history, simulations: parameters.rows)
-    return history
-  }
+  /// What the last `train` call trained and validated on, and the rows it dropped (shards with NaN or infinity).
+  public private(set) var lastSourceStatistics = SourceStatistics()
 
   // MARK: Sampling
 

@@ -11,7 +11,8 @@ import NumericCore
 /// It holds the weights, the Adam moments and step, the EMA shadow and step, the best-validation weights, the
 /// standardizer statistics, the training history and the loop position: epoch, next step within the epoch,
 /// the running loss sum of the epoch and the generator state (offline: the shuffling stream at the start of the
-/// epoch, from which the epoch's permutation is redrawn; online: the simulation stream). The per-step streams
+/// epoch, from which the epoch's permutation is redrawn; online: the simulation stream; shards: the shard order
+/// and row permutations are drawn from (seed, epoch, shard) and need no state). The per-step streams
 /// are derived from (seed, step, shard), so resuming with the same seed and `Threading.count` reproduces the
 /// uninterrupted run bit for bit.
 public struct CheckpointOptions: Sendable, Equatable {
@@ -44,9 +45,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
   }
 }
 
-/// Which training loop wrote a checkpoint.
+/// Which kind of training data a checkpoint was written for (`TrainingData.mode`).
 public enum TrainingMode: String, Sendable, Codable {
-  case online, offline
+  case online, offline, shards
 }
 
 /// Position of a training loop, enough to continue it exactly.
@@ -105,8 +106,7 @@ struct TrainingCheckpoint {
 }
 
 extension Trainer {
-  /// Loads the checkpoint in `directory` (if there is one) so that the next `trainOnline`/`trainOffline` call
-  /// continues from it. Returns false when the directory holds no checkpoint (training then starts afresh).
+  /// Loads the checkpoint in `directory` (if there is one) so that the next `train` call continues from it. Returns false when the directory holds no checkpoint (training then starts afresh).
   /// The trainer must be built like the interrupted one (same model architecture, configuration and seed).
   @discardableResult
   public func resume(from directory: String, mode: TrainingMode) throws -> Bool {

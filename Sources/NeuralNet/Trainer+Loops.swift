@@ -1,9 +1,9 @@
-// The epoch loops: online (fresh simulations per batch) and offline (a fixed dataset).
+// The epoch loop: the one place where training epochs happen, for every kind of training data.
 
 import Foundation
 import NumericCore
 
-/// Errors of the training loops.
+/// Errors of the training loop.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
   case emptyDataset
   case shapeMismatch(String)
@@ -17,105 +17,76 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
 }
 
 extension Trainer {
-  /// A simulator: given a count and a generator, returns θ [n, dθ] (constrained space) and x [n, dx] (or nil).
-  public typealias Simulator = (_ count: Int, _ rng: inout Xoshiro) -> (parameters: Matrix, data: Matrix?)
-
-  /// Online training: every batch is simulated fresh; standardization statistics are updated with every batch.
-  /// `configuration.validationSimulations` pairs are simulated once at the start for the validation loss.
-  public func trainOnline(simulator: Simulator, progress: ((TrainingProgress) -> Void)? = nil) -> TrainingHistory {
-    let c = configuration
-    var simRng = Xoshiro(seed: c.seed, stream: 0xB47C)
-    var validation: (Matrix, Matrix?)?
-    if c.validationSimulations > 0 { validation = simulator(c.validationSimulations, &simRng) }
-    let total = c.epochs * c.stepsPerEpoch
-    let schedule = LearningRateSchedule(peak: c.learningRate, totalSteps: total, warmupFraction: c.warmupFraction)
-    let start = Date()
-    lastCheckpoint = start
-    var loop = takeCheckpoint(mode: .online) ?? TrainingLoopState(rng: simRng)
-    if loop.completed { return history }
-    while loop.epoch < c.epochs {
-      for s in loop.nextStep..<c.stepsPerEpoch {
-        let (theta, x) = simulator(c.batchSize, &loop.rng)
-        updateStandardizers(parameters: theta, conditions: x)
-        let lr = schedule(optimizer.step)
-        let r = step(prepare(parameters: theta, conditions: x), learningRate: lr)
-        if !r.skipped { loop.lossSum += Double(r.loss); loop.lossCount += 1 }
-        loop.nextStep = s + 1
-        progress?(TrainingProgress(epoch: loop.epoch, step: loop.epoch * c.stepsPerEpoch + s, totalSteps: total,
-                                   loss: r.loss, learningRate: lr, gradientNorm: r.gradientNorm, skipped: r.skipped))
-        checkpointIfDue(loop, mode: .online)
-      }
-      let mean = loop.lossCount > 0 ? loop.lossSum / Double(loop.lossCount) : .nan
-      let stop = endEpoch(epoch: loop.epoch, meanLoss: mean, validation: validation, best: &loop.best)
-      loop.epoch += 1
-      loop.nextStep = 0
-      loop.lossSum = 0
-      loop.lossCount = 0
-      if stop { break }
-    }
-    finish(best: loop.best, start: start)
-    loop.completed = true
-    checkpointIfDue(loop, mode: .online, force: true)
-    return history
+  /// Trains on `data`: in-memory simulations, streamed shards, or a simulator called for every batch.
+  ///
+  /// Each epoch takes `TrainingSource.stepsPerEpoch` steps (offline: one pass over the training rows in full
+  /// batches, see `epochSteps(rows:batchSize:)`; online: `configuration.stepsPerEpoch` fresh batches). Offline
+  /// data get a seeded validation split (`validationFraction`), online training simulates `validationSimulations`
+  /// pairs once; the validation loss is evaluated after every epoch, and with `earlyStoppingPatience` training
+  /// stops after that many epochs without improvement and restores the best weights. The learning rate follows
+  /// warm-up + cosine decay over all steps. With `checkpointing` set, crash-safe checkpoints are written as the
+  /// loop goes, and `resume(from:mode:)` before this call continues an interrupted run bit for bit.
+  @discardableResult
+  public func train(_ data: TrainingData, progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingHistory {
+    try train(source: makeSource(data), progress: progress)
   }
 
-  /// Offline training on a fixed dataset: a seeded validation split, standardization statistics from the
-  /// training part, shuffled epochs of full batches (the remainder of each epoch is dropped when the set has
-  /// at least one full batch), and optional early stopping on the validation loss.
-  public func trainOffline(
-    parameters: Matrix, data: Matrix?, progress: ((TrainingProgress) -> Void)? = nil
-  ) throws -> TrainingHistory {
+  /// The batch source of `data` for this trainer's model and configuration (opened by `train`).
+  public func makeSource(_ data: TrainingData) -> TrainingSource {
+    TrainingSource(data, configuration: configuration, transform: transform, conditionDimension: conditionDimension)
+  }
+
+  /// Trains on an opened or unopened source made by `makeSource(_:)` (see `train(_:progress:)`).
+  @discardableResult
+  public func train(source: TrainingSource, progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingHistory {
     let c = configuration
-    if let data, data.rows != parameters.rows {
-      throw TrainingError.shapeMismatch("\(parameters.rows) parameter rows vs \(data.rows) data rows")
-    }
-    var rng = Xoshiro(seed: c.seed, stream: 0x5EED)
-    let order = rng.permutation(parameters.rows)
-    let nVal = Int((c.validationFraction * Double(parameters.rows)).rounded())
-    let trainIdx = Array(order[nVal...]), valIdx = Array(order[..<nVal])
-    guard !trainIdx.isEmpty else { throw TrainingError.emptyDataset }
-    let theta = parameters.gatherRows(trainIdx)
-    let x = data?.gatherRows(trainIdx)
-    let validation: (Matrix, Matrix?)? = nVal > 0 ? (parameters.gatherRows(valIdx), data?.gatherRows(valIdx)) : nil
-    updateStandardizers(parameters: theta, conditions: x)
-    let b = min(c.batchSize, theta.rows)
-    let perEpoch = max(1, theta.rows / b)
+    try source.open()
+    prepareOptimizer(online: source.data.isOnline)
+    let perEpoch = source.stepsPerEpoch
     let total = c.epochs * perEpoch
     let schedule = LearningRateSchedule(peak: c.learningRate, totalSteps: total, warmupFraction: c.warmupFraction)
     let start = Date()
     lastCheckpoint = start
-    var loop = takeCheckpoint(mode: .offline) ?? TrainingLoopState(rng: rng)
+    let mode = source.data.mode
+    var loop: TrainingLoopState
+    if let restored = takeCheckpoint(mode: mode) {
+      loop = restored
+    } else {
+      source.fitStatistics(self)
+      loop = TrainingLoopState(rng: source.initialStream)
+    }
+    sourceStatistics = source.statistics
     if loop.completed { return history }
     while loop.epoch < c.epochs {
-      // The checkpoint keeps the stream at the start of the epoch; the permutation is redrawn from it.
-      var epochRng = loop.rng
-      let perm = epochRng.permutation(theta.rows)
+      source.beginEpoch(loop.epoch, stream: loop.rng)
       for s in loop.nextStep..<perEpoch {
-        let idx = Array(perm[(s * b)..<((s + 1) * b)])
+        let (theta, x) = try source.batch(step: s, stream: &loop.rng)
+        if source.updatesStatisticsPerBatch { updateStandardizers(parameters: theta, conditions: x) }
         let lr = schedule(optimizer.step)
-        let r = step(prepare(parameters: theta.gatherRows(idx), conditions: x?.gatherRows(idx)), learningRate: lr)
+        let r = step(prepare(parameters: theta, conditions: x), learningRate: lr)
         if !r.skipped { loop.lossSum += Double(r.loss); loop.lossCount += 1 }
         loop.nextStep = s + 1
         progress?(TrainingProgress(epoch: loop.epoch, step: loop.epoch * perEpoch + s, totalSteps: total,
                                    loss: r.loss, learningRate: lr, gradientNorm: r.gradientNorm, skipped: r.skipped))
-        checkpointIfDue(loop, mode: .offline)
+        checkpointIfDue(loop, mode: mode)
       }
       let mean = loop.lossCount > 0 ? loop.lossSum / Double(loop.lossCount) : .nan
-      let stop = endEpoch(epoch: loop.epoch, meanLoss: mean, validation: validation, best: &loop.best)
+      let stop = endEpoch(epoch: loop.epoch, meanLoss: mean, validation: source.validation, best: &loop.best)
+      source.endEpoch(stream: &loop.rng)
       loop.epoch += 1
       loop.nextStep = 0
       loop.lossSum = 0
       loop.lossCount = 0
-      loop.rng = epochRng
       if stop { break }
     }
     finish(best: loop.best, start: start)
     loop.completed = true
-    checkpointIfDue(loop, mode: .offline, force: true)
+    checkpointIfDue(loop, mode: mode, force: true)
     return history
   }
 
-  /// Mean validation loss over batches of `configuration.batchSize` (evaluation mode, fixed random stream).
+  /// Mean validation loss over batches of `configuration.batchSize` (evaluation mode, fixed random stream, so
+  /// the curve is comparable across epochs).
   public func validationLoss(parameters: Matrix, data: Matrix?) -> Double {
     let b = max(1, configuration.batchSize)
     var rng = Xoshiro(seed: configuration.seed, stream: 0x7A11D)
@@ -132,12 +103,12 @@ extension Trainer {
 
   /// Records the epoch; returns true when early stopping triggers.
   func endEpoch(
-    epoch: Int, meanLoss: Double, validation: (Matrix, Matrix?)?,
+    epoch: Int, meanLoss: Double, validation: (parameters: Matrix, data: Matrix?)?,
     best: inout (loss: Double, epoch: Int, values: [[Float]])
   ) -> Bool {
     history.loss.append(meanLoss)
     guard let validation else { return false }
-    let v = validationLoss(parameters: validation.0, data: validation.1)
+    let v = validationLoss(parameters: validation.parameters, data: validation.data)
     history.validationLoss.append(v)
     guard let patience = configuration.earlyStoppingPatience else { return false }
     if v < best.loss {

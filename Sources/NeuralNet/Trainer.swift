@@ -3,21 +3,25 @@
 import Foundation
 import NumericCore
 
-/// Settings of a training run (defaults: the review's case study 1, METHODS.md §4 and §10).
+/// Settings of a training run. The defaults are the library's, the CLI's and the benchmarks' alike (the review's
+/// case study 1, Documentation/Methods.md): batch 128, peak learning rate 5e-4 with 5 % warm-up and cosine decay,
+/// gradient clipping at global norm 1.5, AdamW with weight decay 5e-3 for offline data and Adam online.
 public struct TrainingConfiguration: Sendable, Codable, Equatable {
-  public var epochs = 1000
+  public var epochs = 100
   public var batchSize = 128
-  /// Batches per epoch in online training (offline: the dataset size decides).
+  /// Batches per epoch in online training (offline: the dataset size decides, see `epochSteps(rows:batchSize:)`).
   public var stepsPerEpoch = 250
   public var learningRate: Float = 5e-4
   public var warmupFraction = 0.05
-  public var optimizer = AdamConfiguration.adam
+  /// The optimizer; nil takes the review's choice for the data: AdamW (weight decay 5e-3) offline, Adam online.
+  public var optimizer: AdamConfiguration?
   /// Keep a power EMA of the weights (γ = `emaGamma`).
   public var useEMA = false
   public var emaGamma = 6.94
   public var seed: UInt64 = 0
-  /// Offline: fraction of the dataset held out for validation. Online: number of validation simulations.
+  /// Offline (arrays and shards): fraction of the rows held out for validation.
   public var validationFraction = 0.0
+  /// Online: number of validation simulations drawn once before training.
   public var validationSimulations = 0
   /// Stop after this many epochs without a better validation loss (nil: never); optionally restore the best.
   public var earlyStoppingPatience: Int?
@@ -26,6 +30,17 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
   public var standardizeConditions = true
 
   public init() {}
+
+  /// The optimizer used for offline (`online == false`) or online data.
+  public func resolvedOptimizer(online: Bool) -> AdamConfiguration {
+    optimizer ?? (online ? .adam : .adamW)
+  }
+
+  /// Online training with a total budget of `simulations`: as many steps per epoch as the budget allows
+  /// (at least one), `epochs × stepsPerEpoch × batchSize` simulations in all.
+  public mutating func spreadOnlineBudget(_ simulations: Int) {
+    stepsPerEpoch = max(1, simulations / max(1, epochs * batchSize))
+  }
 }
 
 /// Progress of one optimizer step, for progress displays.
@@ -66,8 +81,13 @@ public final class Trainer: @unchecked Sendable {
   public let transform: ConstraintTransform
   public var parameterStandardizer: Standardizer
   public var conditionStandardizer: Standardizer?
-  public let optimizer: AdamOptimizer
+  /// The optimizer (its configuration is settled by the first `train` call when `configuration.optimizer` is nil).
+  public private(set) var optimizer: AdamOptimizer
   public let ema: PowerEMA?
+  /// Width of one raw condition row (0: unconditional).
+  public let conditionDimension: Int
+  /// Rows the last `train` call trained and validated on, and rows it dropped.
+  public internal(set) var sourceStatistics = SourceStatistics()
   public internal(set) var history = TrainingHistory()
   var replicas: [TrainableModel] = []
   /// Periodic checkpoints (nil: none). See `CheckpointOptions` and `resume(from:mode:)`.
@@ -90,8 +110,9 @@ public final class Trainer: @unchecked Sendable {
     self.transform = transform ?? .identity(d)
     parameterStandardizer = Standardizer(dimension: d)
     let dc = conditionDimension ?? (model.summary?.inputDimension ?? model.network.configuration.conditionDimension)
+    self.conditionDimension = dc
     conditionStandardizer = dc > 0 ? Standardizer(dimension: dc) : nil
-    optimizer = AdamOptimizer(configuration: configuration.optimizer)
+    optimizer = AdamOptimizer(configuration: configuration.resolvedOptimizer(online: false))
     ema = configuration.useEMA ? PowerEMA(gamma: configuration.emaGamma) : nil
   }
 
@@ -102,6 +123,12 @@ public final class Trainer: @unchecked Sendable {
     var cond = conditions
     if let c = cond, configuration.standardizeConditions, let s = conditionStandardizer { cond = s.standardize(c) }
     return TrainingBatch(parameters: theta, conditions: cond)
+  }
+
+  /// Settles the optimizer for the data before the first step (nil in the configuration: Adam online).
+  func prepareOptimizer(online: Bool) {
+    let wanted = configuration.resolvedOptimizer(online: online)
+    if optimizer.step == 0 && optimizer.configuration != wanted { optimizer = AdamOptimizer(configuration: wanted) }
   }
 
   func updateStandardizers(parameters: Matrix, conditions: Matrix?) {

@@ -10,19 +10,7 @@
 import DiffusionSBI
 import Foundation
 
-func runCheckpointProbe(arguments: [String]) {
-  var options: [String: String] = [:]
-  var i = 0
-  while i + 1 < arguments.count {
-    options[arguments[i]] = arguments[i + 1]
-    i += 2
-  }
-  guard let out = options["--out"] else {
-    FileHandle.standardError.write(Data("checkpoint-probe: --out FILE is required\n".utf8))
-    exit(2)
-  }
-  Threading.count = Int(options["--threads"] ?? "") ?? 2
-  let online = options["--mode"] == "online"
+func runCheckpointProbe(out: String, directory: String?, online: Bool, every: Int) {
   do {
     var net = TimeMLPConfiguration(inputDimension: 2, conditionDimension: 2)
     net.widths = [64, 64]
@@ -39,8 +27,8 @@ func runCheckpointProbe(arguments: [String]) {
     let progress: (TrainingProgress) -> Void = { p in
       FileHandle.standardOutput.write(Data("step \(p.step + 1)\n".utf8))
     }
-    let checkpoint = options["--dir"].map { CheckpointOptions(directory: $0, everySteps: Int(options["--every"] ?? "") ?? 7) }
-    let simulator: Trainer.Simulator = { n, rng in
+    let checkpoint = directory.map { CheckpointOptions(directory: $0, everySteps: every) }
+    let simulator: BatchSimulator = { n, rng in
       let theta = rng.normalMatrix(rows: n, cols: 2)
       var x = theta
       x.add(rng.normalMatrix(rows: n, cols: 2), scale: 0.5)
@@ -48,21 +36,14 @@ func runCheckpointProbe(arguments: [String]) {
     }
     if online {
       cfg.validationSimulations = 256
-      if let checkpoint {
-        try est.train(simulator: simulator, configuration: cfg, checkpoint: checkpoint, progress: progress)
-      } else {
-        try est.train(simulator: simulator, configuration: cfg, progress: progress)
-      }
+      try est.train(.simulator(simulator), configuration: cfg, checkpoint: checkpoint, resume: true, progress: progress)
     } else {
       cfg.validationFraction = 0.1
       var rng = Xoshiro(seed: 3)
       let (theta, simulated) = simulator(3000, &rng)
       let x = simulated!
-      if let checkpoint {
-        try est.train(parameters: theta, data: x, configuration: cfg, checkpoint: checkpoint, progress: progress)
-      } else {
-        try est.train(parameters: theta, data: x, configuration: cfg, progress: progress)
-      }
+      try est.train(.simulations(parameters: theta, data: x), configuration: cfg, checkpoint: checkpoint, resume: true,
+                    progress: progress)
     }
     var values = est.model.buffers.flatMap(\.valueArray)
     values += (est.emaWeights ?? []).flatMap { $0 }

@@ -7,7 +7,7 @@
 #endif
 import DiffusionSBI
 
-func runGEMMBenchmark(arguments: [String]) {
+func runGEMMBenchmark() {
   let shapes = [(128, 256, 256), (512, 256, 256), (1024, 512, 512)]
   print("GEMM GFLOP/s (median of 7 timed batches of ~0.1 s; 1 thread: thread CPU clock, 2 threads: wall clock); \(machineDescription())")
   print("BLAS: \(BLAS.backendDescription)")

@@ -12,16 +12,9 @@
 import DiffusionSBI
 import Foundation
 
-func runHierarchicalBenchmark(arguments args: [String]) {
-  let subjects = (option(args, "--subjects") ?? "2,10,50,100").split(separator: ",").compactMap { Int($0) }
-  let trials = Int(option(args, "--trials") ?? "30") ?? 30
-  let datasets = Int(option(args, "--datasets") ?? "8") ?? 8
-  let samples = Int(option(args, "--samples") ?? "50") ?? 50
-  let sims = Int(option(args, "--simulations") ?? "20000") ?? 20_000
-  let epochs = Int(option(args, "--epochs") ?? "30") ?? 30
-  let widths = (option(args, "--widths") ?? "64,64,64").split(separator: ",").compactMap { Int($0) }
-  let d0 = Double(option(args, "--d0") ?? "1") ?? 1
-  if let t = option(args, "--threads").flatMap(Int.init) { Threading.count = t }
+func runHierarchicalBenchmark(
+  subjects: [Int], trials: Int, datasets: Int, samples: Int, sims: Int, epochs: Int, widths: [Int], d0: Double
+) {
   func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
   do {
     let model = HierarchicalDriftDiffusion(trials: trials)

@@ -12,6 +12,8 @@
 // `--samples` draws against as many analytic-posterior draws for `--observations` of those data sets, with the
 // time to draw them. An "analytic" row scores draws of the exact posterior (the floor of each metric).
 
+import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 
@@ -29,22 +31,57 @@ struct HighDimRow {
 
 func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(v.count, 1)) }
 
-func runHighDimBenchmark(arguments args: [String]) {
-  let dims = (option(args, "--dimensions") ?? "50,100").split(separator: ",").compactMap { Int($0) }
-  let sims = Int(option(args, "--simulations") ?? "100000") ?? 100_000
-  let epochs = Int(option(args, "--epochs") ?? "20") ?? 20
-  let batchSize = Int(option(args, "--batch-size") ?? "128") ?? 128
-  let methods = (option(args, "--methods") ?? "diffusion,flow-matching,flow-matching-ot,consistency")
-    .split(separator: ",").map(String.init)
-  let ot = option(args, "--ot") ?? "conditional"
-  let datasets = Int(option(args, "--datasets") ?? "100") ?? 100
-  let draws = Int(option(args, "--draws") ?? "500") ?? 500
-  let samples = Int(option(args, "--samples") ?? "10000") ?? 10_000
-  let observationCount = Int(option(args, "--observations") ?? "1") ?? 1
-  let seed = UInt64(option(args, "--seed") ?? "1") ?? 1
-  let widths = parseWidths(args)
-  if let t = option(args, "--threads").flatMap(Int.init) { Threading.count = t }
-  let log: (String) -> Void = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }
+struct HighDimBenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "highdim", abstract: "Diffusion, flow matching (± OT) and consistency models on Gaussian linear 50/100.")
+
+  @Option(help: "Comma-separated parameter dimensions.")
+  var dimensions = "50,100"
+  @Option(help: "Offline simulations.")
+  var simulations = 100_000
+  @Option(help: "Comma-separated methods: diffusion, flow-matching, flow-matching-ot, consistency, stable-consistency.")
+  var methods = "diffusion,flow-matching,flow-matching-ot,consistency"
+  @Option(help: "The coupling of flow-matching-ot.")
+  var ot: CouplingKind = .conditional
+  @Option(help: "Fresh data sets for NRMSE and calibration error.")
+  var datasets = 100
+  @Option(help: "Posterior draws per data set.")
+  var draws = 500
+  @Option(help: "Draws for the C2ST.")
+  var samples = 10_000
+  @Option(help: "Data sets scored by C2ST.")
+  var observations = 1
+  @Option(help: "Hidden layer widths of the TimeMLP, comma-separated.")
+  var widths = "256,256,256,256,256"
+  @Option(help: "Dropout of the TimeMLP (default: 0.05).")
+  var dropout: Float?
+  @OptionGroup(title: "Training") var training: TrainingOptions
+  @OptionGroup var common: CommonOptions
+
+  func validate() throws {
+    _ = try parseList(methods, option: "--methods") { m in
+      ["diffusion", "flow-matching", "flow-matching-ot", "consistency", "stable-consistency"].contains(m) ? m : nil
+    }
+    if datasets < 1 || draws < 2 || samples < 10 || observations < 1 {
+      throw ValidationError("--datasets, --observations ≥ 1, --draws ≥ 2 and --samples ≥ 10")
+    }
+  }
+
+  func run() throws {
+    common.apply()
+    try runHighDimBenchmark(self)
+  }
+}
+
+func runHighDimBenchmark(_ o: HighDimBenchCommand) throws {
+  let dims = try parseList(o.dimensions, option: "--dimensions") { Int($0) }
+  let sims = o.simulations, datasets = o.datasets, draws = o.draws, samples = o.samples
+  let observationCount = o.observations, seed = o.common.seed
+  let methods = try parseList(o.methods, option: "--methods") { $0 }
+  let config = try o.training.configuration(seed: seed, online: false)
+  let epochs = config.epochs, batchSize = config.batchSize
+  let widths: [Int]? = try ModelOptions.parse(["--widths", o.widths]).parsedWidths()
+  let log = benchLog
   print("high-dimensional Gaussian linear: \(sims) offline simulations, \(epochs) epochs, batch \(batchSize), widths \(widths ?? [256, 256, 256, 256, 256]); NRMSE and calibration error over \(datasets) data sets × \(draws) draws; C2ST and sampling time for \(samples) draws on \(observationCount) data set(s); \(machineDescription()), \(Threading.count) threads")
   print("| d | method | NRMSE | calibration error | C2ST | train s | sample s (\(samples) draws) | network evaluations |")
   print("|---|---|---|---|---|---|---|---|")
@@ -65,26 +102,23 @@ func runHighDimBenchmark(arguments args: [String]) {
         }), trainSeconds: 0, sampleSeconds: 0, evaluations: 0)
       printHighDim(exactRow)
       for name in methods {
-        var optionArgs = ["--method", name]
-        if name == "flow-matching-ot" { optionArgs = ["--method", "flow-matching", "--coupling", ot] }
-        for key in ["--learning-rate", "--dropout"] { if let v = option(args, key) { optionArgs += [key, v] } }
-        let m = MethodOptions(optionArgs)
+        var optionArgs = ["--method", name, "--widths", o.widths]
+        if name == "flow-matching-ot" {
+          optionArgs = ["--method", "flow-matching", "--coupling", o.ot.rawValue, "--widths", o.widths]
+        }
+        if let p = o.dropout { optionArgs += ["--dropout", "\(p)"] }
+        let m = try ModelOptions.parse(optionArgs)
         let label = name == "diffusion" ? "diffusion (EDM-VP-F)" : m.label
-        var network = TimeMLPConfiguration(inputDimension: d, conditionDimension: d)
-        if let widths { network.widths = widths }
-        if let p = m.dropout { network.dropout = p }
-        let estimator = try PosteriorEstimator(
-          parameterDimension: d, conditionDimension: d, settings: m.settings, network: network, seed: seed)
-        let config = TrainingConfiguration.benchmark(
-          epochs: epochs, batchSize: batchSize, seed: seed, learningRate: m.learningRate)
-        let history = try estimator.train(parameters: theta, data: x, configuration: config) { p in
+        let estimator = try m.makeEstimator(parameters: d, data: d, constraints: nil, seed: seed)
+        let sampler: SamplerKind? = nil
+        let history = try estimator.train(.simulations(parameters: theta, data: x), configuration: config) { p in
           if p.step % 2000 == 0 { log("  d=\(d) \(label): step \(p.step)/\(p.totalSteps) loss \(String(format: "%.4f", p.loss))") }
         }
-        let post = try estimator.sample(observations: testX, count: draws, sampler: m.defaultSampler, seed: seed &+ 3)
+        let post = try estimator.sample(observations: testX, count: draws, sampler: sampler, seed: seed &+ 3)
         var scores: [Double] = [], seconds: [Double] = [], evaluations = 0
         for (k, o) in observations.enumerated() {
           let r = try estimator.sample(
-            observations: Matrix(rows: 1, cols: d, storage: o), count: samples, sampler: m.defaultSampler,
+            observations: Matrix(rows: 1, cols: d, storage: o), count: samples, sampler: sampler,
             seed: seed &+ 11 &+ UInt64(k))
           seconds.append(r.seconds)
           evaluations = r.evaluations

@@ -3,7 +3,7 @@
 import DiffusionSBI
 import Foundation
 
-func runKernelBenchmark(arguments: [String]) {
+func runKernelBenchmark() {
   let n = 1 << 20
   var rng = Xoshiro(seed: 3)
   var x = [Float](repeating: 0, count: n)

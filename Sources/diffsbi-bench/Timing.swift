@@ -16,6 +16,13 @@ func threadCPUTime() -> Double {
   return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+/// Clock used for timings: wall clock, or the calling thread's CPU time (robust on a shared machine, valid
+/// only when all work runs on the calling thread, i.e. with one thread).
+nonisolated(unsafe) var benchUsesThreadClock = false
+
+/// The benchmark clock chosen by `benchUsesThreadClock`.
+func benchNow() -> Double { benchUsesThreadClock ? threadCPUTime() : now() }
+
 /// Median of `repeats` timings of `body`, each repeated `inner` times (seconds per inner call).
 func medianTime(
   repeats: Int = 7, inner: Int = 1, warmup: Int = 1, clock: () -> Double = now, _ body: () -> Void

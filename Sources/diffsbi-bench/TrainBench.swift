@@ -25,62 +25,24 @@ struct BenchObjective: TrainingObjective {
   func validationLoss(model: TrainableModel, batch: TrainingBatch, rng: inout Xoshiro) -> Float { 0 }
 }
 
-/// Clock used for timings: wall clock, or the calling thread's CPU time (robust on a shared machine, valid
-/// only when all work runs on the calling thread, i.e. with one thread).
-nonisolated(unsafe) var benchUsesThreadClock = false
-
-func benchNow() -> Double {
-  var ts = timespec()
-  clock_gettime(benchUsesThreadClock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
-  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
-/// Median seconds of `body` over `repeats` runs after one warm-up run.
-func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
-  body()
-  var times: [Double] = []
-  for _ in 0..<repeats {
-    let start = benchNow()
-    body()
-    times.append(benchNow() - start)
-  }
-  return times.sorted()[times.count / 2]
-}
-
 /// GEMM GFLOP/s for C[m×n] = A[m×k]·B[k×n] with the current BLAS thread count.
 func gemmGFLOPS(m: Int, n: Int, k: Int) -> Double {
   var rng = Xoshiro(seed: 1)
   let a = rng.normalMatrix(rows: m, cols: k), b = rng.normalMatrix(rows: k, cols: n)
   var c = Matrix(rows: m, cols: n)
   let reps = max(3, Int(2e9 / Double(2 * m * n * k)))
-  let s = medianSeconds(repeats: 7) {
+  let s = medianTime(repeats: 7, clock: benchNow) {
     for _ in 0..<reps { Matrix.gemm(a, b, into: &c) }
   }
   return 2 * Double(m * n * k) * Double(reps) / s / 1e9
 }
 
-/// Runs the training benchmark and prints a Markdown table. Options: `--quick` (shorter timings),
-/// `--threads 1,2`, `--batches 128,512,2048`, `--thread-clock` (time 1-thread runs by the thread's CPU clock,
-/// which ignores time the thread spends descheduled on a busy machine), `--torch [PYTHON]` (then time the
-/// identical network in PyTorch with Benchmarks/torch_timemlp.py, same options, and print the speed ratios).
-func runTrainBenchmark(arguments: [String]) {
-  var threads = [1, 2], batches = [128, 512, 2048], quick = false
-  var torchPython: String?
-  var i = 0
-  while i < arguments.count {
-    switch arguments[i] {
-    case "--quick": quick = true
-    case "--thread-clock": benchUsesThreadClock = true
-    case "--torch":
-      if i + 1 < arguments.count, !arguments[i + 1].hasPrefix("--") { torchPython = arguments[i + 1]; i += 1 } else { torchPython = "python3" }
-    case "--threads" where i + 1 < arguments.count:
-      threads = arguments[i + 1].split(separator: ",").compactMap { Int($0) }; i += 1
-    case "--batches" where i + 1 < arguments.count:
-      batches = arguments[i + 1].split(separator: ",").compactMap { Int($0) }; i += 1
-    default: break
-    }
-    i += 1
-  }
+/// Runs the training benchmark and prints a Markdown table: `quick` shortens the timings, `threadClock` times
+/// 1-thread runs by the thread's CPU clock (which ignores time the thread spends descheduled on a busy machine),
+/// `torchPython` then times the identical network in PyTorch with Benchmarks/torch_timemlp.py, same options, and
+/// prints the speed ratios.
+func runTrainBenchmark(threads: [Int], batches: [Int], quick: Bool, threadClock: Bool, torchPython: String?) {
+  benchUsesThreadClock = threadClock
   let targetSeconds = quick ? 0.4 : 1.5
   print("## TimeMLP training benchmark (\(BLAS.backendDescription))\n")
   print("| θ/x | params | threads | GEMM GFLOP/s | batch | train samples/s | step ms | FLOP util. |")
@@ -103,9 +65,9 @@ func runTrainBenchmark(arguments: [String]) {
         var rng = Xoshiro(seed: 2)
         let batch = TrainingBatch(parameters: rng.normalMatrix(rows: b, cols: dTheta), conditions: rng.normalMatrix(rows: b, cols: dx))
         // Calibrate the number of steps per timing to about `targetSeconds / 5`.
-        let once = medianSeconds(repeats: 1) { trainer.step(batch, learningRate: 1e-4) }
+        let once = medianTime(repeats: 1, clock: benchNow) { trainer.step(batch, learningRate: 1e-4) }
         let steps = max(1, Int(targetSeconds / 5 / once))
-        let s = medianSeconds(repeats: 5) { for _ in 0..<steps { trainer.step(batch, learningRate: 1e-4) } } / Double(steps)
+        let s = medianTime(repeats: 5, clock: benchNow) { for _ in 0..<steps { trainer.step(batch, learningRate: 1e-4) } } / Double(steps)
         let rate = Double(b) / s
         let util = 6 * Double(net.parameterCount) * rate / (gemm * 1e9)
         training["\(dTheta)/\(dx) \(th) \(b)"] = rate
@@ -117,7 +79,7 @@ func runTrainBenchmark(arguments: [String]) {
       let n = 10_000
       let x = rng.normalMatrix(rows: n, cols: dTheta), c = rng.normalMatrix(rows: n, cols: dx)
       let t = (0..<n).map { _ in Float(rng.nextDouble()) }
-      let s = medianSeconds(repeats: quick ? 3 : 5) { _ = net.predict(x, time: t, condition: c) }
+      let s = medianTime(repeats: quick ? 3 : 5, clock: benchNow) { _ = net.predict(x, time: t, condition: c) }
       inference.append(("\(dTheta)/\(dx)", th, Double(n) / s))
       _ = gemm
     }

@@ -8,12 +8,7 @@
 import DiffusionSBI
 import Foundation
 
-func runTrainedSweep(arguments args: [String]) {
-  let sims = Int(option(args, "--simulations") ?? "20000") ?? 20_000
-  let epochs = Int(option(args, "--epochs") ?? "10") ?? 10
-  let widths = (option(args, "--widths") ?? "64,64").split(separator: ",").compactMap { Int($0) }
-  let count = Int(option(args, "--samples") ?? "10000") ?? 10_000
-  if let t = option(args, "--threads").flatMap(Int.init) { Threading.count = t }
+func runTrainedSweep(sims: Int, epochs: Int, widths: [Int], count: Int) {
   let schedules: [(String, ScheduleKind, VarianceType)] = [
     ("edm-vp", .edm, .preserving), ("edm-ve", .edm, .exploding), ("cosine", .cosine, .preserving),
     ("linear", .linear, .preserving), ("sub-vp", .subVP, .subPreserving), ("rectified-flow", .rectifiedFlow, .rectifiedFlow),
@@ -44,7 +39,7 @@ func runTrainedSweep(arguments args: [String]) {
         config.batchSize = 256
         config.optimizer = .adamW
         config.seed = 3
-        let h = try estimator.train(parameters: theta, data: x, configuration: config)
+        let h = try estimator.train(.simulations(parameters: theta, data: x), configuration: config)
         log("\(sname) \(prediction.rawValue): trained in \(fmt(h.seconds)) s, final loss \(h.loss.last ?? .nan)")
         for sampler in SamplerKind.allCases {
           let draws = try estimator.sample(

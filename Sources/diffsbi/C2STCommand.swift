@@ -1,6 +1,7 @@
 // `diffsbi c2st`: classifier two-sample test between two sample files.
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 
 struct C2STCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 // Calibration checks on simulated data sets (SBC and the review's metrics) and their plots, shared by
 // `diagnose` and `demo`.
 
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 

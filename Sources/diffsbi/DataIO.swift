@@ -1,5 +1,6 @@
 // Reading simulations and observations from .npz / .npy / CSV files, and writing samples.
 
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 

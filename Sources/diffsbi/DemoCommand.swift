@@ -1,6 +1,7 @@
 // `diffsbi demo`: two_moons end to end (simulate, train, sample, C2ST, calibration) with an HTML report.
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 
@@ -54,13 +55,12 @@ struct DemoCommand: ParsableCommand {
     try NPZ.write([("theta", theta), ("x", x)], to: path("simulations.npz"))
 
     common.info("demo 2/5: training the default diffusion estimator (\(epochs) epochs)")
-    var model = try ModelOptions.parse(["--epochs", "\(epochs)", "--widths", widths])
-    model.epochs = epochs
+    let model = try ModelOptions.parse(["--widths", widths])
     let estimator = try model.makeEstimator(parameters: task.parameterDimension, data: task.dataDimension,
                                             constraints: constraints(for: task), seed: common.seed)
-    let config = model.training(seed: common.seed)
+    let config = try TrainingOptions.parse(["--epochs", "\(epochs)"]).configuration(seed: common.seed, online: false)
     let trainReporter = ProgressReporter(label: "train", mode: common.progressMode)
-    try estimator.train(parameters: theta, data: x, configuration: config,
+    try estimator.train(.simulations(parameters: theta, data: x), configuration: config,
                         progress: trainingProgress(trainReporter, epochs: config.epochs, batchSize: config.batchSize))
     trainReporter.finish("\(epochs) epochs in \(fmt(estimator.settings.trainSeconds, 1)) s")
     try saveModel(estimator, task: task.name, to: path("model"))

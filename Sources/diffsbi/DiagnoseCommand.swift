@@ -1,6 +1,7 @@
 // `diffsbi diagnose`: simulation-based calibration and the review's metrics of a trained model.
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 

@@ -1,6 +1,7 @@
 // The `diffsbi` command tree (see CLI.md for the interface we promise users).
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 
 struct DiffSBI: ParsableCommand {

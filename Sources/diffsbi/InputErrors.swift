@@ -1,5 +1,6 @@
 // Library error types whose cases describe bad user input: the CLI exits with code 2 for them.
 
+import CommandLineOptions
 import DiffusionSBI
 
 extension FileFormatError: UserInputError {}

@@ -1,39 +1,11 @@
 // Options shared by several commands, enum-typed option values, and the --json output.
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 
-extension SamplerKind: ExpressibleByArgument {}
-extension ScheduleKind: ExpressibleByArgument {}
-extension VarianceType: ExpressibleByArgument {}
-extension Prediction: ExpressibleByArgument {}
-extension LossWeighting: ExpressibleByArgument {}
-extension EstimatorMethod: ExpressibleByArgument {}
-
-/// --seed, --threads, --quiet and --json.
-struct CommonOptions: ParsableArguments {
-  @Option(help: "Random seed (runs are reproducible for a seed and thread count).")
-  var seed: UInt64 = 0
-
-  @Option(help: "Worker threads (default: DIFFSBI_THREADS or the number of cores).")
-  var threads: Int?
-
-  @Flag(name: .shortAndLong, help: "No progress output on stderr.")
-  var quiet = false
-
-  @Flag(help: "Print one JSON object with a summary on stdout.")
-  var json = false
-
-  func validate() throws {
-    if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-  }
-
-  /// Applies --threads.
-  func apply() {
-    Threading.configure(threads: threads)
-  }
-
+extension CommonOptions {
   var progressMode: ProgressMode { quiet ? .quiet : .auto }
 
   /// A log line on stderr unless --quiet.
@@ -65,16 +37,6 @@ func sanitize(_ value: Any) -> Any {
   }
 }
 
-/// Parses "a,b,c" lists of option values.
-func parseList<T>(_ text: String, option: String, _ transform: (String) -> T?) throws -> [T] {
-  let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-  guard !parts.isEmpty else { throw InputError("\(option): empty list") }
-  return try parts.map { p in
-    guard let v = transform(p) else { throw InputError("\(option): invalid value '\(p)'") }
-    return v
-  }
-}
-
 /// The estimator's constraint transform for a task's prior support.
 func constraints(for task: any SimulationTask) -> [Constraint] {
   task.prior.constraint.constraints(dimension: task.parameterDimension)
@@ -99,12 +61,6 @@ func parameterNames(_ d: Int) -> [String] { (1...max(d, 1)).map { "theta_\($0)" 
 
 /// Training progress on the reporter: epoch, running loss, samples/s and ETA.
 func trainingProgress(_ reporter: ProgressReporter, epochs: Int, batchSize: Int) -> (TrainingProgress) -> Void {
-  let report = stepProgress(reporter, epochs: epochs, batchSize: batchSize)
-  return { p in report(p.epoch, p.step, p.totalSteps, p.loss) }
-}
-
-/// The same for streaming training.
-func shardProgress(_ reporter: ProgressReporter, epochs: Int, batchSize: Int) -> (ShardTrainingProgress) -> Void {
   let report = stepProgress(reporter, epochs: epochs, batchSize: batchSize)
   return { p in report(p.epoch, p.step, p.totalSteps, p.loss) }
 }

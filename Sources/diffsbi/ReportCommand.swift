@@ -1,6 +1,7 @@
 // `diffsbi report`: the HTML report of a model directory.
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 

@@ -1,6 +1,7 @@
 // `diffsbi sample`: posterior samples for one or many observations.
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 
@@ -179,6 +180,10 @@ struct SampleCommand: ParsableCommand {
     common.apply()
     try checkOutputPath(out, allowed: ["npy", "csv"], option: "--out")
     let estimator = try loadModel(model)
+    let method = estimator.settings.method
+    if samplerArguments.sampler != nil && (method == .consistency || method == .stableConsistency) {
+      throw ValidationError("--sampler: \(method.rawValue) models always use their own multistep sampler")
+    }
     let obs = try readObservations(observation, expectedColumns: estimator.conditionDimension)
     let inference = try inferenceArguments.inferenceOptions(dimension: estimator.parameterDimension,
                                                            observations: obs.rows)

@@ -1,6 +1,7 @@
 // `diffsbi simulate`: draws (θ, x) from a task's joint, optionally as one deterministic shard of a campaign.
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 import Foundation
 

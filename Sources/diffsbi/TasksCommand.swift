@@ -1,6 +1,7 @@
 // `diffsbi tasks`: the built-in tasks.
 
 import ArgumentParser
+import CommandLineOptions
 import DiffusionSBI
 
 struct TasksCommand: ParsableCommand {

@@ -22,17 +22,18 @@ import Testing
     config.epochs = 2
     config.batchSize = 32
     let streamed = try PosteriorEstimator(parameterDimension: 10, conditionDimension: 10, network: net)
-    let result = try streamed.train(shards: shards, configuration: config)
-    #expect(result.statistics.droppedRows == 1)
-    #expect(result.statistics.rows == 50 + 67 + 84 - 1)
-    #expect(result.history.loss.count == 2)
-    let finite = result.history.loss.allSatisfy { $0.isFinite }
+    let history = try streamed.train(.shards(shards), configuration: config)
+    let statistics = streamed.lastSourceStatistics
+    #expect(statistics.droppedRows == 1)
+    #expect(statistics.trainingRows == 50 + 67 + 84 - 1)
+    #expect(history.loss.count == 2)
+    let finite = history.loss.allSatisfy { $0.isFinite }
     #expect(finite)
-    #expect(streamed.settings.simulations == result.statistics.rows)
+    #expect(streamed.settings.simulations == statistics.trainingRows)
 
     let (kept, _) = try NonFiniteRows.drop([Matrix.vstack(parts.map(\.0)), Matrix.vstack(parts.map(\.1))])
     let whole = try PosteriorEstimator(parameterDimension: 10, conditionDimension: 10, network: net)
-    try whole.train(parameters: kept[0], data: kept[1], configuration: config)
+    try whole.train(.simulations(parameters: kept[0], data: kept[1]), configuration: config)
     let a = try #require(streamed.parameterStandardizer), b = try #require(whole.parameterStandardizer)
     for (x, y) in zip(a.mean + a.std, b.mean + b.std) { #expect(abs(x - y) < 1e-9 * max(1, abs(y))) }
     let c = try #require(streamed.conditionStandardizer), d = try #require(whole.conditionStandardizer)
@@ -44,6 +45,6 @@ import Testing
     let e = try PosteriorEstimator(parameterDimension: 3, conditionDimension: 3)
     var config = TrainingConfiguration()
     config.epochs = 1
-    #expect(throws: EstimatorError.self) { try e.train(shards: [shard], configuration: config) }
+    #expect(throws: EstimatorError.self) { try e.train(.shards([shard]), configuration: config) }
   }
 }

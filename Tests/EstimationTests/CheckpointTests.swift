@@ -54,10 +54,26 @@ import Darwin
 
   /// Trains once with checkpoints, snapshotting the checkpoint file after steps `stops`; then resumes a fresh
   /// estimator from each snapshot and compares the final weights with the uninterrupted run.
-  func resumeFromSnapshots(online: Bool, stops: [Int]) throws {
+  func resumeFromSnapshots(mode: TrainingMode, stops: [Int]) throws {
+    let (theta, x) = Self.dataset(400)
     var cfg = Self.configuration()
-    let (theta, x) = Self.dataset(1000)
-    if online { cfg.validationSimulations = 128 } else { cfg.validationFraction = 0.1; cfg.earlyStoppingPatience = 50 }
+    let data: TrainingData
+    switch mode {
+    case .online:
+      cfg.validationSimulations = 128
+      data = .simulator(Self.simulator)
+    case .offline:
+      cfg.validationFraction = 0.1
+      cfg.earlyStoppingPatience = 50
+      data = .simulations(parameters: theta, data: x)
+    case .shards:
+      cfg.validationFraction = 0.1
+      cfg.earlyStoppingPatience = 50
+      // Three shards of 150, 130 and 120 rows: 135, 117 and 108 after the validation split, 4 + 3 + 3 steps.
+      data = .shards([0..<150, 150..<280, 280..<400].enumerated().map { k, r in
+        TrainingShard(name: "shard\(k)") { (theta.rows(r), x.rows(r)) }
+      })
+    }
     let root = Self.temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: root) }
     let live = CheckpointOptions(directory: root + "/live", everySteps: 3)
@@ -72,39 +88,32 @@ import Darwin
       try? fm.copyItem(atPath: live.path, toPath: dir + "/checkpoint.safetensors")
       snapshots[k] = dir
     }
-    let h0: TrainingHistory
-    if online {
-      h0 = try reference.train(simulator: Self.simulator, configuration: cfg, checkpoint: live, resume: false, progress: progress)
-    } else {
-      h0 = try reference.train(parameters: theta, data: x, configuration: cfg, checkpoint: live, resume: false, progress: progress)
-    }
+    let h0 = try reference.train(data, configuration: cfg, checkpoint: live, progress: progress)
+    #expect(h0.validationLoss.count == cfg.epochs)
     // Checkpointing itself does not change the run.
     let plain = try Self.estimator()
-    if online { try plain.train(simulator: Self.simulator, configuration: cfg) } else {
-      try plain.train(parameters: theta, data: x, configuration: cfg)
-    }
+    try plain.train(data, configuration: cfg)
     #expect(Self.weights(plain) == Self.weights(reference))
     #expect(snapshots.count == stops.count)
     for (k, dir) in snapshots.sorted(by: { $0.key < $1.key }) {
       let resumed = try Self.estimator()
       let opts = CheckpointOptions(directory: dir, everySteps: 3)
-      let h: TrainingHistory
-      if online {
-        h = try resumed.train(simulator: Self.simulator, configuration: cfg, checkpoint: opts, progress: nil)
-      } else {
-        h = try resumed.train(parameters: theta, data: x, configuration: cfg, checkpoint: opts, progress: nil)
-      }
+      let h = try resumed.train(data, configuration: cfg, checkpoint: opts, resume: true)
       #expect(Self.weights(resumed) == Self.weights(reference), "resumed after step \(k)")
       #expect(h.loss == h0.loss && h.validationLoss == h0.validationLoss && h.steps == h0.steps, "history after \(k)")
     }
   }
 
   @Test func offlineResumeIsBitIdentical() throws {
-    try resumeFromSnapshots(online: false, stops: [4, 28, 29, 57, 100])
+    try resumeFromSnapshots(mode: .offline, stops: [4, 28, 29, 57, 100])
+  }
+
+  @Test func shardedResumeIsBitIdentical() throws {
+    try resumeFromSnapshots(mode: .shards, stops: [4, 7, 10, 13, 31])
   }
 
   @Test func onlineResumeIsBitIdentical() throws {
-    try resumeFromSnapshots(online: true, stops: [4, 21, 60])
+    try resumeFromSnapshots(mode: .online, stops: [4, 21, 60])
   }
 
   @Test func mismatchedCheckpointIsRefused() throws {
@@ -113,23 +122,23 @@ import Darwin
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var cfg = Self.configuration()
     cfg.epochs = 1
-    try Self.estimator().train(parameters: theta, data: x, configuration: cfg,
+    try Self.estimator().train(.simulations(parameters: theta, data: x), configuration: cfg,
                                checkpoint: CheckpointOptions(directory: dir, everySteps: 2))
     var other = cfg
     other.learningRate = 2e-3
     #expect(throws: CheckpointError.self) {
-      try Self.estimator().train(parameters: theta, data: x, configuration: other,
-                                 checkpoint: CheckpointOptions(directory: dir))
+      try Self.estimator().train(.simulations(parameters: theta, data: x), configuration: other,
+                                 checkpoint: CheckpointOptions(directory: dir), resume: true)
     }
     #expect(throws: CheckpointError.self) {
-      try Self.estimator().train(simulator: Self.simulator, configuration: cfg, checkpoint: CheckpointOptions(directory: dir))
+      try Self.estimator().train(.simulator(Self.simulator), configuration: cfg, checkpoint: CheckpointOptions(directory: dir), resume: true)
     }
     // A truncated checkpoint is reported, not trusted.
     let path = CheckpointOptions(directory: dir).path
     let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
     try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
     #expect(throws: CheckpointError.self) {
-      try Self.estimator().train(parameters: theta, data: x, configuration: cfg, checkpoint: CheckpointOptions(directory: dir))
+      try Self.estimator().train(.simulations(parameters: theta, data: x), configuration: cfg, checkpoint: CheckpointOptions(directory: dir), resume: true)
     }
   }
 }

@@ -31,7 +31,7 @@ import Estimation
     cfg.batchSize = 128
     cfg.learningRate = 1e-3
     cfg.optimizer = .adamW
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let trainSeconds = Date().timeIntervalSince(start)
     let truths = task.prior.sample(count: datasets, seed: 10)
     var lines = [

@@ -125,8 +125,9 @@ import Estimation
     let h = try HierarchicalEstimator(global: Self.estimator.global, local: positive)
     var theta = Self.training.m
     for i in 0..<theta.rows { theta[i, 0] = Foundation.exp(theta[i, 0]) }
-    try h.local.train(parameters: theta, data: try h.localConditions(groupData: Self.training.y, global: Self.training.mu),
-                      configuration: Self.configuration)
+    try h.local.train(
+      .simulations(parameters: theta, data: try h.localConditions(groupData: Self.training.y, global: Self.training.mu)),
+      configuration: Self.configuration)
     // Exact global draws isolate the local part: η^(s) ~ N(E[μ|Y], Var[μ|Y]).
     let truth = Self.closedForm(Self.groups.ybar)
     var rng = Xoshiro(seed: 4)

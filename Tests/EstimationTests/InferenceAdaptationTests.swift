@@ -33,7 +33,7 @@ import Estimation
     cfg.batchSize = 128
     cfg.learningRate = 1e-3
     cfg.optimizer = .adamW
-    try! est.train(parameters: theta, data: x, configuration: cfg)
+    try! est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     return est
   }()
 
@@ -174,7 +174,7 @@ import Estimation
     cfg.epochs = 20
     cfg.learningRate = 1e-3
     cfg.optimizer = .adamW
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let y = Self.model.simulate(theta: [1.0, -0.7], count: 10, rng: &rng)
     let truth = Self.model.posterior(y)
     let options = InferenceOptions(
@@ -230,7 +230,7 @@ import Estimation
     cfg.batchSize = 128
     cfg.learningRate = 1e-3
     cfg.optimizer = .adamW
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let obs = Matrix([InverseKinematicsTask.defaultObservation])
     let feasible = { (s: Matrix) -> Double in
       Double((0..<s.rows).filter { sin(Double(s[$0, 1])) >= 0 }.count) / Double(s.rows)

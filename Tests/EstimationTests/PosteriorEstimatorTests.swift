@@ -37,7 +37,7 @@ import Consistency
     cfg.batchSize = 128
     cfg.learningRate = 1e-3
     cfg.optimizer = .adamW
-    let history = try est.train(parameters: theta, data: x, configuration: cfg)
+    let history = try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     #expect(history.loss.last! < history.loss.first!)
     let obs = Matrix([[1.0, -0.5], [0, 2], [-1.5, 0.5]])
     let r = try est.sample(observations: obs, count: 3000, seed: 7)
@@ -59,7 +59,7 @@ import Consistency
       constraints: [.unbounded, .unbounded], seed: 3)
     var cfg = TrainingConfiguration()
     cfg.epochs = 2
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("est-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try est.save(to: dir)
@@ -81,7 +81,7 @@ import Consistency
       constraints: [.interval(lower: 0, upper: 1)], seed: 4)
     var cfg = TrainingConfiguration()
     cfg.epochs = 3
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let r = try est.sample(observations: Matrix([[0.9]]), count: 500, seed: 1)
     #expect(r.samples[0].storage.allSatisfy { $0 >= 0 && $0 <= 1 })
   }
@@ -93,7 +93,7 @@ import Consistency
       try est.sample(observations: Matrix(rows: 1, cols: 3, storage: [0, .nan, 1]), count: 10)
     }
     #expect(throws: EstimatorError.self) {
-      try est.train(parameters: Matrix(rows: 5, cols: 2), data: Matrix(rows: 4, cols: 3), configuration: TrainingConfiguration())
+      try est.train(.simulations(parameters: Matrix(rows: 5, cols: 2), data: Matrix(rows: 4, cols: 3)), configuration: TrainingConfiguration())
     }
     #expect(throws: EstimatorError.self) {
       try PosteriorEstimator(parameterDimension: 2, conditionDimension: 3, constraints: [.positive])
@@ -110,7 +110,7 @@ import Consistency
     cfg.epochs = 12
     cfg.batchSize = 128
     cfg.optimizer = .adamW
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let obs = try task.observation(1)
     let draws = try est.sample(observations: Matrix(rows: 1, cols: 10, storage: obs), count: 2000, seed: 3)
     let exact = try #require(task.samplePosterior(observation: obs, count: 2000, seed: 4))
@@ -129,7 +129,7 @@ import Consistency
     var cfg = TrainingConfiguration()
     cfg.epochs = epochs
     cfg.learningRate = 1e-3
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     return est
   }
 

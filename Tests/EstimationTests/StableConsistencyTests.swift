@@ -99,7 +99,7 @@ import Consistency
     cfg.epochs = 2
     cfg.useEMA = true
     let initialWeights = try #require(est.model.auxiliary).valueArray
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let trainedWeights = try #require(est.model.auxiliary).valueArray
     #expect(trainedWeights != initialWeights, "the weight network is trained")
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scm-\(UUID().uuidString)").path
@@ -138,7 +138,7 @@ import Consistency
     var cfg = TrainingConfiguration()
     cfg.epochs = 30
     cfg.learningRate = 1e-3
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let obs = Matrix([[1.0, -0.5], [0, 2]])
     let r = try est.sample(observations: obs, count: 3000, seed: 9)
     #expect(r.nonFiniteRows == 0)

@@ -68,7 +68,7 @@ import NumericCore
     cfg.learningRate = 1e-3
     cfg.optimizer = .adamW
     cfg.seed = 1
-    try est.train(parameters: theta, data: x, configuration: cfg)
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let obs = try task.observation(1)
     let draws = try est.sample(observations: Matrix(rows: 1, cols: 2, storage: obs), count: 10_000, seed: 2)
     #expect(draws.evaluations == 11 && draws.nonFiniteRows == 0)

@@ -67,7 +67,7 @@ extension NeuralNetSuite {
       cfg.seed = 3
       let trainer = Trainer(model: TrainableModel(network: smallNetwork(seed: 1)), objective: RegressionObjective(), configuration: cfg)
       var calls = 0
-      let h = trainer.trainOnline(simulator: simulator) { _ in calls += 1 }
+      let h = try trainer.train(.simulator(simulator)) { _ in calls += 1 }
       #expect(calls == 400 && h.steps == 400 && h.skippedSteps == 0)
       #expect(h.validationLoss.count == 8)
       #expect(h.validationLoss.first! > 5 * h.validationLoss.last!)
@@ -87,8 +87,8 @@ extension NeuralNetSuite {
       func run(_ poison: Int) throws -> (TrainingHistory, [Float], [[Float]]) {
         let t = Trainer(model: TrainableModel(network: smallNetwork(seed: 2)),
                         objective: RegressionObjective(poisonEvery: poison), configuration: cfg)
-        let h = try t.trainOffline(parameters: theta, data: x)
-        return (h, t.model.network.parameters.valueArray, t.ema!.shadow)
+        let h = try t.train(.simulations(parameters: theta, data: x))
+        return (h, t.model.network.parameters.valueArray, t.ema!.shadow))
       }
       let (h1, w1, e1) = try run(0)
       let (h2, w2, e2) = try run(0)
@@ -98,7 +98,7 @@ extension NeuralNetSuite {
       let (h3, _, _) = try run(5)
       #expect(h3.skippedSteps > 0 && h3.steps + h3.skippedSteps == h1.steps)
       #expect(h3.loss.allSatisfy { $0.isFinite })
-      #expect(throws: TrainingError.self) { _ = try Trainer(model: TrainableModel(network: smallNetwork(seed: 2)), objective: RegressionObjective(), configuration: cfg).trainOffline(parameters: theta, data: x.map { $0.rows(0..<5) }) }
+      #expect(throws: TrainingError.self) { _ = try Trainer(model: TrainableModel(network: smallNetwork(seed: 2)), objective: RegressionObjective(), configuration: cfg).train(.simulations(parameters: theta, data: x.map { $0.rows(0..<5) })) }
     }
   }
 }

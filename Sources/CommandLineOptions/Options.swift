@@ -1,0 +1,270 @@
+// Option groups shared by `diffsbi` and `diffsbi-bench`: one definition of every model, training and run option,
+// so that both tools accept the same spellings, defaults and refusals (Documentation/CLI.md).
+
+import ArgumentParser
+import DiffusionSBI
+import Foundation
+
+extension SamplerKind: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
+extension VarianceType: ExpressibleByArgument {}
+extension Prediction: ExpressibleByArgument {}
+extension LossWeighting: ExpressibleByArgument {}
+extension EstimatorMethod: ExpressibleByArgument {}
+
+/// Mini-batch optimal-transport couplings of flow matching, as `--coupling` spells them.
+public enum CouplingKind: String, CaseIterable, ExpressibleByArgument, Sendable {
+  case independent, sinkhorn, conditional, exact
+  case exactConditional = "exact-conditional"
+}
+
+/// The optimizer, as `--optimizer` spells it.
+public enum OptimizerKind: String, CaseIterable, ExpressibleByArgument, Sendable {
+  case adam, adamw
+}
+
+/// --seed, --threads, --quiet and --json.
+public struct CommonOptions: ParsableArguments {
+  @Option(help: "Random seed (runs are reproducible for a seed and thread count).")
+  public var seed: UInt64 = 0
+
+  @Option(help: "Worker threads (default: DIFFSBI_THREADS or the number of cores).")
+  public var threads: Int?
+
+  @Flag(name: .shortAndLong, help: "No progress output on stderr.")
+  public var quiet = false
+
+  @Flag(help: "Print one JSON object with a summary on stdout.")
+  public var json = false
+
+  public init() {}
+
+  public func validate() throws {
+    if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+  }
+
+  /// Applies --threads.
+  public func apply() { Threading.configure(threads: threads) }
+}
+
+/// The estimator: method, diffusion design choices, flow-matching and consistency options, network.
+///
+/// Method-specific options are optional so that one that does not apply to the chosen method is refused
+/// (exit code 2) instead of silently ignored; their defaults are the library's (`EstimatorSettings()`).
+public struct ModelOptions: ParsableArguments {
+  @Option(help: "Generative method: \(EstimatorMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+  public var method: EstimatorMethod = .diffusion
+  @Option(help: "Diffusion: noise schedule, \(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: edm).")
+  public var schedule: ScheduleKind?
+  @Option(help: "Diffusion with the edm or cosine schedule: variance type, preserving or exploding (default: preserving).")
+  public var variance: VarianceType?
+  @Option(help: "Diffusion: network prediction target, \(Prediction.allCases.map(\.rawValue).joined(separator: ", ")) (default: F).")
+  public var prediction: Prediction?
+  @Option(help: "Diffusion: loss weighting, \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", ")) (default: edm).")
+  public var weighting: LossWeighting?
+  @Option(help: "Flow matching: training times s = u^(1+α); 0 is uniform (default), the review uses -0.6.")
+  public var timePower: Double?
+  @Option(help: "Flow matching: noise-data coupling, \(CouplingKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: independent).")
+  public var coupling: CouplingKind?
+  @Option(help: "Flow matching with OT: weight of the condition distance in the OT cost (default: the coupling's).")
+  public var conditionRatio: Double?
+  @Option(help: "Flow matching with OT: partial-transport factor in (0, 1] (default: 1).")
+  public var partialFactor: Double?
+  @Option(help: "Stable consistency: optimizer steps over which the tangent warm-up factor rises from 0 to 1 (default: 0).")
+  public var tangentWarmup: Int?
+  @Option(help: "Diffusion and flow matching: probability of training on the null condition, for classifier-free guidance.")
+  public var conditionDropout = 0.0
+  @Option(help: "Hidden layer widths of the TimeMLP, comma-separated.")
+  public var widths = "256,256,256,256,256"
+  @Option(help: "Dropout probability of the TimeMLP's hidden layers (default: 0.05).")
+  public var dropout: Float?
+
+  public init() {}
+
+  public func validate() throws {
+    let diffusionOnly: [(String, Bool)] = [
+      ("--schedule", schedule != nil), ("--variance", variance != nil), ("--prediction", prediction != nil),
+      ("--weighting", weighting != nil),
+    ]
+    for (name, given) in diffusionOnly where given && method != .diffusion {
+      throw ValidationError("\(name) applies to --method diffusion, not \(method.rawValue)")
+    }
+    let flowOnly: [(String, Bool)] = [
+      ("--time-power", timePower != nil), ("--coupling", coupling != nil),
+      ("--condition-ratio", conditionRatio != nil), ("--partial-factor", partialFactor != nil),
+    ]
+    for (name, given) in flowOnly where given && method != .flowMatching {
+      throw ValidationError("\(name) applies to --method flow-matching, not \(method.rawValue)")
+    }
+    if (conditionRatio != nil || partialFactor != nil) && (coupling ?? .independent) == .independent {
+      throw ValidationError("--condition-ratio and --partial-factor need an OT --coupling")
+    }
+    if tangentWarmup != nil && method != .stableConsistency {
+      throw ValidationError("--tangent-warmup applies to --method stable-consistency, not \(method.rawValue)")
+    }
+    if let v = variance, let s = schedule, s != .edm && s != .cosine {
+      throw ValidationError("--variance: the \(s.rawValue) schedule fixes its own variance type (\(v.rawValue) given)")
+    }
+    if let v = variance, v != .preserving && v != .exploding {
+      throw ValidationError("--variance: the \((schedule ?? .edm).rawValue) schedule is preserving or exploding")
+    }
+    if let t = tangentWarmup, t < 0 { throw ValidationError("--tangent-warmup must be at least 0") }
+    if let r = conditionRatio, !(r >= 0 && r <= 1) { throw ValidationError("--condition-ratio must be in [0, 1]") }
+    if let p = partialFactor, !(p > 0 && p <= 1) { throw ValidationError("--partial-factor must be in (0, 1]") }
+    if let a = timePower, !(a > -1 && a.isFinite) { throw ValidationError("--time-power must be greater than -1") }
+    if !(0..<1).contains(conditionDropout) { throw ValidationError("--condition-dropout must be in [0, 1)") }
+    if conditionDropout > 0 && !(method == .diffusion || method == .flowMatching) {
+      throw ValidationError("--condition-dropout applies to diffusion and flow matching, not \(method.rawValue)")
+    }
+    if let p = dropout, !(0..<1).contains(p) { throw ValidationError("--dropout must be in [0, 1)") }
+    _ = try parsedWidths()
+  }
+
+  public func parsedWidths() throws -> [Int] {
+    let w = widths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !w.isEmpty, w.allSatisfy({ ($0 ?? 0) > 0 }) else {
+      throw ValidationError("--widths: expected positive integers separated by commas, got '\(widths)'")
+    }
+    return w.map { $0! }
+  }
+
+  /// The mini-batch OT options of `--coupling` (nil: independent coupling).
+  public var couplingOptions: OptimalTransportOptions? {
+    var o: OptimalTransportOptions
+    switch coupling ?? .independent {
+    case .independent: return nil
+    case .sinkhorn: o = OptimalTransportOptions(conditionRatio: 0.5)
+    case .conditional: o = OptimalTransportOptions(conditionRatio: 0.01)
+    case .exact: o = OptimalTransportOptions(method: .exact, conditionRatio: 0.5)
+    case .exactConditional: o = OptimalTransportOptions(method: .exact, conditionRatio: 0.01)
+    }
+    if let r = conditionRatio { o.conditionRatio = r }
+    if let s = partialFactor { o.partialFactor = s }
+    return o
+  }
+
+  /// The estimator settings the options select.
+  public func settings() -> EstimatorSettings {
+    let d = DiffusionConfiguration()
+    var s = EstimatorSettings(
+      method: method,
+      diffusion: DiffusionConfiguration(
+        schedule: schedule ?? d.schedule, variance: variance ?? d.variance, prediction: prediction ?? d.prediction,
+        weighting: weighting ?? d.weighting),
+      conditionDropout: conditionDropout)
+    switch method {
+    case .flowMatching:
+      let time: FlowTimeSampling = timePower.map { $0 == 0 ? .uniform : .powerLaw(alpha: $0) } ?? .uniform
+      s.flowMatching = FlowMatchingSettings(timeSampling: time, coupling: couplingOptions)
+    case .stableConsistency:
+      s.stableConsistency = StableConsistencySettings(tangentWarmupSteps: tangentWarmup ?? 0)
+    default: break
+    }
+    return s
+  }
+
+  /// A short label of the method and its options, for tables.
+  public var label: String {
+    var l = method.rawValue
+    if method == .diffusion, schedule != nil || variance != nil || prediction != nil || weighting != nil {
+      let c = settings().diffusion
+      l += " \(c.schedule.rawValue)-\(c.variance.rawValue)-\(c.prediction.rawValue)-\(c.weighting.rawValue)"
+    }
+    if let a = timePower, a != 0 { l += " α=\(a)" }
+    if let c = coupling, c != .independent { l += " +\(c.rawValue) OT" }
+    if let r = conditionRatio { l += " ratio \(r)" }
+    if let s = partialFactor { l += " partial \(s)" }
+    if let t = tangentWarmup, t > 0 { l += " warm-up \(t)" }
+    if let p = dropout { l += " dropout \(p)" }
+    return l
+  }
+
+  /// The TimeMLP for `parameters` θ columns and `data` condition columns.
+  public func network(parameters: Int, data: Int) throws -> TimeMLPConfiguration {
+    var net = TimeMLPConfiguration(inputDimension: parameters, conditionDimension: data)
+    net.widths = try parsedWidths()
+    if let p = dropout { net.dropout = p }
+    return net
+  }
+
+  /// A new, untrained estimator.
+  public func makeEstimator(parameters: Int, data: Int, constraints: [Constraint]?, seed: UInt64) throws
+    -> PosteriorEstimator
+  {
+    try PosteriorEstimator(parameterDimension: parameters, conditionDimension: data, settings: settings(),
+                           network: network(parameters: parameters, data: data), constraints: constraints, seed: seed)
+  }
+}
+
+/// The training loop: epochs, batches, optimizer, schedule, EMA, validation and early stopping.
+public struct TrainingOptions: ParsableArguments {
+  @Option(help: "Training epochs (offline: passes over the data; online: the budget is spread over them).")
+  public var epochs = 100
+  @Option(help: "Batch size.")
+  public var batchSize = 128
+  @Option(help: "Peak learning rate (linear warm-up, then cosine decay to 0).")
+  public var learningRate: Float = 5e-4
+  @Option(help: "Fraction of all steps spent warming the learning rate up.")
+  public var warmup = 0.05
+  @Option(help: "Optimizer: adam or adamw (default: adamw for data files and offline simulations, adam online).")
+  public var optimizer: OptimizerKind?
+  @Option(help: "AdamW decoupled weight decay (default: 5e-3).")
+  public var weightDecay: Float?
+  @Option(help: "Clip gradients to this global L2 norm (0: no clipping).")
+  public var clip: Float = 1.5
+  @Flag(help: "Keep a power EMA of the weights (γ = 6.94) and sample with it.")
+  public var ema = false
+  @Option(help: "Fraction of the data held out for the validation loss (with --online: that fraction of the budget is simulated once for it).")
+  public var validationFraction = 0.0
+  @Option(help: "Stop after this many epochs without a better validation loss and restore the best weights (needs --validation-fraction).")
+  public var patience: Int?
+
+  public init() {}
+
+  public func validate() throws {
+    if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+    if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+    if !(learningRate > 0 && learningRate.isFinite) { throw ValidationError("--learning-rate must be positive") }
+    if !(0..<1).contains(warmup) { throw ValidationError("--warmup must be in [0, 1)") }
+    if let w = weightDecay {
+      if !(w >= 0 && w.isFinite) { throw ValidationError("--weight-decay must be at least 0") }
+      if optimizer == .adam { throw ValidationError("--weight-decay applies to --optimizer adamw, not adam") }
+    }
+    if !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be at least 0") }
+    if !(0..<1).contains(validationFraction) { throw ValidationError("--validation-fraction must be in [0, 1)") }
+    if let p = patience {
+      if p < 1 { throw ValidationError("--patience must be at least 1") }
+      if validationFraction == 0 { throw ValidationError("--patience needs a validation loss: give --validation-fraction") }
+    }
+  }
+
+  /// The training configuration; without --optimizer, `online` picks Adam and offline data AdamW.
+  public func configuration(seed: UInt64, online: Bool) throws -> TrainingConfiguration {
+    var c = TrainingConfiguration()
+    c.epochs = epochs
+    c.batchSize = batchSize
+    c.learningRate = learningRate
+    c.warmupFraction = warmup
+    c.seed = seed
+    c.useEMA = ema
+    c.validationFraction = validationFraction
+    c.earlyStoppingPatience = patience
+    let kind = optimizer ?? (online ? .adam : .adamw)
+    if kind == .adam && weightDecay != nil {
+      throw ValidationError("--weight-decay applies to AdamW; online training uses Adam unless --optimizer adamw")
+    }
+    let decay = kind == .adam ? 0 : (weightDecay ?? AdamConfiguration.adamW.weightDecay)
+    c.optimizer = AdamConfiguration(weightDecay: decay, clipping: clip > 0 ? .globalNorm(clip) : .none)
+    return c
+  }
+}
+
+/// Parses "a,b,c" lists of option values; a bad item is a `ValidationError` naming the option.
+public func parseList<T>(_ text: String, option: String, _ transform: (String) -> T?) throws -> [T] {
+  let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+  guard !parts.isEmpty else { throw ValidationError("\(option): empty list") }
+  return try parts.map { p in
+    guard let v = transform(p) else { throw ValidationError("\(option): invalid value '\(p)'") }
+    return v
+  }
+}

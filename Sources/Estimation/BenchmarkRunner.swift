@@ -1,0 +1,148 @@
+// The benchmark runner: train an estimator on a task's simulations, sample for reference observations, score the
+// draws. `diffsbi benchmark` and `diffsbi-bench sbibm`/`highdim` both call it, so every table in BENCHMARKS.md
+// comes from this one loop.
+
+import Diagnostics
+import Diffusion
+import FileFormats
+import Foundation
+import NeuralNet
+import NumericCore
+import Tasks
+
+/// What a benchmark row trains and how it samples.
+public struct BenchmarkSpecification: Sendable {
+  /// Method and design choices of the estimator.
+  public var settings: EstimatorSettings
+  /// Hidden widths of the TimeMLP (nil: the default 5 × 256).
+  public var widths: [Int]?
+  /// Dropout of the TimeMLP (nil: the default 0.05).
+  public var dropout: Float?
+  /// The training loop; its seed also seeds the simulations, the network and the sampler.
+  public var training: TrainingConfiguration
+  /// Samplers to score the trained model with (nil entries: the model's default sampler).
+  public var samplers: [SamplerKind?]
+  /// sbibm observation numbers (1-based).
+  public var observations: [Int]
+  /// Posterior draws per observation.
+  public var samples: Int
+
+  public init(
+    settings: EstimatorSettings = EstimatorSettings(), widths: [Int]? = nil, dropout: Float? = nil,
+    training: TrainingConfiguration = TrainingConfiguration(), samplers: [SamplerKind?] = [nil],
+    observations: [Int] = [1, 2, 3, 4, 5], samples: Int = 10_000
+  ) {
+    self.settings = settings
+    self.widths = widths
+    self.dropout = dropout
+    self.training = training
+    self.samplers = samplers
+    self.observations = observations
+    self.samples = samples
+  }
+
+  var seed: UInt64 { training.seed }
+
+  /// A new estimator for `task` with these settings.
+  func makeEstimator(parameters: Int, data: Int, constraints: [Constraint]?) throws -> PosteriorEstimator {
+    var network = TimeMLPConfiguration(inputDimension: parameters, conditionDimension: data)
+    if let widths { network.widths = widths }
+    if let dropout { network.dropout = dropout }
+    return try PosteriorEstimator(parameterDimension: parameters, conditionDimension: data, settings: settings,
+                                  network: network, constraints: constraints, seed: seed)
+  }
+}
+
+/// One row of an sbibm benchmark: a task, a training budget, a sampler, and the scores per observation.
+public struct SBIBMResult: Sendable {
+  public var task: String
+  public var method: String
+  public var simulations: Int
+  public var sampler: String
+  public var c2st: [Double]
+  public var trainSeconds: Double
+  /// Sampling seconds and network evaluations per observation.
+  public var sampleSeconds: [Double]
+  public var evaluations: [Int]
+  public var finalLoss: Double
+  /// Epochs trained (fewer than configured when early stopping triggered).
+  public var epochs: Int
+
+  /// Mean over the finite scores.
+  public var meanC2ST: Double {
+    let f = c2st.filter(\.isFinite)
+    return f.isEmpty ? .nan : f.reduce(0, +) / Double(f.count)
+  }
+}
+
+/// The name of the sampler an estimator actually uses when asked for `sampler` (nil: its default): consistency
+/// models always use their own multistep samplers.
+public func samplerLabel(method: EstimatorMethod, requested sampler: SamplerKind?) -> String {
+  switch method {
+  case .consistency: return "consistency-multistep"
+  case .stableConsistency: return "stable-consistency-multistep"
+  case .flowMatching: return (sampler ?? .tsit5).rawValue
+  case .diffusion: return (sampler ?? DiffusionConfiguration().sampler).rawValue
+  }
+}
+
+/// Trains an estimator on `simulations` offline simulations of an sbibm task (rows with NaN or infinity
+/// dropped) and scores `samples` posterior draws per observation against the sbibm reference posterior with
+/// C2ST (classifier seed 1), once per sampler. Simulations, network and sampling are seeded by
+/// `specification.training.seed`; observation k is sampled with seed + k.
+public func runSBIBMBenchmark(
+  task: any SimulationTask, simulations: Int, specification spec: BenchmarkSpecification,
+  progress: ((TrainingProgress) -> Void)? = nil, log: (String) -> Void = { _ in }
+) throws -> [SBIBMResult] {
+  guard task.observationCount > 0 else {
+    throw EstimatorError.unsupported("task \(task.name) has no sbibm reference posteriors")
+  }
+  for k in spec.observations where k < 1 || k > task.observationCount {
+    throw EstimatorError.unsupported("observation \(k) of \(task.name) is outside 1…\(task.observationCount)")
+  }
+  let (theta, x) = task.sampleJoint(count: simulations, seed: spec.seed)
+  let (kept, dropped) = try NonFiniteRows.drop([theta, x])
+  if dropped > 0 { log("\(task.name): dropped \(dropped) simulations with NaN or infinity") }
+  let estimator = try spec.makeEstimator(
+    parameters: task.parameterDimension, data: task.dataDimension,
+    constraints: task.prior.constraint.constraints(dimension: task.parameterDimension))
+  let history = try estimator.train(.simulations(parameters: kept[0], data: kept[1]), configuration: spec.training,
+                                    progress: progress)
+  log("\(task.name): trained \(history.loss.count) epochs in \(String(format: "%.1f", history.seconds)) s")
+  let references = try spec.observations.map { try task.referencePosteriorSamples($0) }
+  var results: [SBIBMResult] = []
+  for sampler in spec.samplers {
+    var r = SBIBMResult(
+      task: task.name, method: spec.settings.method.rawValue, simulations: simulations,
+      sampler: samplerLabel(method: spec.settings.method, requested: sampler), c2st: [],
+      trainSeconds: history.seconds, sampleSeconds: [], evaluations: [], finalLoss: history.loss.last ?? .nan,
+      epochs: history.loss.count)
+    for (k, reference) in zip(spec.observations, references) {
+      let obs = try task.observation(k)
+      let draws = try estimator.sample(
+        observations: Matrix(rows: 1, cols: obs.count, storage: obs), count: spec.samples, sampler: sampler,
+        seed: spec.seed &+ UInt64(k))
+      let finite = finiteRows(draws.samples[0])
+      let score = finite.rows >= 10 ? try c2st(reference: reference, samples: finite, seed: 1) : 1
+      r.c2st.append(score)
+      r.sampleSeconds.append(draws.seconds)
+      r.evaluations.append(draws.evaluations)
+      log("\(task.name) observation \(k) \(r.sampler): C2ST \(String(format: "%.3f", score)), sampling "
+          + "\(String(format: "%.1f", draws.seconds)) s, \(draws.evaluations) evaluations")
+    }
+    results.append(r)
+  }
+  return results
+}
+
+extension ParameterConstraint {
+  /// The per-coordinate constraint transforms an estimator should use for a prior with this support.
+  public func constraints(dimension d: Int) -> [Constraint] {
+    switch self {
+    case .unbounded: return Array(repeating: .unbounded, count: d)
+    case .positive: return Array(repeating: .positive, count: d)
+    case .box(let lower, let upper):
+      return (0..<d).map { .interval(lower: lower[$0], upper: upper[$0]) }
+    }
+  }
+}
