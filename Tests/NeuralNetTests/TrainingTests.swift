@@ -55,7 +55,7 @@ func smallNetwork(seed: UInt64) -> TimeMLP {
 
 extension NeuralNetSuite {
   @Suite(.serialized) struct TrainingTests {
-    @Test func timeMLPFitsSmoothRegression() {
+    @Test func timeMLPFitsSmoothRegression() throws {
       var cfg = TrainingConfiguration()
       cfg.epochs = 8
       cfg.stepsPerEpoch = 50
@@ -88,7 +88,7 @@ extension NeuralNetSuite {
         let t = Trainer(model: TrainableModel(network: smallNetwork(seed: 2)),
                         objective: RegressionObjective(poisonEvery: poison), configuration: cfg)
         let h = try t.train(.simulations(parameters: theta, data: x))
-        return (h, t.model.network.parameters.valueArray, t.ema!.shadow))
+        return (h, t.model.network.parameters.valueArray, t.ema!.shadow)
       }
       let (h1, w1, e1) = try run(0)
       let (h2, w2, e2) = try run(0)
