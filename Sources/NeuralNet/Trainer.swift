@@ -3,7 +3,7 @@
 import Foundation
 import NumericCore
 
-/// Settings of a training run (defaults: the review's case study 1, METHODS.md §4 and §10).
+/// Settings of a training run (defaults: the review's case study 1, Documentation/Methods.md §4 and §10).
 public struct TrainingConfiguration: Sendable, Codable, Equatable {
   public var epochs = 1000
   public var batchSize = 128
