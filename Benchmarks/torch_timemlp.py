@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Times the default TimeMLP (METHODS.md §10) in PyTorch on the CPU, for comparison with `diffsbi-bench train`.
+"""Times the default TimeMLP (Documentation/Methods.md §10) in PyTorch on CPU, to compare with `diffsbi-bench train`.
 
 Same layers, widths, batch sizes and thread counts as the Swift benchmark: Fourier time embedding (16 trainable
 frequencies, scale 30, identity included), x/c projections merged through Mish, 5 residual blocks of width 256

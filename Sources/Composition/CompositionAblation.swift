@@ -1,4 +1,4 @@
-// The review's compositional ablation (case study 4, METHODS.md §11.4) on the conjugate Gaussian model, where
+// The review's composition ablation (case study 4, Documentation/Methods.md §11.2) on the conjugate Gaussian, where
 // the exact per-observation score is known: NRMSE, calibration error and solver steps versus the number of
 // observations J, the mini-batch fraction and the damping start d0.
 

@@ -1,6 +1,6 @@
 // Prior scores in the network's (standardized) space, exactly diffused or time-weighted.
 //
-// Composition needs the prior score at the noisy state z_t. Two choices (METHODS.md §8, ANCHORS.md §2.1):
+// Composition needs the prior score at the noisy state z_t. Two choices (Documentation/Methods.md §8.3, §13.1):
 // - time-weighted (Geffner et al. 2023, BayesFlow): (1 − t)·∇log p(z), the undiffused prior score at z;
 // - exactly diffused: ∇log p_t(z) with p_t = p ⋆ N(0, σ²)∘(·/α), available in closed form for Gaussian and
 //   box-uniform priors (sbi's `marginalize`):

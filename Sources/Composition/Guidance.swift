@@ -1,5 +1,5 @@
 // Inference-time guidance on a denoiser: constraints on the denoised estimate, intervals and classifier-free
-// guidance (METHODS.md §9, ANCHORS.md §2).
+// guidance (Documentation/Methods.md §9, §13.1).
 //
 // Constraint guidance (BayesFlow `guidance_function`): constraints c_k(θ) ≤ 0 are satisfied; the score becomes
 //

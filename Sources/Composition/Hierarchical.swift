@@ -1,5 +1,5 @@
 // Hierarchical models: a composed global posterior and ancestral sampling of every group's local parameters
-// (METHODS.md §8 "Hierarchical (global/local) handling", case study 4).
+// (Documentation/Methods.md §8.5, case study 4).
 //
 // With global parameters η, local θ_j and groups y_j independent given η:
 //   (i)  p(η | y_1:J) ∝ p(η)^{1−J} ∏_j p(η | y_j): compose a global network q(η | y_j), trained on single-group

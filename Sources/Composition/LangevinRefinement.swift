@@ -1,5 +1,5 @@
 // Unadjusted Langevin refinement at a fixed small diffusion time, the corrector that the direct composition rule
-// needs (Geffner et al. 2023 correct compositional samples with Langevin steps; METHODS.md §8).
+// needs (Geffner et al. 2023 correct compositional samples with Langevin steps; Documentation/Methods.md §8.4).
 //
 // The direct rule s_p + Σ_j (s_j − s_p) is the exact posterior score only at t → 0; at intermediate t it is the
 // score of a different density (for Gaussians it is too concentrated), and the reverse SDE does not spend enough

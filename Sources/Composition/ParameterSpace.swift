@@ -1,7 +1,7 @@
 // The map from the original parameter space to the network's standardized space, and the chain rule for scores.
 //
 // The network sees u = (φ − m)/s with φ = T(θ) coordinate-wise (identity, log for positive parameters, logit for
-// intervals; METHODS.md §4 "Bounded parameters"). Densities transform with the Jacobian of θ = T⁻¹(m + s⊙u):
+// intervals; Documentation/Methods.md §4.5). Densities transform with the Jacobian of θ = T⁻¹(m + s⊙u):
 //
 //     log p_u(u) = log p_θ(θ) + Σ_j log|dθ_j/dφ_j| + Σ_j log s_j,
 //     ∇_u log p_u = s ⊙ [ (dθ/dφ) ⊙ ∇_θ log p_θ(θ) + ∇_φ Σ_j log|dθ_j/dφ_j| ].

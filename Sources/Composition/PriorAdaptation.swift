@@ -1,4 +1,4 @@
-// Sampling under a new prior without retraining (METHODS.md §9; sbi `prior_guide`, PriorGuide arXiv:2510.13763).
+// Sampling under a new prior, no retraining (Documentation/Methods.md §9.3; sbi `prior_guide`, arXiv:2510.13763).
 //
 // The posterior under a new prior p̃ is p̃(θ | y) ∝ p(θ | y)·r(θ), r = p̃/p. Two corrections of the trained
 // posterior denoiser:

@@ -1,5 +1,5 @@
 // Compositional score estimation over J observations or groups from a network trained on single observations
-// (Geffner et al. 2023; Linhart et al. 2024; Arruda et al. 2025; METHODS.md §8, ANCHORS.md §2).
+// (Geffner et al. 2023; Linhart et al. 2024; Arruda et al. 2025; Documentation/Methods.md §8, §13.1).
 //
 // p(θ | y_1:J) ∝ p(θ)^{1−J} ∏_j p(θ | y_j), so at t = 0 the posterior score is (1 − J)s_p + Σ_j s_j. For t > 0
 // the methods differ in how they approximate the diffused score:

@@ -1,6 +1,6 @@
 // Conversions between denoisers and scores, and the batched per-observation evaluator that composition uses.
 //
-// With z_t = α θ + σ ε (METHODS.md §2.2), Tweedie's formula links the denoised estimate and the score:
+// With z_t = α θ + σ ε (Documentation/Methods.md §2.2), Tweedie's formula links the denoised estimate and the score:
 //
 //     s(z, t) = (α x̂ − z)/σ²,        x̂ = (z + σ² s)/α.
 //

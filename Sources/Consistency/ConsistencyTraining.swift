@@ -1,6 +1,6 @@
 // Discrete consistency training (Song et al. 2023, "Consistency Models"; improved CT: Song & Dhariwal 2023;
 // CMPE: Schmitt et al. 2024), as pure functions for the training batch, the loss and the multistep sampler
-// (METHODS.md §7.1; BayesFlow `ConsistencyModel`).
+// (Documentation/Methods.md §7.1; BayesFlow `ConsistencyModel`).
 //
 // Time here is the VE noise level t ∈ [ε, T] of x_t = θ + t z (θ standardized, z ~ N(0, I)); the network sees
 // t/T. The consistency function is f(x, t) = c_skip(t) x + c_out(t) F(x, t/T, c) with

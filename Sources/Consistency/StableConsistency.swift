@@ -1,6 +1,6 @@
 // The continuous-time "stable" consistency model (sCM; Lu & Song 2024, "Simplifying, stabilizing and scaling
 // continuous-time consistency models") on the TrigFlow path, as pure functions for the training batch, the
-// tangent target, the adaptively weighted loss and the sampler (METHODS.md §7.2; BayesFlow
+// tangent target, the adaptively weighted loss and the sampler (Documentation/Methods.md §7.2; BayesFlow
 // `StableConsistencyModel`).
 //
 // TrigFlow: x_t = cos t·θ + sin t·z, z ~ N(0, σ_d² I), t ∈ [0, π/2]; the consistency function is
@@ -222,7 +222,7 @@ public func stableConsistencyFunction(
   }
 }
 
-/// sCM multistep sampling with the corrected order (METHODS.md §7.2): x = f(σ_d z, π/2); then for each later
+/// sCM multistep sampling, corrected order (Documentation/Methods.md §7.2): x = f(σ_d z, π/2); then for each later
 /// time t of `samplingTimes()` (π/2 → 0): set t first, re-noise x ← cos t·x + sin t·σ_d z_n, then x ← f(x, t).
 /// The last time is 0, where f(x, 0) = x for every network, so that evaluation is skipped: 14 network
 /// evaluations for the default 15 steps.

@@ -1,4 +1,4 @@
-// Classifier two-sample test exactly as sbibm computes it (`sbibm/metrics/c2st.py`, ANCHORS.md §6.3).
+// Classifier two-sample test exactly as sbibm computes it (`sbibm/metrics/c2st.py`, Documentation/Methods.md §12.1).
 
 import Foundation
 import NumericCore

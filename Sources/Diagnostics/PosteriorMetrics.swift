@@ -1,6 +1,6 @@
 // Per-variable posterior metrics over many data sets: NRMSE, calibration error, contraction, z-scores, coverage.
 // Inputs: `estimates[n]` holds the posterior draws [S, D] for data set n, `targets` the true θ [N, D].
-// Definitions follow BayesFlow 2.x `bayesflow/diagnostics/metrics/` (METHODS.md §12).
+// Definitions follow BayesFlow 2.x `bayesflow/diagnostics/metrics/` (Documentation/Methods.md §12.5).
 
 import Foundation
 import NumericCore

@@ -1,4 +1,4 @@
-// Network output parameterizations, all converted through the denoised estimate x̂ (METHODS.md §3).
+// Network output parameterizations, all converted through the denoised estimate x̂ (Documentation/Methods.md §3.1).
 
 import Foundation
 import NumericCore
@@ -24,7 +24,7 @@ public typealias NetworkFunction = (_ input: Matrix, _ timeInput: Float) -> Matr
 /// EDM preconditioning (Karras et al. 2022, Table 1) with the VE-equivalent noise σ_e = σ/α = e^{−λ/2}:
 /// c_skip = σ_d²/(σ_e² + σ_d²), c_out = σ_e σ_d/√(σ_e² + σ_d²), c_in = 1/√(σ_e² + σ_d²) (on z/α),
 /// c_noise = ln(σ_e)/4. For variance exploding these are EDM's exactly; for variance preserving the skip term
-/// c_skip·z/α is EDM's (the reference code uses α·c_skip·z instead, METHODS.md §3).
+/// c_skip·z/α is EDM's (the reference code uses α·c_skip·z instead, Documentation/Methods.md §3.1).
 ///
 /// Every prediction type scales the network input by c_in = 1/√(α² σ_d² + σ²) (the marginal standard deviation
 /// for data of variance σ_d²); this equals EDM's c_in for `F`, and is 1 for variance preserving with σ_d = 1.

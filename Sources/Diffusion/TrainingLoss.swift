@@ -1,4 +1,4 @@
-// Loss weightings, stratified training times and the weighted ε-loss as a pure function (METHODS.md §3–4).
+// Loss weightings, stratified training times and the weighted ε-loss as a pure function (Documentation/Methods.md §3).
 
 import Foundation
 import NumericCore

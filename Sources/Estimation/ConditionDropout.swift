@@ -1,4 +1,4 @@
-// Condition dropout for classifier-free guidance (Ho & Salimans 2022; BayesFlow `drop_cond_prob`, METHODS.md §9).
+// Condition dropout for classifier-free guidance (Ho & Salimans 2022; `drop_cond_prob`; Documentation/Methods.md §9.2).
 //
 // During training each row's embedded condition is replaced, with probability p, by the null token: the
 // all-zero condition (BayesFlow's `unconditional_mode`). The network then also learns the unconditional score

@@ -1,4 +1,4 @@
-// The discrete consistency-training objective (iCT; METHODS.md §7.1) over a TimeMLP.
+// The discrete consistency-training objective (iCT; Documentation/Methods.md §7.1) over a TimeMLP.
 
 import Consistency
 import Foundation

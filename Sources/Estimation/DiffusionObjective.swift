@@ -1,4 +1,4 @@
-// The score-based diffusion training objective: the weighted ε-loss of METHODS.md §3–4 over a TimeMLP.
+// The score-based diffusion training objective: the weighted ε-loss of Documentation/Methods.md §3 over a TimeMLP.
 
 import Diffusion
 import NeuralNet

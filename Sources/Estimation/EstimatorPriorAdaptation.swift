@@ -1,6 +1,6 @@
 // Prior adaptation of a trained estimator: the ratio r = p̃/p of the new and the training prior in network space,
 // exact for Gaussian (and Gaussian-mixture) new priors over a Gaussian training prior, fitted otherwise
-// (PriorGuide, arXiv:2510.13763; METHODS.md §9; Composition/PriorAdaptation.swift for the guidance itself).
+// (PriorGuide, arXiv:2510.13763; Documentation/Methods.md §9.3; Composition/PriorAdaptation.swift: the guidance).
 //
 // Exact ratio per component: N(θ; a, A)/N(θ; b, B) = c·N(θ; m, R) with R = (A⁻¹ − B⁻¹)⁻¹, m = R(A⁻¹a − B⁻¹b)
 // and log c = log N(m; a, A) − log N(m; b, B) − log N(m; m, R) (the quadratic forms agree at every θ, so at m).

@@ -1,4 +1,4 @@
-// The flow-matching training objective (METHODS.md §6) over a TimeMLP, with optional mini-batch OT couplings.
+// The flow-matching training objective (Documentation/Methods.md §6) over a TimeMLP, with optional mini-batch OT.
 
 import Diffusion
 import FlowMatching

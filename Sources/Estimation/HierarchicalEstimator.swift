@@ -1,4 +1,4 @@
-// Hierarchical inference with trained networks (METHODS.md §8 "Hierarchical (global/local) handling", case study
+// Hierarchical inference with trained networks (Documentation/Methods.md §8.5, case study
 // 4 of the review): global parameters η, local parameters θ_j of group j, groups y_j independent given η.
 //
 //   (i)   a global estimator q(η | y_j), trained on single-group simulations (η, θ_j, y_j) from the full

@@ -1,5 +1,5 @@
 // Sampling a trained estimator with inference-time adaptations: score composition over J observations,
-// prior adaptation, constraint guidance and classifier-free guidance (METHODS.md §8–9; ANCHORS.md §2).
+// prior adaptation, constraint guidance and classifier-free guidance (Documentation/Methods.md §8–9, §13.1).
 //
 // All of them act on the per-observation denoiser x̂(z, t; y) of the trained network in its network space
 // u = (T(θ) − m)/s (constraint transform T, standardization m, s), in this order:

@@ -117,7 +117,7 @@ public struct PosteriorSamples: Sendable {
 /// A conditional generative model of θ given x, trained on simulations (NPE with diffusion models).
 ///
 /// θ is mapped to an unbounded space by the constraint transform, then z-scored; conditions are z-scored too
-/// (METHODS.md §1: `standardize = "all"`). Sampling inverts both maps.
+/// (Documentation/Methods.md §4.4: `standardize = "all"`). Sampling inverts both maps.
 public final class PosteriorEstimator: @unchecked Sendable {
   public internal(set) var settings: EstimatorSettings
   public let model: TrainableModel

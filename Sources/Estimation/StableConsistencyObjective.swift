@@ -1,4 +1,4 @@
-// The continuous-time stable consistency objective (sCM; Lu & Song 2024; METHODS.md §7.2) over a TimeMLP, with the
+// The continuous-time sCM objective (Lu & Song 2024; Documentation/Methods.md §7.2) over a TimeMLP, with the
 // adaptive weight network w(t) trained jointly through the model's auxiliary parameter buffer.
 
 import Consistency

@@ -1,4 +1,4 @@
-// Flow matching on the linear (rectified-flow) path, as pure training functions (METHODS.md §6).
+// Flow matching on the linear (rectified-flow) path, as pure training functions (Documentation/Methods.md §6).
 //
 // Time convention. Flow matching uses its own time s ∈ [0, 1] with s = 0 noise and s = 1 data (Lipman et al.
 // 2023; BayesFlow `FlowMatching`): x_s = s·x₁ + (1 − s)·x₀, x₀ ~ N(0, I), x₁ = standardized θ, and the network
@@ -54,7 +54,7 @@ public enum FlowTimeSampling: Sendable, Equatable, Codable {
   /// Maps a uniform u ∈ [0, 1] to a training time s = u^{1+α}.
   public func time(uniform u: Double) -> Double { exponent == 1 ? u : pow(u, exponent) }
 
-  /// `count` training times, stratified as the diffusion times (u_i = (u₀ + i/B) mod 1, METHODS.md §4) and then
+  /// `count` training times, stratified as in diffusion (u_i = (u₀ + i/B) mod 1, Documentation/Methods.md §3.3), then
   /// mapped by `time(uniform:)`.
   public func times(count: Int, rng: inout Xoshiro) throws -> [Double] {
     try validate()

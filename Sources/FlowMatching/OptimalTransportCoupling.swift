@@ -1,6 +1,6 @@
 // Mini-batch optimal-transport couplings for flow matching (Tong et al. 2024; Pooladian et al. 2023), with the
 // conditional cost of Cheng et al. 2025 / Fluri et al. 2024 and the partial transport of Nguyen et al. 2022
-// (METHODS.md §6; BayesFlow `OPTIMAL_TRANSPORT_DEFAULTS`).
+// (Documentation/Methods.md §6.3; BayesFlow `OPTIMAL_TRANSPORT_DEFAULTS`).
 
 import Foundation
 import NumericCore

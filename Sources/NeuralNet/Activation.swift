@@ -23,7 +23,7 @@ protocol ActivationKernel {
 enum MishKernel: ActivationKernel {
   @inline(__always) static func value(_ x: V8) -> V8 { VectorMath.mish(x) }
 
-  /// Value and derivative with one exp (NUMERICS.md §4): e = exp(min(x, 20)), n = e(e + 2), t = n/(n + 2),
+  /// Value and derivative, one exp (Documentation/Numerics.md §3): e = exp(min(x, 20)), n = e(e + 2), t = n/(n + 2),
   /// s = e/(1 + e), mish = x·t, mish' = t + x·s·(1 − t²). Below x = −88 both are 0 to Float precision.
   @inline(__always) static func valueAndDerivative(_ x: V8) -> (V8, V8) {
     let one = V8(repeating: 1), two = V8(repeating: 2)

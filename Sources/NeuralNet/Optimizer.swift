@@ -27,9 +27,9 @@ public struct AdamConfiguration: Sendable, Codable, Equatable {
     self.clipping = clipping
   }
 
-  /// Adam for online training (METHODS.md §4).
+  /// Adam for online training (Documentation/Methods.md §4.1).
   public static var adam: AdamConfiguration { AdamConfiguration() }
-  /// AdamW with weight decay 5e-3 for offline training (METHODS.md §4).
+  /// AdamW with weight decay 5e-3 for offline training (Documentation/Methods.md §4.1).
   public static var adamW: AdamConfiguration { AdamConfiguration(weightDecay: 5e-3) }
 }
 

@@ -3,7 +3,7 @@
 import Foundation
 import NumericCore
 
-/// Architecture of a `TimeMLP` (BayesFlow `TimeMLP` defaults, METHODS.md §10).
+/// Architecture of a `TimeMLP` (BayesFlow `TimeMLP` defaults, Documentation/Methods.md §10).
 public struct TimeMLPConfiguration: Codable, Sendable, Equatable {
   /// Dimension of the network input and output (θ).
   public var inputDimension: Int
@@ -34,7 +34,7 @@ public struct TimeMLPConfiguration: Codable, Sendable, Equatable {
   public var embeddingWidth: Int { timeEmbeddingDimension + (includeTimeIdentity ? 1 : 0) }
 }
 
-/// Residual MLP with Fourier time embedding, FiLM shift and post-LayerNorm (METHODS.md §10).
+/// Residual MLP with Fourier time embedding, FiLM shift and post-LayerNorm (Documentation/Methods.md §10).
 ///
 ///     e = [t, sin(2π·30·t·w), cos(2π·30·t·w)]                                  (33 dims)
 ///     h = x_proj(x);  with a condition c: h = merge(mish(concat(h, c_proj(c))));  h = mish(h)

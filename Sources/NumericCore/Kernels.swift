@@ -3,7 +3,7 @@
 // Explicit SIMD keeps these fast even in a plain `swift build -c release` (baseline SSE2 target): the compiler
 // lowers SIMD8 to two SSE registers there and to one AVX register with `-march=x86-64-v3`. Clamping uses
 // comparisons plus `replacing(with:where:)`, never `pointwiseMin/Max` or `clamped`, which are not inlined
-// (NUMERICS.md §4). No kernel allocates.
+// (Documentation/Numerics.md §3). No kernel allocates.
 
 public typealias FloatVector = SIMD8<Float>
 

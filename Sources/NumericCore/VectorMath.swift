@@ -13,7 +13,7 @@
 //     mish(x)     = x tanh(softplus(x)) = x · n / (n + 2), n = e (e + 2), e = e^{min(x, 20)}
 //     mish'(x)    = t + x s (1 − t²),  t = tanh(softplus(x)), s = sigmoid(x)
 //
-// The one-exp Mish form is from NUMERICS.md §4; with x clamped at 20, t and s round to exactly 1 in Float.
+// One-exp Mish: Documentation/Numerics.md §3; with x clamped at 20, t and s round to exactly 1 in Float.
 
 public enum VectorMath {
   public typealias V = SIMD8<Float>

@@ -1,4 +1,4 @@
-// The drift-diffusion (evidence accumulation) model of the review's case study 4 (METHODS.md §11.4): a trial-level
+// The drift-diffusion (evidence accumulation) model of case study 4 (Documentation/Methods.md §11.2): a trial-level
 // Euler–Maruyama simulator, the flat (complete-pooling) prior, and the hierarchical prior.
 
 import Foundation

@@ -1,5 +1,5 @@
 // The review's introductory example: inverse kinematics of a planar arm on a rail (Kruse et al. 2021,
-// "Benchmarking invertible architectures on inverse problems"); METHODS.md §11.0.
+// "Benchmarking invertible architectures on inverse problems"); Documentation/Methods.md §11.1.
 
 import Foundation
 import NumericCore

@@ -1,5 +1,5 @@
 // Locating and reading the sbibm reference data (observations, true parameters, reference posterior samples and
-// the simulator assets), converted from the sbibm 1.1.0 wheel; layout in shared/data/sbibm/README.md.
+// the simulator assets), converted from the sbibm 1.1.0 wheel; layout in data/sbibm/README.md.
 
 import Foundation
 import NumericCore

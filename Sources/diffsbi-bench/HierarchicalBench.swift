@@ -1,4 +1,4 @@
-// `diffsbi-bench hierarchical`: case study 4 of the review (METHODS.md §8, §11.4) with trained networks. A
+// `diffsbi-bench hierarchical`: the review's case study 4 (Documentation/Methods.md §8.5, §11.2), trained networks. A
 // `HierarchicalEstimator` (global q(η | y_j) and local q(θ_j | y_j, η), TimeMLPs on the raw trials) is trained on
 // single-subject simulations of the hierarchical drift-diffusion model; for each number of subjects J, data sets
 // are drawn from the full hierarchical prior, the global posterior is composed over the J subjects and every

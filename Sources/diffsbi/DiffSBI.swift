@@ -1,4 +1,4 @@
-// The `diffsbi` command tree (see CLI.md for the interface we promise users).
+// The `diffsbi` command tree (see Documentation/CLI.md for the interface we promise users).
 
 import ArgumentParser
 import CommandLineOptions

@@ -1,5 +1,5 @@
 // Process entry point: parses the command line, runs the command, and turns every error into one readable line
-// on stderr with the exit codes of CLI.md (0 success, 2 bad input, 1 any other failure).
+// on stderr with the exit codes of Documentation/CLI.md (0 success, 2 bad input, 1 any other failure).
 
 import ArgumentParser
 import Foundation

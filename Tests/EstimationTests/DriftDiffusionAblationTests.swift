@@ -8,7 +8,7 @@ import Tasks
 import Testing
 import Estimation
 
-/// The review's compositional ablation (case study 4, METHODS.md §11.4) on the flat drift-diffusion model with a
+/// The composition ablation (case study 4, Documentation/Methods.md §11.2) on the flat drift-diffusion model, by a
 /// small trained estimator: J subjects share θ (complete pooling), the posterior p(θ | y_1…y_J) is composed from a
 /// single-subject network with the exact diffused prior score. NRMSE and calibration error against the true θ,
 /// accepted two-step-adaptive solver steps. Runs only with DIFFSBI_DDM_ABLATION=<output .md path> (minutes).

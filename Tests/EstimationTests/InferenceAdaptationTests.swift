@@ -215,7 +215,7 @@ import Estimation
     #expect(old.conditionDropout == 0 && old.task == "gaussian_linear")
   }
 
-  /// Constraint guidance on inverse kinematics: "elbow up" c(θ) = −sin θ₂ ≤ 0 (METHODS.md §9, the review's
+  /// Guidance on inverse kinematics: "elbow up" c(θ) = −sin θ₂ ≤ 0 (Documentation/Methods.md §9.1, the review's
   /// tutorial), so the feasible set is {θ : sin θ₂ ≥ 0}; guidance must move ≥ 99% of the samples into it.
   @Test func constraintGuidanceOnInverseKinematics() throws {
     let task = InverseKinematicsTask()

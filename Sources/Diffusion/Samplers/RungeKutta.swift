@@ -86,7 +86,7 @@ struct RungeKuttaTableau: Sendable {
 
 /// Integrates the probability-flow ODE from t = 1 to 0 with `tableau`.
 ///
-/// Adaptive steps (BayesFlow `integrate.py`, METHODS.md §5): error = max over the batch of the per-sample ℓ2 norm
+/// Adaptive steps (`integrate.py`; Documentation/Methods.md §5.1): error = max over the batch of the per-sample ℓ2 norm
 /// of the embedded estimate; scale = atol + rtol·max|z| (over the whole batch); ratio = error/scale;
 /// h ← h·clip(safety·ratio^{−1/(q+1)}, 0.2, 5); h clipped to [remaining/(maxSteps − k), remaining/max(minSteps − k,
 /// 1)] after k accepted steps; accept if ratio ≤ 1 or h is at its minimum. Initial h = 1/minSteps.

@@ -4,7 +4,7 @@
 // increment over a step is ΔW = √|h| ξ and the space-time Lévy area H = √(|h|/12) ξ', ξ, ξ' ~ N(0, I)
 // independent (Foster, dos Reis & Strange 2024, "High order splitting methods for SDEs satisfying a
 // commutativity condition"). The reference code's H = ½|h|ξ + |h|^{3/2}/(2√3) ξ' is not this quantity
-// (METHODS.md §5); these samplers use the definition from the paper.
+// (Documentation/Methods.md §5.2); these samplers use the definition from the paper.
 
 import Foundation
 import NumericCore

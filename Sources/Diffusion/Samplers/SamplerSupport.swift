@@ -1,7 +1,7 @@
 // Shared pieces of the samplers: results, step control, time grids and the reverse-time drift.
 //
 // All samplers integrate diffusion time from t = 1 (noise) to t = 0 (data) on a batch z [B, d]. In terms of the
-// denoised estimate x̂ = D(z, t), with s = (α x̂ − z)/σ² and g² = −σ² λ̇ (METHODS.md §2.2):
+// denoised estimate x̂ = D(z, t), with s = (α x̂ − z)/σ² and g² = −σ² λ̇ (Documentation/Methods.md §2.2):
 //
 //     reverse SDE drift   f z − g² s     = (f − λ̇) z + λ̇ α x̂,
 //     probability flow    f z − ½ g² s   = (f − ½λ̇) z + ½ λ̇ α x̂,
@@ -59,7 +59,7 @@ public enum StepControl: Sendable, Equatable {
 ///
 /// Step sizes are clipped to [span/maxSteps, span/minSteps] (two-step SDE solver) or to
 /// [remaining/(maxSteps − k), remaining/max(minSteps − k, 1)] after k accepted steps (Runge–Kutta ODE solvers),
-/// following BayesFlow's `integrate.py` (METHODS.md §5).
+/// following BayesFlow's `integrate.py` (Documentation/Methods.md §5.1).
 public struct AdaptiveStepOptions: Sendable, Equatable {
   public var minSteps: Int
   public var maxSteps: Int

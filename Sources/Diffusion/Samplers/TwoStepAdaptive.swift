@@ -1,5 +1,5 @@
 // The adaptive two-step reverse-SDE solver of Jolicoeur-Martineau et al. 2021, "Gotta Go Fast When Generating
-// Data with Score-Based Models" (the review's default sampler; METHODS.md §5 and §14.6).
+// Data with Score-Based Models" (the review's default sampler; Documentation/Methods.md §5.2).
 
 import Foundation
 import NumericCore

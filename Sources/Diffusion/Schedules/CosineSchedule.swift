@@ -3,7 +3,7 @@
 import Foundation
 
 /// Cosine schedule: λ(t) = −2 log tan(π t̃ / 2) + 2·shift with t̃ = t_min + (t_max − t_min) t, where
-/// t_min = t̃(λ_max), t_max = t̃(λ_min) and t̃(λ) = (2/π) arctan(e^{(2·shift − λ)/2}) (METHODS.md §2.1).
+/// t_min = t̃(λ_max), t_max = t̃(λ_min) and t̃(λ) = (2/π) arctan(e^{(2·shift − λ)/2}) (Documentation/Methods.md §2.1).
 ///
 /// dλ/dt = −2π / sin(π t̃) · (t_max − t_min). The same map is used for training and sampling.
 public struct CosineSchedule: NoiseSchedule {

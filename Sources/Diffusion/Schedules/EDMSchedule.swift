@@ -3,7 +3,7 @@
 import Foundation
 import NumericCore
 
-/// The EDM schedule in log-SNR form, variance preserving or exploding (METHODS.md §2.1).
+/// The EDM schedule in log-SNR form, variance preserving or exploding (Documentation/Methods.md §2.1).
 ///
 /// With the VE-equivalent noise level σ_e = e^{−λ/2}:
 /// - sampling (ρ-schedule): λ(t) = −2ρ log(σ_max^{1/ρ} + (1 − t)(σ_min^{1/ρ} − σ_max^{1/ρ})), so

@@ -1,13 +1,13 @@
 // Noise schedules over the log signal-to-noise ratio λ(t) = log(α_t² / σ_t²), with t = 0 data and t = 1 noise.
 //
-// The forward process is z_t = α_t θ + σ_t ε, ε ~ N(0, I) (METHODS.md §1). λ is the master variable: every
+// The forward process is z_t = α_t θ + σ_t ε, ε ~ N(0, I) (Documentation/Methods.md §1). λ is the master variable: each
 // schedule maps diffusion time to λ (and back), and the variance type maps λ to (α, σ). The forward SDE
 // dz = f(t) z dt + g(t) dW that has these marginals follows for every variance type (Kingma et al. 2021, VDM):
 //
 //     f(t) = ½ d log α² / dt = ½ (d log α² / dλ) · λ̇,      g²(t) = dσ²/dt − 2 f σ² = −σ² λ̇.
 //
 // For variance preserving this is the VP SDE (f = −½β, g² = β); for variance exploding it is f = 0,
-// g² = dσ²/dt, the correct VE SDE (METHODS.md §2.2 describes a reference implementation that uses β instead).
+// g² = dσ²/dt, the correct VE SDE (Documentation/Methods.md §2.2: the reference implementation uses β instead).
 
 import Foundation
 import NumericCore

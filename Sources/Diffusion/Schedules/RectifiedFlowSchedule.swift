@@ -1,4 +1,4 @@
-// The rectified-flow / flow-matching path written as a diffusion schedule (METHODS.md §2.1).
+// The rectified-flow / flow-matching path written as a diffusion schedule (Documentation/Methods.md §2.1).
 
 import Foundation
 import NumericCore
