@@ -32,6 +32,7 @@ demo: deps
 # Suites run one after another: several tests compare two runs bit for bit and others change the process-wide
 # thread count, so running them side by side would make results depend on scheduling.
 test: deps
+	bash scripts/check_citations.sh -q
 	swift test $(RELEASE) --no-parallel
 
 bench: deps
