@@ -135,6 +135,97 @@ public func runSBIBMBenchmark(
   return results
 }
 
+/// One row of the analytic-posterior benchmark (`runAnalyticPosteriorBenchmark`).
+public struct AnalyticPosteriorResult: Sendable {
+  public var task: String
+  public var method: String
+  /// NRMSE and calibration error of the posterior draws, averaged over parameters (BayesFlow's definitions).
+  public var nrmse: Double
+  public var calibrationError: Double
+  /// Mean C2ST against exact posterior draws over the scored data sets.
+  public var c2st: Double
+  public var trainSeconds: Double
+  /// Seconds and network evaluations to draw `samples` posterior samples for one data set (mean).
+  public var sampleSeconds: Double
+  public var evaluations: Int
+}
+
+/// The data sets of the analytic-posterior benchmark: `datasets` fresh (θ, x) pairs and exact posterior draws.
+struct AnalyticPosteriorData {
+  var testTheta: Matrix
+  var testX: Matrix
+  /// Exact draws for the first `observations` data sets (the C2ST references).
+  var exact: [Matrix]
+
+  init(task: any SimulationTask, datasets: Int, observations: Int, samples: Int, seed: UInt64) throws {
+    (testTheta, testX) = task.sampleJoint(count: datasets, seed: seed &+ 1000)
+    exact = try (0..<min(observations, datasets)).map { k in
+      guard let d = task.samplePosterior(observation: testX.row(k), count: samples, seed: seed &+ 77 &+ UInt64(k))
+      else { throw EstimatorError.unsupported("task \(task.name) has no analytic posterior") }
+      return d
+    }
+  }
+}
+
+/// Scores the exact posterior itself with the metrics of `runAnalyticPosteriorBenchmark`: the floor of each
+/// metric at these sizes.
+public func analyticPosteriorFloor(
+  task: any SimulationTask, datasets: Int = 100, draws: Int = 500, observations: Int = 1, samples: Int = 10_000,
+  seed: UInt64
+) throws -> AnalyticPosteriorResult {
+  let data = try AnalyticPosteriorData(task: task, datasets: datasets, observations: observations, samples: samples,
+                                       seed: seed)
+  let draws = (0..<datasets).map {
+    task.samplePosterior(observation: data.testX.row($0), count: draws, seed: seed &+ 5000 &+ UInt64($0))!
+  }
+  let scores = try data.exact.indices.map { k in
+    try c2st(reference: data.exact[k], samples: task.samplePosterior(
+      observation: data.testX.row(k), count: samples, seed: seed &+ 9000 &+ UInt64(k))!, seed: 1)
+  }
+  return AnalyticPosteriorResult(
+    task: task.name, method: "analytic", nrmse: average(try normalizedRMSE(estimates: draws, targets: data.testTheta)),
+    calibrationError: average(try calibrationError(estimates: draws, targets: data.testTheta)),
+    c2st: average(scores), trainSeconds: 0, sampleSeconds: 0, evaluations: 0)
+}
+
+/// Trains an estimator on `simulations` offline simulations of a task with an analytic posterior (such as
+/// gaussian_linear_50) and scores it against the exact posterior: NRMSE and calibration error of `draws`
+/// posterior draws on each of `datasets` fresh (θ, x) pairs, and the C2ST of `samples` draws against as many exact
+/// draws for the first `observations` of those data sets, with the time to draw them. Seeds as
+/// `runSBIBMBenchmark`; the sampler is the first of `specification.samplers`.
+public func runAnalyticPosteriorBenchmark(
+  task: any SimulationTask, simulations: Int, specification spec: BenchmarkSpecification, datasets: Int = 100,
+  draws: Int = 500, observations: Int = 1, label: String? = nil,
+  progress: ((TrainingProgress) -> Void)? = nil, log: (String) -> Void = { _ in }
+) throws -> AnalyticPosteriorResult {
+  let data = try AnalyticPosteriorData(task: task, datasets: datasets, observations: observations,
+                                       samples: spec.samples, seed: spec.seed)
+  let (theta, x) = task.sampleJoint(count: simulations, seed: spec.seed)
+  let (kept, _) = try NonFiniteRows.drop([theta, x])
+  let estimator = try spec.makeEstimator(parameters: task.parameterDimension, data: task.dataDimension,
+                                         constraints: nil)
+  let history = try estimator.train(.simulations(parameters: kept[0], data: kept[1]), configuration: spec.training,
+                                    progress: progress)
+  log("\(task.name): trained \(history.loss.count) epochs in \(String(format: "%.1f", history.seconds)) s")
+  let sampler = spec.samplers.first ?? nil
+  let post = try estimator.sample(observations: data.testX, count: draws, sampler: sampler, seed: spec.seed &+ 3)
+  var scores: [Double] = [], seconds: [Double] = [], evaluations = 0
+  for (k, exact) in data.exact.enumerated() {
+    let r = try estimator.sample(observations: data.testX.rows(k..<(k + 1)), count: spec.samples, sampler: sampler,
+                                 seed: spec.seed &+ 11 &+ UInt64(k))
+    seconds.append(r.seconds)
+    evaluations = r.evaluations
+    scores.append(try c2st(reference: exact, samples: finiteRows(r.samples[0]), seed: 1))
+  }
+  return AnalyticPosteriorResult(
+    task: task.name, method: label ?? spec.settings.method.rawValue,
+    nrmse: average(try normalizedRMSE(estimates: post.samples, targets: data.testTheta)),
+    calibrationError: average(try calibrationError(estimates: post.samples, targets: data.testTheta)),
+    c2st: average(scores), trainSeconds: history.seconds, sampleSeconds: average(seconds), evaluations: evaluations)
+}
+
+private func average(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
+
 extension ParameterConstraint {
   /// The per-coordinate constraint transforms an estimator should use for a prior with this support.
   public func constraints(dimension d: Int) -> [Constraint] {

@@ -91,3 +91,5 @@ func runHierarchicalBenchmark(
     exit(1)
   }
 }
+
+func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(v.count, 1)) }

@@ -17,20 +17,6 @@ import CommandLineOptions
 import DiffusionSBI
 import Foundation
 
-/// One row of the high-dimensional comparison.
-struct HighDimRow {
-  var dimension: Int
-  var method: String
-  var nrmse: Double
-  var calibration: Double
-  var c2st: Double
-  var trainSeconds: Double
-  var sampleSeconds: Double
-  var evaluations: Int
-}
-
-func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(v.count, 1)) }
-
 struct HighDimBenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "highdim", abstract: "Diffusion, flow matching (± OT) and consistency models on Gaussian linear 50/100.")
@@ -75,32 +61,17 @@ struct HighDimBenchCommand: ParsableCommand {
 
 func runHighDimBenchmark(_ o: HighDimBenchCommand) throws {
   let dims = try parseList(o.dimensions, option: "--dimensions") { Int($0) }
-  let sims = o.simulations, datasets = o.datasets, draws = o.draws, samples = o.samples
-  let observationCount = o.observations, seed = o.common.seed
+  let seed = o.common.seed
   let methods = try parseList(o.methods, option: "--methods") { $0 }
   let config = try o.training.configuration(seed: seed, online: false)
-  let epochs = config.epochs, batchSize = config.batchSize
-  let widths: [Int]? = try ModelOptions.parse(["--widths", o.widths]).parsedWidths()
-  let log = benchLog
-  print("high-dimensional Gaussian linear: \(sims) offline simulations, \(epochs) epochs, batch \(batchSize), widths \(widths ?? [256, 256, 256, 256, 256]); NRMSE and calibration error over \(datasets) data sets × \(draws) draws; C2ST and sampling time for \(samples) draws on \(observationCount) data set(s); \(machineDescription()), \(Threading.count) threads")
-  print("| d | method | NRMSE | calibration error | C2ST | train s | sample s (\(samples) draws) | network evaluations |")
+  print("high-dimensional Gaussian linear: \(o.simulations) offline simulations, \(config.epochs) epochs, batch \(config.batchSize), widths \(o.widths); NRMSE and calibration error over \(o.datasets) data sets × \(o.draws) draws; C2ST and sampling time for \(o.samples) draws on \(o.observations) data set(s), seed \(seed); \(machineDescription()), \(Threading.count) threads")
+  print("| d | method | NRMSE | calibration error | C2ST | train s | sample s (\(o.samples) draws) | network evaluations |")
   print("|---|---|---|---|---|---|---|---|")
   for d in dims {
     do {
       let task = try TaskRegistry.task(named: "gaussian_linear_\(d)")
-      let (theta, x) = task.sampleJoint(count: sims, seed: seed)
-      let (testTheta, testX) = task.sampleJoint(count: datasets, seed: seed &+ 1000)
-      let observations = (0..<min(observationCount, datasets)).map { testX.row($0) }
-      let exact = observations.enumerated().map { k, o in task.samplePosterior(observation: o, count: samples, seed: seed &+ 77 &+ UInt64(k))! }
-      // The analytic posterior's own scores.
-      let exactDraws = (0..<datasets).map { task.samplePosterior(observation: testX.row($0), count: draws, seed: seed &+ 5000 &+ UInt64($0))! }
-      let exactRow = HighDimRow(
-        dimension: d, method: "analytic", nrmse: mean(try normalizedRMSE(estimates: exactDraws, targets: testTheta)),
-        calibration: mean(try calibrationError(estimates: exactDraws, targets: testTheta)),
-        c2st: mean(try observations.indices.map { k in
-          try c2st(reference: exact[k], samples: task.samplePosterior(observation: observations[k], count: samples, seed: seed &+ 9000 &+ UInt64(k))!, seed: 1)
-        }), trainSeconds: 0, sampleSeconds: 0, evaluations: 0)
-      printHighDim(exactRow)
+      printHighDim(d, try analyticPosteriorFloor(
+        task: task, datasets: o.datasets, draws: o.draws, observations: o.observations, samples: o.samples, seed: seed))
       for name in methods {
         var optionArgs = ["--method", name, "--widths", o.widths]
         if name == "flow-matching-ot" {
@@ -108,26 +79,15 @@ func runHighDimBenchmark(_ o: HighDimBenchCommand) throws {
         }
         if let p = o.dropout { optionArgs += ["--dropout", "\(p)"] }
         let m = try ModelOptions.parse(optionArgs)
+        let spec = BenchmarkSpecification(
+          settings: m.settings(), widths: try m.parsedWidths(), dropout: m.dropout, training: config, samplers: [nil],
+          samples: o.samples)
         let label = name == "diffusion" ? "diffusion (EDM-VP-F)" : m.label
-        let estimator = try m.makeEstimator(parameters: d, data: d, constraints: nil, seed: seed)
-        let sampler: SamplerKind? = nil
-        let history = try estimator.train(.simulations(parameters: theta, data: x), configuration: config) { p in
-          if p.step % 2000 == 0 { log("  d=\(d) \(label): step \(p.step)/\(p.totalSteps) loss \(String(format: "%.4f", p.loss))") }
-        }
-        let post = try estimator.sample(observations: testX, count: draws, sampler: sampler, seed: seed &+ 3)
-        var scores: [Double] = [], seconds: [Double] = [], evaluations = 0
-        for (k, o) in observations.enumerated() {
-          let r = try estimator.sample(
-            observations: Matrix(rows: 1, cols: d, storage: o), count: samples, sampler: sampler,
-            seed: seed &+ 11 &+ UInt64(k))
-          seconds.append(r.seconds)
-          evaluations = r.evaluations
-          scores.append(try c2st(reference: exact[k], samples: finiteRows(r.samples[0]), seed: 1))
-        }
-        printHighDim(HighDimRow(
-          dimension: d, method: label, nrmse: mean(try normalizedRMSE(estimates: post.samples, targets: testTheta)),
-          calibration: mean(try calibrationError(estimates: post.samples, targets: testTheta)), c2st: mean(scores),
-          trainSeconds: history.seconds, sampleSeconds: mean(seconds), evaluations: evaluations))
+        printHighDim(d, try runAnalyticPosteriorBenchmark(
+          task: task, simulations: o.simulations, specification: spec, datasets: o.datasets, draws: o.draws,
+          observations: o.observations, label: label, progress: { p in
+            if p.step % 2000 == 0 { benchLog("  d=\(d) \(label): step \(p.step)/\(p.totalSteps) loss \(String(format: "%.4f", p.loss))") }
+          }, log: benchLog))
       }
     } catch {
       print("| \(d) | error: \(error) | | | | | | |")
@@ -135,7 +95,7 @@ func runHighDimBenchmark(_ o: HighDimBenchCommand) throws {
   }
 }
 
-func printHighDim(_ r: HighDimRow) {
-  print("| \(r.dimension) | \(r.method) | \(String(format: "%.3f", r.nrmse)) | \(String(format: "%.3f", r.calibration)) | \(String(format: "%.3f", r.c2st)) | \(fmt(r.trainSeconds)) | \(fmt(r.sampleSeconds, 2)) | \(r.evaluations) |")
+func printHighDim(_ d: Int, _ r: AnalyticPosteriorResult) {
+  print("| \(d) | \(r.method) | \(String(format: "%.3f", r.nrmse)) | \(String(format: "%.3f", r.calibrationError)) | \(String(format: "%.3f", r.c2st)) | \(fmt(r.trainSeconds)) | \(fmt(r.sampleSeconds, 2)) | \(r.evaluations) |")
   fflush(nil)
 }

@@ -55,7 +55,7 @@ import Darwin
   /// Trains once with checkpoints, snapshotting the checkpoint file after steps `stops`; then resumes a fresh
   /// estimator from each snapshot and compares the final weights with the uninterrupted run.
   func resumeFromSnapshots(mode: TrainingMode, stops: [Int]) throws {
-    let (theta, x) = Self.dataset(400)
+    let (theta, x) = Self.dataset(1000)
     var cfg = Self.configuration()
     let data: TrainingData
     switch mode {
@@ -69,7 +69,7 @@ import Darwin
     case .shards:
       cfg.validationFraction = 0.1
       cfg.earlyStoppingPatience = 50
-      // Three shards of 150, 130 and 120 rows: 135, 117 and 108 after the validation split, 4 + 3 + 3 steps.
+      // Three shards of 150, 130 and 120 rows (the first 400): 135, 117 and 108 after the validation split, 4 + 3 + 3 steps.
       data = .shards([0..<150, 150..<280, 280..<400].enumerated().map { k, r in
         TrainingShard(name: "shard\(k)") { (theta.rows(r), x.rows(r)) }
       })
