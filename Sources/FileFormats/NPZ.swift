@@ -1,5 +1,5 @@
-// NumPy .npz archives: a zip of .npy members ("theta.npy", "x.npy", ...), as written by numpy.savez and
-// numpy.savez_compressed.
+// NumPy .npz archives: a zip of .npy members ("theta.npy", "x.npy", ...), as written by numpy.savez (stored)
+// and numpy.savez_compressed (deflated); both are read and written.
 
 import NumericCore
 
@@ -65,11 +65,21 @@ public enum NPZ {
     try decode(FileIO.readAll(path), source: path)
   }
 
-  /// Writes arrays as stored (uncompressed) `.npy` members to `path` atomically, in the given order; each
-  /// member is encoded and written in turn, so peak memory is one member.
-  public static func write(_ arrays: [(String, NDArray)], to path: String, as type: NPYStorageType = .float32) throws {
+  /// Writes arrays as `.npy` members to `path` atomically, in the given order; each member is encoded (and
+  /// compressed) and written in turn, so peak memory is about one member (two with compression).
+  ///
+  /// `compression`: `.stored` (the default, as `numpy.savez`: fastest to read, and `NPZFile.rows` reads row
+  /// ranges in place) or `.deflate` / `.deflate(level:)` (as `numpy.savez_compressed`; a member that DEFLATE
+  /// does not shrink is stored). NumPy's `np.load` reads both.
+  public static func write(
+    _ arrays: [(String, NDArray)], to path: String, as type: NPYStorageType = .float32,
+    compression: ZipCompression = .stored
+  ) throws {
+    if let level = compression.level, !(0...9).contains(level) {
+      throw FileFormatError.invalidArgument(path: path, reason: "DEFLATE level \(level) is not in 0...9")
+    }
     try AtomicFile.write(to: path) { writer in
-      var zip = ZipStoredWriter(path: path)
+      var zip = ZipWriter(path: path, compression: compression)
       for (name, array) in arrays {
         try zip.add(name: name + ".npy", data: NPY.encode(array, as: type), to: writer)
       }
@@ -77,9 +87,12 @@ public enum NPZ {
     }
   }
 
-  /// Writes named matrices (e.g. `[("theta", θ), ("x", x)]`) to `path` atomically.
-  public static func write(_ matrices: [(String, Matrix)], to path: String, as type: NPYStorageType = .float32) throws {
-    try write(matrices.map { ($0.0, NDArray($0.1)) }, to: path, as: type)
+  /// Writes named matrices (e.g. `[("theta", θ), ("x", x)]`) to `path` atomically (see above for `compression`).
+  public static func write(
+    _ matrices: [(String, Matrix)], to path: String, as type: NPYStorageType = .float32,
+    compression: ZipCompression = .stored
+  ) throws {
+    try write(matrices.map { ($0.0, NDArray($0.1)) }, to: path, as: type, compression: compression)
   }
 }
 

@@ -26,6 +26,7 @@ case "sweep": runTrainedSweep(arguments: rest)
 case "composition":
   print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
 case "hierarchical": runHierarchicalBenchmark(arguments: rest)
+case "npz": runNPZBenchmark(arguments: rest)
 case "checkpoint-probe": runCheckpointProbe(arguments: rest)  // hidden: crash-safety test
 case "all":
   runGEMMBenchmark(arguments: rest)
