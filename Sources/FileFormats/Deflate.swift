@@ -81,6 +81,47 @@ public enum Inflate {
   public static func decompress(_ input: [UInt8], outputSize: Int, source: String = "<memory>") throws -> [UInt8] {
     try input.withUnsafeBytes { try decompress($0, outputSize: outputSize, source: source) }
   }
+
+  /// Streams the decoded bytes of `input` into buffers the caller provides (and has sized from the declared
+  /// `outputSize`, so it is responsible for bounding them): `body` gets a function that fills the next
+  /// `buffer.count` bytes of output and throws when the stream ends before them. After `body`, exactly
+  /// `outputSize` bytes must have been delivered and the stream must end there.
+  static func withStream<R>(
+    _ input: UnsafeRawBufferPointer, outputSize: Int, source: String,
+    _ body: (_ next: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> R
+  ) throws -> R {
+    func bad(_ reason: String) -> FileFormatError { .malformed(path: source, format: .deflate, reason: reason) }
+    guard outputSize >= 0, outputSize <= maximumOutputSize, outputSize <= input.count * maximumRatio + 1024 else {
+      throw bad("declared size \(outputSize) is impossible for \(input.count) compressed bytes")
+    }
+    let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    stream.initialize(to: z_stream())
+    defer {
+      stream.deinitialize(count: 1)
+      stream.deallocate()
+    }
+    let status = inflateInit2_(stream, -15, zlibHeaderVersion, Int32(MemoryLayout<z_stream>.size))
+    guard status == Z_OK else {
+      throw FileFormatError.io(
+        path: source, operation: "inflateInit2", reason: zlibMessage(stream, "zlib error \(status)"))
+    }
+    defer { inflateEnd(stream) }
+    var pump = InflatePump(stream: stream, input: input, source: source)
+    var delivered = 0
+    let result = try body { buffer in
+      guard buffer.count > 0 else { return }
+      guard buffer.count <= outputSize - delivered, !pump.ended else {
+        throw bad("stream produced \(delivered) bytes, expected \(outputSize)")
+      }
+      var written = 0
+      try pump.run(into: buffer.assumingMemoryBound(to: UInt8.self), written: &written)
+      delivered += written
+      guard written == buffer.count else { throw bad("stream produced \(delivered) bytes, expected \(outputSize)") }
+    }
+    guard delivered == outputSize else { throw bad("stream produced \(delivered) bytes, expected \(outputSize)") }
+    if !pump.ended { try pump.probe(declaredSize: outputSize) }
+    return result
+  }
 }
 
 /// Feeds the input to an initialized inflate stream in pieces of at most 4 GiB (zlib counts in 32 bits).

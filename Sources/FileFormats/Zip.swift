@@ -237,6 +237,87 @@ public struct ZipArchive {
   }
 }
 
+extension ZipArchive {
+  /// Streams an entry's content, in order, into buffers the caller provides (for decoding a member straight
+  /// into its final storage): `body` gets a function that fills the next `buffer.count` bytes and throws when
+  /// the member has fewer left. The caller sizes its buffers from what it has read (bounded by the declared
+  /// size); afterwards the whole member must have been consumed, and its CRC-32, computed over each piece
+  /// while it is in cache, must match.
+  func withContent<R>(
+    _ entry: ZipEntry, _ body: (_ next: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> R
+  ) throws -> R {
+    let label = "\(source)[\(entry.name)]"
+    func bad(_ r: String) -> FileFormatError { .malformed(path: label, format: .zip, reason: r) }
+    guard entry.flags & 1 == 0 else {
+      throw FileFormatError.unsupported(path: label, format: .zip, feature: "encrypted members")
+    }
+    guard entry.method == 0 || entry.method == 8 else {
+      throw FileFormatError.unsupported(path: label, format: .zip, feature: "compression method \(entry.method)")
+    }
+    if entry.method == 0 && entry.compressedSize != entry.uncompressedSize { throw bad("stored member sizes differ") }
+    let raw = try data.read(try dataOffset(of: entry), entry.compressedSize)
+    var crc: UInt32 = 0
+    var delivered = 0
+    let result: R
+    do {
+      result = try stream(raw, entry, label, body, &crc, &delivered)
+    } catch let error as FileFormatError {
+      // A damaged member is reported as such (CRC-32 or DEFLATE error), ahead of what the damage made the
+      // caller see.
+      _ = try extract(entry)
+      throw error
+    }
+    guard delivered == entry.uncompressedSize else {
+      throw bad("\(delivered) of the member's \(entry.uncompressedSize) bytes used")
+    }
+    guard crc == entry.crc32 else {
+      throw bad("CRC-32 mismatch (stored \(hex(entry.crc32)), computed \(hex(crc)))")
+    }
+    return result
+  }
+
+  /// `withContent` after the checks: feeds `body` from the raw member bytes, updating the CRC and the count.
+  private func stream<R>(
+    _ raw: [UInt8], _ entry: ZipEntry, _ label: String,
+    _ body: (_ next: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> R,
+    _ crc: inout UInt32, _ delivered: inout Int
+  ) throws -> R {
+    let piece = 1 << 20  // CRC each MiB right after it is written
+    return try raw.withUnsafeBytes { input in
+      if entry.method == 0 {
+        return try body { buffer in
+          guard buffer.count <= input.count - delivered else {
+            throw FileFormatError.truncated(path: label, format: .zip, reason: "member ends early")
+          }
+          var k = 0
+          while k < buffer.count {
+            let n = min(piece, buffer.count - k)
+            let to = UnsafeMutableRawBufferPointer(rebasing: buffer[k..<(k + n)])
+            to.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[(delivered + k)..<(delivered + k + n)]))
+            crc = CRC32.update(crc, UnsafeRawBufferPointer(to))
+            k += n
+          }
+          delivered += buffer.count
+        }
+      }
+      return try Inflate.withStream(input, outputSize: entry.uncompressedSize, source: label) { fill in
+        try withoutActuallyEscaping(fill) { next in
+          try body { buffer in
+            var k = 0
+            while k < buffer.count {
+              let to = UnsafeMutableRawBufferPointer(rebasing: buffer[k..<(k + min(piece, buffer.count - k))])
+              try next(to)
+              crc = CRC32.update(crc, UnsafeRawBufferPointer(to))
+              k += to.count
+            }
+            delivered += buffer.count
+          }
+        }
+      }
+    }
+  }
+}
+
 func hex(_ v: UInt32) -> String {
   let s = String(v, radix: 16)
   return "0x" + String(repeating: "0", count: 8 - s.count) + s

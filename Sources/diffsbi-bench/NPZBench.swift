@@ -6,7 +6,8 @@
 // standard normal draws; N = 10^7 by default) unless they already exist, so builds of other versions of the
 // readers can time the very same files. Then, for each file, the median and best of R loads (page cache warm)
 // of (a) `NPZFile(path:)` + `matrix("theta")` + `matrix("x")`, the path of `diffsbi train --data`, and
-// (b) `NPZ.read`, which reads the whole file into memory first.
+// (b) `NPZ.read`, which reads the whole file into memory first; wall-clock time, and for (a) also the calling
+// thread's CPU time (the readers are single-threaded, so on a loaded machine that is the steadier number).
 
 import DiffusionSBI
 import Foundation
@@ -33,33 +34,36 @@ func runNPZBenchmark(arguments: [String]) {
       try writeNPZBenchFiles(theta: theta, x: x, files: files)
     }
     let megabytes = Double(2 * rows * 2 * 4) / 1e6
-    print("file      size (MB)   NPZFile theta+x: median / best (ms)   NPZ.read: median / best (ms)   MB/s (median)")
+    print("file      size (MB)   NPZFile theta+x: median / best / CPU median (ms)   NPZ.read: median / best (ms)"
+          + "   MB/s (median)")
     for (label, path) in files {
       let size = Double(try FileIO.size(of: path)) / 1e6
       var failure: Error?
-      func timed(_ body: () throws -> Void) -> (Double, Double) {
-        var times: [Double] = []
+      func timed(_ body: () throws -> Void) -> (Double, Double, Double) {
+        var times: [Double] = [], cpu: [Double] = []
         for _ in 0..<repeats {
-          let t0 = now()
+          let t0 = now(), c0 = threadCPUTime()
           do { try body() } catch { failure = error }
           times.append(now() - t0)
+          cpu.append(threadCPUTime() - c0)
         }
         times.sort()
-        return (times[times.count / 2], times[0])
+        cpu.sort()
+        return (times[times.count / 2], times[0], cpu[cpu.count / 2])
       }
-      let (fileMedian, fileBest) = timed {
+      let (fileMedian, fileBest, fileCPU) = timed {
         let f = try NPZFile(path: path)
         let t = try f.matrix("theta"), x = try f.matrix("x")
         precondition(t.rows == rows && x.rows == rows)
       }
-      let (readMedian, readBest) = timed {
+      let (readMedian, readBest, _) = timed {
         let t = try NPZ.read(path).matrix("theta")
         precondition(t.rows == rows)
       }
       if let failure { throw failure }
       print(pad(label, 10) + lpad(fmt(size, 1), 9) + lpad(fmt(fileMedian * 1e3, 0), 26) + " / "
-            + pad(fmt(fileBest * 1e3, 0), 10) + lpad(fmt(readMedian * 1e3, 0), 20) + " / "
-            + pad(fmt(readBest * 1e3, 0), 12) + lpad(fmt(megabytes / fileMedian, 0), 10))
+            + fmt(fileBest * 1e3, 0) + " / " + pad(fmt(fileCPU * 1e3, 0), 17) + lpad(fmt(readMedian * 1e3, 0), 12)
+            + " / " + pad(fmt(readBest * 1e3, 0), 12) + lpad(fmt(megabytes / fileMedian, 0), 10))
     }
   } catch {
     FileHandle.standardError.write("npz benchmark failed: \(error)\n".data(using: .utf8)!)
