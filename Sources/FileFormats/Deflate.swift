@@ -51,7 +51,12 @@ public enum Inflate {
     }
     defer { inflateEnd(stream) }
 
-    var pump = InflatePump(stream: stream, input: input, source: source)
+    var handed = 0
+    var pump = InflatePump(stream: stream, source: source) {
+      let piece = min(input.count - handed, Int(UInt32.max))
+      defer { handed += piece }
+      return UnsafeRawBufferPointer(rebasing: input[handed..<(handed + piece)])
+    }
     var capacity = min(outputSize, max(1 << 16, input.count * initialExpansion))
     var output = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
       count = 0
@@ -82,17 +87,19 @@ public enum Inflate {
     try input.withUnsafeBytes { try decompress($0, outputSize: outputSize, source: source) }
   }
 
-  /// Streams the decoded bytes of `input` into buffers the caller provides (and has sized from the declared
-  /// `outputSize`, so it is responsible for bounding them): `body` gets a function that fills the next
-  /// `buffer.count` bytes of output and throws when the stream ends before them. After `body`, exactly
-  /// `outputSize` bytes must have been delivered and the stream must end there.
+  /// Streams the decoded bytes of `inputSize` compressed bytes, which `refill` hands over piece by piece
+  /// (each piece at most 4 GiB and valid until the next call; an empty piece at the end), into buffers the
+  /// caller provides (and has sized from the declared `outputSize`, so it is responsible for bounding them):
+  /// `body` gets a function that fills the next `buffer.count` bytes of output and throws when the stream ends
+  /// before them. After `body`, exactly `outputSize` bytes must have been delivered and the stream must end
+  /// there.
   static func withStream<R>(
-    _ input: UnsafeRawBufferPointer, outputSize: Int, source: String,
+    inputSize: Int, refill: @escaping () throws -> UnsafeRawBufferPointer, outputSize: Int, source: String,
     _ body: (_ next: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> R
   ) throws -> R {
     func bad(_ reason: String) -> FileFormatError { .malformed(path: source, format: .deflate, reason: reason) }
-    guard outputSize >= 0, outputSize <= maximumOutputSize, outputSize <= input.count * maximumRatio + 1024 else {
-      throw bad("declared size \(outputSize) is impossible for \(input.count) compressed bytes")
+    guard outputSize >= 0, outputSize <= maximumOutputSize, outputSize <= inputSize * maximumRatio + 1024 else {
+      throw bad("declared size \(outputSize) is impossible for \(inputSize) compressed bytes")
     }
     let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
     stream.initialize(to: z_stream())
@@ -106,7 +113,7 @@ public enum Inflate {
         path: source, operation: "inflateInit2", reason: zlibMessage(stream, "zlib error \(status)"))
     }
     defer { inflateEnd(stream) }
-    var pump = InflatePump(stream: stream, input: input, source: source)
+    var pump = InflatePump(stream: stream, source: source, refill: refill)
     var delivered = 0
     let result = try body { buffer in
       guard buffer.count > 0 else { return }
@@ -124,20 +131,21 @@ public enum Inflate {
   }
 }
 
-/// Feeds the input to an initialized inflate stream in pieces of at most 4 GiB (zlib counts in 32 bits).
+/// Feeds the input to an initialized inflate stream in the pieces `refill` returns (at most 4 GiB each: zlib
+/// counts in 32 bits; empty at the end).
 private struct InflatePump {
   let stream: UnsafeMutablePointer<z_stream>
-  let input: UnsafeRawBufferPointer
   let source: String
-  /// Input bytes handed to zlib so far.
-  var handed = 0
+  let refill: () throws -> UnsafeRawBufferPointer
+  /// Whether `refill` has returned its empty last piece.
+  var exhausted = false
   /// Whether zlib reported the end of the final block.
   var ended = false
 
-  init(stream: UnsafeMutablePointer<z_stream>, input: UnsafeRawBufferPointer, source: String) {
+  init(stream: UnsafeMutablePointer<z_stream>, source: String, refill: @escaping () throws -> UnsafeRawBufferPointer) {
     self.stream = stream
-    self.input = input
     self.source = source
+    self.refill = refill
   }
 
   /// For a stream that filled the declared size without ending: decodes into a scratch byte to tell a stream
@@ -160,11 +168,14 @@ private struct InflatePump {
   mutating func run(into buffer: UnsafeMutableBufferPointer<UInt8>, written: inout Int) throws {
     var dummy: UInt8 = 0  // zlib wants a non-null output pointer even for an empty buffer
     while true {
-      if stream.pointee.avail_in == 0, handed < input.count, let base = input.baseAddress {
-        let piece = min(input.count - handed, Int(UInt32.max))
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self) + handed)
-        stream.pointee.avail_in = UInt32(piece)
-        handed += piece
+      if stream.pointee.avail_in == 0, !exhausted {
+        let piece = try refill()
+        if let base = piece.baseAddress, piece.count > 0 {
+          stream.pointee.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self))
+          stream.pointee.avail_in = UInt32(piece.count)
+        } else {
+          exhausted = true
+        }
       }
       let room = min(buffer.count - written, Int(UInt32.max))
       let status = withUnsafeMutablePointer(to: &dummy) { dummy -> Int32 in

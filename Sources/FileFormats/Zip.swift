@@ -37,12 +37,19 @@ protocol ByteSource {
   var size: Int { get }
   /// Bytes `offset ..< offset + count`; the caller has checked that they lie within `size`.
   func read(_ offset: Int, _ count: Int) throws -> [UInt8]
+  /// Fills `buffer` with the bytes from `offset` on; the caller has checked that they lie within `size`.
+  func read(_ offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws
 }
 
 struct MemoryBytes: ByteSource {
   let bytes: [UInt8]
   var size: Int { bytes.count }
   func read(_ offset: Int, _ count: Int) throws -> [UInt8] { Array(bytes[offset..<(offset + count)]) }
+  func read(_ offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+    bytes.withUnsafeBytes { all in
+      buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[offset..<(offset + buffer.count)]))
+    }
+  }
 }
 
 struct FileBytes: ByteSource {
@@ -53,6 +60,9 @@ struct FileBytes: ByteSource {
     self.size = try FileIO.size(of: path)
   }
   func read(_ offset: Int, _ count: Int) throws -> [UInt8] { try FileIO.readBytes(path, offset: offset, count: count) }
+  func read(_ offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+    try FileIO.fill(buffer, from: path, offset: offset)
+  }
 }
 
 /// Little-endian fields of a record; a read outside it throws `malformed` with the record's name.
@@ -255,12 +265,12 @@ extension ZipArchive {
       throw FileFormatError.unsupported(path: label, format: .zip, feature: "compression method \(entry.method)")
     }
     if entry.method == 0 && entry.compressedSize != entry.uncompressedSize { throw bad("stored member sizes differ") }
-    let raw = try data.read(try dataOffset(of: entry), entry.compressedSize)
+    let start = try dataOffset(of: entry)
     var crc: UInt32 = 0
     var delivered = 0
     let result: R
     do {
-      result = try stream(raw, entry, label, body, &crc, &delivered)
+      result = try stream(entry, from: start, label, body, &crc, &delivered)
     } catch let error as FileFormatError {
       // A damaged member is reported as such (CRC-32 or DEFLATE error), ahead of what the damage made the
       // caller see.
@@ -276,45 +286,73 @@ extension ZipArchive {
     return result
   }
 
-  /// `withContent` after the checks: feeds `body` from the raw member bytes, updating the CRC and the count.
+  /// `withContent` after the checks: feeds `body` from the member's data at `start`, one MiB at a time (no
+  /// buffer for the whole member), updating the CRC and the count.
   private func stream<R>(
-    _ raw: [UInt8], _ entry: ZipEntry, _ label: String,
+    _ entry: ZipEntry, from start: Int, _ label: String,
     _ body: (_ next: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> R,
     _ crc: inout UInt32, _ delivered: inout Int
   ) throws -> R {
-    let piece = 1 << 20  // CRC each MiB right after it is written
-    return try raw.withUnsafeBytes { input in
-      if entry.method == 0 {
-        return try body { buffer in
-          guard buffer.count <= input.count - delivered else {
-            throw FileFormatError.truncated(path: label, format: .zip, reason: "member ends early")
-          }
+    let piece = 1 << 20
+    if entry.method == 0 {
+      return try body { buffer in
+        guard buffer.count <= entry.uncompressedSize - delivered else {
+          throw FileFormatError.truncated(path: label, format: .zip, reason: "member ends early")
+        }
+        var k = 0
+        while k < buffer.count {
+          let to = UnsafeMutableRawBufferPointer(rebasing: buffer[k..<(k + min(piece, buffer.count - k))])
+          try data.read(start + delivered + k, into: to)
+          crc = CRC32.update(crc, UnsafeRawBufferPointer(to))
+          k += to.count
+        }
+        delivered += buffer.count
+      }
+    }
+    let reader = PieceReader(data: data, start: start, count: entry.compressedSize, piece: piece)
+    return try Inflate.withStream(
+      inputSize: entry.compressedSize, refill: { try reader.next() }, outputSize: entry.uncompressedSize,
+      source: label
+    ) { fill in
+      try withoutActuallyEscaping(fill) { next in
+        try body { buffer in
           var k = 0
           while k < buffer.count {
-            let n = min(piece, buffer.count - k)
-            let to = UnsafeMutableRawBufferPointer(rebasing: buffer[k..<(k + n)])
-            to.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[(delivered + k)..<(delivered + k + n)]))
+            let to = UnsafeMutableRawBufferPointer(rebasing: buffer[k..<(k + min(piece, buffer.count - k))])
+            try next(to)
             crc = CRC32.update(crc, UnsafeRawBufferPointer(to))
-            k += n
+            k += to.count
           }
           delivered += buffer.count
         }
       }
-      return try Inflate.withStream(input, outputSize: entry.uncompressedSize, source: label) { fill in
-        try withoutActuallyEscaping(fill) { next in
-          try body { buffer in
-            var k = 0
-            while k < buffer.count {
-              let to = UnsafeMutableRawBufferPointer(rebasing: buffer[k..<(k + min(piece, buffer.count - k))])
-              try next(to)
-              crc = CRC32.update(crc, UnsafeRawBufferPointer(to))
-              k += to.count
-            }
-            delivered += buffer.count
-          }
-        }
-      }
     }
+  }
+}
+
+/// Reads `count` bytes from `start` of a byte source one piece at a time into one reused buffer.
+private final class PieceReader {
+  let data: any ByteSource
+  let start: Int
+  let count: Int
+  let buffer: UnsafeMutableRawBufferPointer
+  var consumed = 0
+
+  init(data: any ByteSource, start: Int, count: Int, piece: Int) {
+    self.data = data
+    self.start = start
+    self.count = count
+    buffer = .allocate(byteCount: max(1, min(piece, count)), alignment: 16)
+  }
+
+  deinit { buffer.deallocate() }
+
+  /// The next piece (valid until the next call); empty after the last.
+  func next() throws -> UnsafeRawBufferPointer {
+    let piece = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, count - consumed)])
+    try data.read(start + consumed, into: piece)
+    consumed += piece.count
+    return UnsafeRawBufferPointer(piece)
   }
 }
 
