@@ -18,8 +18,10 @@ private func zlibMessage(_ stream: UnsafeMutablePointer<z_stream>, _ fallback: S
 /// coded in 1 + 1 bits — so `258 · 8 / 2 + 1` ≈ 1032 bytes per input byte) or above `maximumOutputSize` is
 /// refused up front; the first output buffer holds at most `initialExpansion` times the compressed size (at
 /// least 64 KiB) and grows by doubling, capped by the declared size, only while the stream keeps producing
-/// bytes. So a lying header costs at most twice the memory the stream really expands to, and a stream that
-/// produces more or fewer bytes than declared is an error.
+/// bytes (a buffer of c bytes is replaced by one of 2c only once the stream has filled it). So a lying header
+/// costs memory proportional to what the stream really expands to — at most three times it, while a full
+/// buffer is copied into its successor — and a stream that produces more or fewer bytes than declared is an
+/// error.
 public enum Inflate {
   /// The largest output one input byte can justify.
   public static let maximumRatio = 1032
