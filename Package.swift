@@ -2,7 +2,7 @@
 // DiffusionSBI: amortized simulation-based inference with diffusion models.
 //
 // Layering (dependencies point downward only):
-//   COpenBLAS (Linux) / Accelerate (Apple)
+//   COpenBLAS (Linux) / Accelerate (Apple), CZlib (system zlib)
 //   NumericCore        Matrix, BLAS shim, SIMD kernels, special functions, RNG and distributions
 //   FileFormats        .npy / .npz / CSV / safetensors readers and writers, atomic writes
 //   NeuralNet          layers with hand-written backward passes, TimeMLP, summary nets, optimizers, training
@@ -40,12 +40,16 @@ let package = Package(
     .systemLibrary(
       name: "COpenBLAS", pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"])]),
+    // zlib: in the SDK on Apple platforms (the module map links "z"), zlib1g-dev on Debian/Ubuntu.
+    .systemLibrary(
+      name: "CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
 
     // MARK: - Public API
     .target(
       name: "NumericCore",
       dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
-    .target(name: "FileFormats", dependencies: ["NumericCore"]),
+    .target(name: "FileFormats", dependencies: ["NumericCore", "CZlib"]),
     .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats"]),
     .target(name: "Plotting", dependencies: ["NumericCore"]),
     .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats"]),

@@ -29,7 +29,7 @@ public func fuzzOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     for name in f.tensors.names { precondition(f.tensors[name]!.data.count <= bytes.count) }
   }
   #elseif FUZZ_INFLATE
-  // First two bytes: the declared output size (little-endian); the rest is the raw DEFLATE stream.
+  // First two bytes: the declared output size (little-endian); the rest is the raw DEFLATE stream (zlib).
   if bytes.count >= 2 {
     let size = Int(bytes[0]) | Int(bytes[1]) << 8
     if let out = try? Inflate.decompress(Array(bytes[2...]), outputSize: size) { precondition(out.count == size) }

@@ -1,20 +1,33 @@
 #!/bin/sh
-# Installs what DiffusionSBI needs beyond the Swift toolchain: the system BLAS.
-# Linux: OpenBLAS (pthreads build) and pkg-config from the distribution. macOS: nothing (Accelerate is built in).
+# Installs what DiffusionSBI needs beyond the Swift toolchain: the system BLAS and zlib.
+# Linux: OpenBLAS (pthreads build), zlib and pkg-config from the distribution; each is checked on its own and only
+# the missing ones are installed. macOS: nothing (Accelerate and zlib are part of the SDK).
 set -e
 case "$(uname -s)" in
   Linux)
-    if pkg-config --exists openblas 2>/dev/null; then exit 0; fi
+    # Debian/Ubuntu package, dnf package and pkg-config name of each dependency.
+    missing_apt=""
+    missing_dnf=""
+    command -v pkg-config >/dev/null 2>&1 || { missing_apt="pkg-config"; missing_dnf="pkgconf-pkg-config"; }
+    for dep in "libopenblas-dev openblas-devel openblas" "zlib1g-dev zlib-devel zlib"; do
+      set -- $dep
+      if ! pkg-config --exists "$3" 2>/dev/null; then
+        missing_apt="$missing_apt $1"
+        missing_dnf="$missing_dnf $2"
+      fi
+    done
+    if [ -z "$missing_apt" ]; then exit 0; fi
     SUDO=""
     if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
     if command -v apt-get >/dev/null 2>&1; then
-      echo "Installing libopenblas-dev and pkg-config (apt-get)..." >&2
+      # pkg-config may be present but unable to see the packages: installing it again is harmless.
+      echo "Installing$missing_apt (apt-get)..." >&2
       $SUDO apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libopenblas-dev pkg-config >/dev/null
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing_apt pkg-config >/dev/null
     elif command -v dnf >/dev/null 2>&1; then
-      $SUDO dnf install -y openblas-devel pkgconf-pkg-config
+      $SUDO dnf install -y $missing_dnf pkgconf-pkg-config
     else
-      echo "Please install OpenBLAS development files (pkg-config name: openblas)." >&2
+      echo "Please install the development files of OpenBLAS and zlib (pkg-config names: openblas, zlib)." >&2
       exit 1
     fi
     ;;

@@ -63,6 +63,15 @@ public enum FileIO {
 
   /// Bytes `offset ..< offset + count` of the file at `path` (for reading row ranges of large files).
   public static func readBytes(_ path: String, offset: Int, count: Int) throws -> [UInt8] {
+    try [UInt8](unsafeUninitializedCapacity: count) { buffer, got in
+      got = 0
+      try fill(UnsafeMutableRawBufferPointer(buffer), from: path, offset: offset)
+      got = count
+    }
+  }
+
+  /// Fills `buffer` with the bytes of the file at `path` from `offset` on (throws if the file ends first).
+  static func fill(_ buffer: UnsafeMutableRawBufferPointer, from path: String, offset: Int) throws {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else {
       let code = errno
@@ -70,26 +79,18 @@ public enum FileIO {
       throw FileFormatError.io(path: path, operation: "open", reason: errnoText(code))
     }
     defer { close(fd) }
-    var failure: FileFormatError?
-    let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, got in
-      var done = 0
-      while done < count {
-        let n = pread(fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
-        if n < 0 {
-          if errno == EINTR { continue }
-          failure = .io(path: path, operation: "read", reason: errnoText())
-          break
-        }
-        if n == 0 { break }
-        done += n
+    var done = 0
+    while done < buffer.count {
+      let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw FileFormatError.io(path: path, operation: "read", reason: errnoText())
       }
-      got = done
+      if n == 0 {
+        throw FileFormatError.io(path: path, operation: "read", reason: "file ended at byte \(offset + done)")
+      }
+      done += n
     }
-    if let failure { throw failure }
-    if bytes.count < count {
-      throw FileFormatError.io(path: path, operation: "read", reason: "file ended at byte \(offset + bytes.count)")
-    }
-    return bytes
   }
 }
 

@@ -1,5 +1,5 @@
-// NumPy .npz archives: a zip of .npy members ("theta.npy", "x.npy", ...), as written by numpy.savez and
-// numpy.savez_compressed.
+// NumPy .npz archives: a zip of .npy members ("theta.npy", "x.npy", ...), as written by numpy.savez (stored)
+// and numpy.savez_compressed (deflated); both are read and written.
 
 import NumericCore
 
@@ -49,15 +49,52 @@ public enum NPZ {
     for entry in zip.entries {
       guard !entry.name.hasSuffix("/") else { continue }  // directories
       let name = entry.name.hasSuffix(".npy") ? String(entry.name.dropLast(4)) : entry.name
-      let member = try zip.extract(entry)
-      let label = "\(source)[\(entry.name)]"
-      do {
-        out[name] = try NPY.decode(member, source: label)
-      } catch let e as FileFormatError {
-        throw e.relabeled(label)
-      }
+      out[name] = try decodeMember(entry, of: zip)
     }
     return out
+  }
+
+  /// Decodes one `.npy` member. Float32 members in the host's byte order and C order (what NumPy and this
+  /// module write) are decoded straight into the array's storage, without an intermediate copy of the member;
+  /// so are deflated ones, unless they claim to expand more than `Inflate.initialExpansion`-fold (then the
+  /// general path, whose buffer only grows with the real output, bounds the allocation).
+  static func decodeMember(_ entry: ZipEntry, of zip: ZipArchive) throws -> NDArray {
+    let label = "\(zip.source)[\(entry.name)]"
+    let size = entry.uncompressedSize
+    do {
+      if entry.method != 0 && size > Inflate.initialExpansion * entry.compressedSize + (1 << 16) {
+        return try NPY.decode(zip.extract(entry), source: label)
+      }
+      return try zip.withContent(entry) { next in
+        // The preamble (magic, version, header length), then the header (as `NPZFile.header`).
+        var head = [UInt8](repeating: 0, count: min(size, 12))
+        try head.withUnsafeMutableBytes { try next($0) }
+        if head.count >= 12, Array(head[0..<6]) == NPY.magic {
+          let end = head[6] == 1
+            ? 10 + Int(readLE(head, 8, as: UInt16.self)!) : 12 + Int(readLE(head, 8, as: UInt32.self)!)
+          var rest = [UInt8](repeating: 0, count: max(0, min(size, end) - head.count))
+          try rest.withUnsafeMutableBytes { try next($0) }
+          head += rest
+        }
+        let header = try NPY.parseHeader(head, fileSize: size, source: label)
+        let count = header.elementCount
+        if header.elementType == .float32 && header.bigEndian == (1.bigEndian == 1)
+          && !(header.fortranOrder && header.shape.count > 1)
+        {
+          let data = try [Float](unsafeUninitializedCapacity: count) { buffer, n in
+            n = 0
+            try next(UnsafeMutableRawBufferPointer(buffer))
+            n = count
+          }
+          return NDArray(unchecked: header.shape, data: data)
+        }
+        var body = [UInt8](repeating: 0, count: size - head.count)
+        try body.withUnsafeMutableBytes { try next($0) }
+        return try NPY.decode(head + body, source: label)
+      }
+    } catch let e as FileFormatError {
+      throw e.relabeled(label)
+    }
   }
 
   /// Reads the `.npz` file at `path`.
@@ -65,11 +102,21 @@ public enum NPZ {
     try decode(FileIO.readAll(path), source: path)
   }
 
-  /// Writes arrays as stored (uncompressed) `.npy` members to `path` atomically, in the given order; each
-  /// member is encoded and written in turn, so peak memory is one member.
-  public static func write(_ arrays: [(String, NDArray)], to path: String, as type: NPYStorageType = .float32) throws {
+  /// Writes arrays as `.npy` members to `path` atomically, in the given order; each member is encoded (and
+  /// compressed) and written in turn, so peak memory is about one member (two with compression).
+  ///
+  /// `compression`: `.stored` (the default, as `numpy.savez`: fastest to read, and `NPZFile.rows` reads row
+  /// ranges in place) or `.deflate` / `.deflate(level:)` (as `numpy.savez_compressed`; a member that DEFLATE
+  /// does not shrink is stored). NumPy's `np.load` reads both.
+  public static func write(
+    _ arrays: [(String, NDArray)], to path: String, as type: NPYStorageType = .float32,
+    compression: ZipCompression = .stored
+  ) throws {
+    if let level = compression.level, !(0...9).contains(level) {
+      throw FileFormatError.invalidArgument(path: path, reason: "DEFLATE level \(level) is not in 0...9")
+    }
     try AtomicFile.write(to: path) { writer in
-      var zip = ZipStoredWriter(path: path)
+      var zip = ZipWriter(path: path, compression: compression)
       for (name, array) in arrays {
         try zip.add(name: name + ".npy", data: NPY.encode(array, as: type), to: writer)
       }
@@ -77,9 +124,12 @@ public enum NPZ {
     }
   }
 
-  /// Writes named matrices (e.g. `[("theta", θ), ("x", x)]`) to `path` atomically.
-  public static func write(_ matrices: [(String, Matrix)], to path: String, as type: NPYStorageType = .float32) throws {
-    try write(matrices.map { ($0.0, NDArray($0.1)) }, to: path, as: type)
+  /// Writes named matrices (e.g. `[("theta", θ), ("x", x)]`) to `path` atomically (see above for `compression`).
+  public static func write(
+    _ matrices: [(String, Matrix)], to path: String, as type: NPYStorageType = .float32,
+    compression: ZipCompression = .stored
+  ) throws {
+    try write(matrices.map { ($0.0, NDArray($0.1)) }, to: path, as: type, compression: compression)
   }
 }
 
@@ -109,13 +159,7 @@ public struct NPZFile {
 
   /// The whole array named `name`.
   public func array(_ name: String) throws -> NDArray {
-    let e = try entry(name)
-    let label = "\(path)[\(e.name)]"
-    do {
-      return try NPY.decode(zip.extract(e), source: label)
-    } catch let error as FileFormatError {
-      throw error.relabeled(label)
-    }
+    try NPZ.decodeMember(entry(name), of: zip)
   }
 
   /// The array named `name` as a matrix (see `NDArray.matrix`).

@@ -8,6 +8,7 @@
 //   diffsbi-bench sweep         trained-model numerical sweep: every schedule × prediction × sampler
 //   diffsbi-bench composition   the review's composition ablation on the Gaussian model (exact scores)
 //   diffsbi-bench hierarchical  hierarchical drift-diffusion with trained global/local networks
+//   diffsbi-bench npz           time to load a large .npz, stored and deflated
 //   diffsbi-bench all           gemm, kernels and train
 //
 // Options are parsed by swift-argument-parser with the option groups of `diffsbi` (CommandLineOptions): a bad
@@ -25,7 +26,7 @@ struct DiffSBIBench: ParsableCommand {
     subcommands: [
       GEMMBenchCommand.self, KernelBenchCommand.self, TrainBenchCommand.self, SBIBMBenchCommand.self,
       HighDimBenchCommand.self, SweepBenchCommand.self, CompositionBenchCommand.self,
-      HierarchicalBenchCommand.self, CheckpointProbeCommand.self, AllBenchCommand.self,
+      HierarchicalBenchCommand.self, NPZBenchCommand.self, CheckpointProbeCommand.self, AllBenchCommand.self,
     ],
     defaultSubcommand: AllBenchCommand.self)
 }
@@ -139,6 +140,18 @@ struct HierarchicalBenchCommand: ParsableCommand {
       trials: trials, datasets: datasets, samples: samples, sims: simulations, epochs: epochs,
       widths: try ModelOptions.parse(["--widths", widths]).parsedWidths(), d0: d0)
   }
+}
+
+struct NPZBenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "npz", abstract: "Time to load a large .npz (stored and deflated members).")
+  @Option(help: "Rows of theta and x.") var rows = 10_000_000
+  @Option(help: "Timed loads per file.") var repeats = 5
+  @Option(help: "Folder for the benchmark files (reused when present).") var dir = NSTemporaryDirectory()
+  func validate() throws {
+    if rows < 1 || repeats < 1 { throw ValidationError("--rows and --repeats must be at least 1") }
+  }
+  func run() { runNPZBenchmark(rows: rows, repeats: repeats, dir: dir) }
 }
 
 /// A small, killable training run for the crash-safety tests (hidden).

@@ -41,7 +41,8 @@ struct SimulateCommand: ParsableCommand {
     discussion: """
       Writes arrays "theta" [n, P] and "x" [n, D]. With --shard I/N (I = 1…N), --count is the size of the whole \
       campaign and this run draws shard I's share (rows ⌊(I−1)·count/N⌋ to ⌊I·count/N⌋) from its own random \
-      stream derived from (seed, I): shards are disjoint, reproducible, and can run in any order on any machine.
+      stream derived from (seed, I): shards are disjoint, reproducible, and can run in any order on any \
+      machine. Members are stored uncompressed (as numpy.savez) unless --compress is given (as numpy.savez_compressed).
       """)
 
   @Option(help: "Task name (see 'diffsbi tasks').")
@@ -55,6 +56,12 @@ struct SimulateCommand: ParsableCommand {
 
   @Option(help: "Output .npz file.")
   var out: String
+
+  @Flag(help: """
+    Compress the arrays with DEFLATE (zlib level 6, as numpy.savez_compressed): a smaller file, slower to write \
+    and to read.
+    """)
+  var compress = false
 
   @OptionGroup var common: CommonOptions
 
@@ -71,7 +78,7 @@ struct SimulateCommand: ParsableCommand {
     let start = Date()
     let (theta, x) = t.sampleJoint(count: rows.count, seed: s.seed(common.seed))
     let dropped = NonFiniteRows.count(in: x)
-    try NPZ.write([("theta", theta), ("x", x)], to: out)
+    try NPZ.write([("theta", theta), ("x", x)], to: out, compression: compress ? .deflate : .stored)
     let seconds = Date().timeIntervalSince(start)
     common.info("simulate: \(rows.count) simulations of \(task) → \(out) (\(fmt(seconds, 1)) s"
                 + (dropped > 0 ? ", \(dropped) rows with NaN/Inf" : "") + ")")

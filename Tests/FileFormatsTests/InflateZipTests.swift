@@ -73,9 +73,42 @@ func bytes(hex: String) -> [UInt8] {
     // Two stored blocks: "abc" (not final) then "de" (final).
     let stream: [UInt8] = [0x00, 3, 0, 0xFC, 0xFF, 97, 98, 99, 0x01, 2, 0, 0xFD, 0xFF, 100, 101]
     #expect(try Inflate.decompress(stream, outputSize: 5) == Array("abcde".utf8))
-    #expect(throwsFormatError(["length check"]) { _ = try Inflate.decompress([0x01, 2, 0, 0, 0, 1, 2], outputSize: 2) })
+    #expect(throwsFormatError(["deflate", "invalid stored block lengths"]) {
+      _ = try Inflate.decompress([0x01, 2, 0, 0, 0, 1, 2], outputSize: 2)
+    })
     #expect(throwsFormatError(["impossible"]) { _ = try Inflate.decompress([0x03, 0], outputSize: 1 << 40) })
-    #expect(throwsFormatError(["reserved block type"]) { _ = try Inflate.decompress([0x07], outputSize: 0) })
+    #expect(throwsFormatError(["impossible"]) { _ = try Inflate.decompress([0x03, 0], outputSize: -1) })
+    #expect(throwsFormatError(["invalid block type"]) { _ = try Inflate.decompress([0x07], outputSize: 0) })
+    #expect(throwsFormatError(["ends early"]) { _ = try Inflate.decompress([], outputSize: 0) })
+    // A match reaching before the start of the output: "posterior score posterior" compressed by zlib with the
+    // preset dictionary "posterior score " (Z_FIXED), decoded without it.
+    #expect(throwsFormatError(["too far back"]) { _ = try Inflate.decompress([43, 192, 197, 7, 0], outputSize: 25) })
+  }
+
+  /// Compression by zlib and decompression back, at every level, with outputs that need the buffer to grow.
+  @Test func deflateRoundTrips() throws {
+    var rng = Xoshiro(seed: 3)
+    let random = (0..<50_000).map { _ in UInt8(truncatingIfNeeded: rng.nextInt(below: 256)) }
+    let zeros = [UInt8](repeating: 0, count: 3_000_000)  // ~3 KB compressed: the buffer doubles 6 times
+    let text = Self.dynamicText
+    for input in [[], [42], text, random, zeros] {
+      for level in [0, 1, 6, 9] {
+        let packed = try Deflate.compress(input, level: level)
+        #expect(try Inflate.decompress(packed, outputSize: input.count) == input)
+        if input.count > 1 {
+          #expect(throwsFormatError(["expected \(input.count + 1)"]) {
+            _ = try Inflate.decompress(packed, outputSize: input.count + 1)
+          })
+          #expect(throwsFormatError(["exceeds the declared size"]) {
+            _ = try Inflate.decompress(packed, outputSize: input.count - 1)
+          })
+        }
+      }
+    }
+    #expect(try Deflate.compress(zeros).count < 4000)
+    #expect(throwsFormatError(["level 10"]) { _ = try Deflate.compress(text, level: 10) })
+    let head = CRC32.checksum(Array(text[..<1000]))
+    #expect(Array(text[1000...]).withUnsafeBytes { CRC32.update(head, $0) } == CRC32.checksum(text))
   }
 
   @Test func npzRoundTripStored() throws {
@@ -91,6 +124,117 @@ func bytes(hex: String) -> [UInt8] {
       try NPZ.write([("a", theta), ("a", x)], to: dir + "/dup.npz")
     })
     #expect(!FileManager.default.fileExists(atPath: dir + "/dup.npz"))
+  }
+
+  @Test func npzRoundTripDeflated() throws {
+    let dir = temporaryDirectory()
+    let theta = Matrix(rows: 500, cols: 2, storage: (0..<1000).map { Float($0 % 17) / 4 })
+    let x = Matrix(rows: 500, cols: 3, storage: (0..<1500).map { Float($0 % 5) * -1.5 })
+    for (name, compression) in [("s", ZipCompression.stored), ("d", .deflate), ("d1", .deflate(level: 1)),
+                                ("d9", .deflate(level: 9))] {
+      let path = dir + "/\(name).npz"
+      try NPZ.write([("theta", theta), ("x", x)], to: path, compression: compression)
+      let zip = try ZipArchive(path: path)
+      #expect(zip.entries.map(\.method) == (compression == .stored ? [0, 0] : [8, 8]))
+      let back = try NPZ.read(path)
+      #expect(back.names == ["theta", "x"])
+      #expect(try back.matrix("theta") == theta && back.matrix("x") == x)
+      let file = try NPZFile(path: path)
+      #expect(try file.header("x").shape == [500, 3])
+      #expect(try file.rows("theta", 490..<500) == theta.rows(490..<500))
+    }
+    #expect(try FileIO.size(of: dir + "/d.npz") * 4 < FileIO.size(of: dir + "/s.npz"))
+    // Members that expand more than 4-fold take the general path (extract, then decode), others are inflated
+    // straight into the array; float64, big-endian and Fortran-order members are converted after reading.
+    var rng = Xoshiro(seed: 7)
+    let noisy = rng.normalMatrix(rows: 3000, cols: 3)
+    let wide = try NDArray(shape: [3, 4, 5], data: (0..<60).map { Float($0) - 30 })
+    for compression in [ZipCompression.stored, .deflate] {
+      for type in [NPYStorageType.float32, .float64] {
+        let path = dir + "/n-\(compression.level ?? 0)-\(type).npz"
+        let zeros = Matrix(rows: 50_000, cols: 2)  // 400 KB that deflate to well under 1 KB
+        try NPZ.write([("noisy", NDArray(noisy)), ("theta", NDArray(theta)), ("wide", wide), ("zeros", NDArray(zeros))],
+                      to: path, as: type, compression: compression)
+        let z = try NPZ.read(path)
+        #expect(try z.matrix("noisy") == noisy && z.matrix("theta") == theta && z.require("wide") == wide)
+        #expect(try z.matrix("zeros") == zeros)
+        #expect(try NPZFile(path: path).rows("noisy", 100..<103) == noisy.rows(100..<103))
+      }
+    }
+    #expect(throwsFormatError(["level 12"]) {
+      try NPZ.write([("theta", theta)], to: dir + "/bad.npz", compression: .deflate(level: 12))
+    })
+    #expect(!FileManager.default.fileExists(atPath: dir + "/bad.npz"))
+    #expect(ZipCompression.deflate.description == "deflate (level 6)")
+  }
+
+  /// With `.deflate`, a member that DEFLATE does not shrink is stored.
+  @Test func incompressibleMembersAreStored() throws {
+    let dir = temporaryDirectory()
+    var rng = Xoshiro(seed: 11)
+    let noise = (0..<4096).map { _ in UInt8(truncatingIfNeeded: rng.nextInt(below: 256)) }
+    try AtomicFile.write(to: dir + "/r.zip") { writer in
+      var zip = ZipWriter(path: dir + "/r.zip", compression: .deflate)
+      try zip.add(name: "noise", data: noise, to: writer)
+      try zip.add(name: "text", data: Self.dynamicText, to: writer)
+      try zip.finish(to: writer)
+    }
+    let zip = try ZipArchive(path: dir + "/r.zip")
+    #expect(zip.entries.map(\.method) == [0, 8])
+    #expect(try zip.extract(zip.entries[0]) == noise && zip.extract(zip.entries[1]) == Self.dynamicText)
+  }
+
+  /// A deflated archive whose central directory lies about a member's sizes, or whose data is damaged, fails
+  /// with a typed error naming the member.
+  @Test func lyingHeadersAndDamagedDeflatedMembers() throws {
+    let dir = temporaryDirectory()
+    let a = Matrix(rows: 200, cols: 2, storage: (0..<400).map { Float($0 % 9) })
+    try NPZ.write([("a", a)], to: dir + "/a.npz", compression: .deflate)
+    let good = try FileIO.readAll(dir + "/a.npz")
+    let end = good.count - 22
+    let central = Int(readLE(good, end + 16, as: UInt32.self)!)
+    let compressed = Int(readLE(good, central + 20, as: UInt32.self)!)
+    let uncompressed = Int(readLE(good, central + 24, as: UInt32.self)!)
+    func with(_ value: UInt32, at offset: Int) -> [UInt8] {
+      var b = good
+      withUnsafeBytes(of: value.littleEndian) { for k in 0..<4 { b[offset + k] = $0[k] } }
+      return b
+    }
+    #expect(try NPZ.decode(good).matrix("a") == a)
+    // Declared uncompressed size: one too many, one too few, absurdly large. (The .npy header, read first,
+    // disagrees with the first two; the stream's own error is reported.)
+    #expect(throwsFormatError(["a.npy", "expected \(uncompressed + 1)"]) {
+      _ = try NPZ.decode(with(UInt32(uncompressed + 1), at: central + 24))
+    })
+    #expect(throwsFormatError(["a.npy", "exceeds the declared size"]) {
+      _ = try NPZ.decode(with(UInt32(uncompressed - 1), at: central + 24))
+    })
+    #expect(throwsFormatError(["a.npy", "impossible"]) {
+      _ = try NPZ.decode(with(0xFFFF_FFF0, at: central + 24))
+    })
+    // Declared compressed size: beyond the member's region, or cutting the stream short.
+    // (The local header's name, 5 bytes, lies between the fixed header and the data.)
+    #expect(throwsFormatError(["a.npy", "runs past its region"]) {
+      _ = try NPZ.decode(with(UInt32(compressed + 1), at: central + 20))
+    })
+    #expect(throwsFormatError(["overlaps"]) { _ = try NPZ.decode(with(UInt32(compressed + 6), at: central + 20)) })
+    #expect(throwsFormatError(["a.npy", "ends early"]) {
+      _ = try NPZ.decode(with(UInt32(compressed / 2), at: central + 20))
+    })
+    // A damaged CRC, and damaged compressed bytes.
+    #expect(throwsFormatError(["a.npy", "CRC-32 mismatch"]) {
+      _ = try NPZ.decode(with(readLE(good, central + 16, as: UInt32.self)! ^ 1, at: central + 16))
+    })
+    var damaged = 0
+    for k in stride(from: 40, to: 30 + 5 + compressed, by: 3) {
+      var b = good
+      b[k] ^= 0x55
+      do { _ = try NPZ.decode(b) } catch is FileFormatError { damaged += 1 }
+    }
+    #expect(damaged > 0)
+    for cut in 0..<good.count {
+      #expect(throws: FileFormatError.self) { _ = try NPZ.decode(Array(good[0..<cut])) }
+    }
   }
 
   @Test func corruptArchivesFailCleanly() throws {
@@ -114,13 +258,24 @@ func bytes(hex: String) -> [UInt8] {
     let dir = temporaryDirectory()
     let theta = Matrix(rows: 3, cols: 2, storage: [1, 2, 3, 4, 5, 6])
     try NPZ.write([("theta", theta), ("x", Matrix(rows: 3, cols: 1, storage: [7, 8, 9]))], to: dir + "/ours.npz")
+    let big = Matrix(rows: 2000, cols: 2, storage: (0..<4000).map { Float($0 % 101) * 0.25 })
+    let counts = try NDArray(shape: [2000], data: (0..<2000).map { Float($0) })
+    try NPZ.write([("theta", NDArray(big)), ("x", counts)], to: dir + "/ours-deflated.npz", as: .float64,
+                  compression: .deflate)
     let script = """
-      import numpy as np, sys
+      import numpy as np, sys, zipfile
       d = sys.argv[1]
       z = np.load(d + "/ours.npz")
       assert sorted(z.files) == ["theta", "x"], z.files
       assert np.array_equal(z["theta"], np.arange(1, 7).reshape(3, 2)) and z["theta"].dtype == np.float32
       assert np.array_equal(z["x"], [[7], [8], [9]])
+      with zipfile.ZipFile(d + "/ours-deflated.npz") as f:
+          assert [i.compress_type for i in f.infolist()] == [zipfile.ZIP_DEFLATED] * 2
+          assert f.testzip() is None
+      z = np.load(d + "/ours-deflated.npz")
+      assert z["theta"].dtype == np.float64 and z["theta"].shape == (2000, 2)
+      assert np.array_equal(z["theta"].ravel(), (np.arange(4000) % 101) * 0.25)
+      assert np.array_equal(z["x"], np.arange(2000))
       t = np.linspace(-2, 2, 3000).reshape(1000, 3)
       np.savez_compressed(d + "/compressed.npz", theta=t, x=np.sin(t[:, :2]).astype(np.float32))
       np.savez(d + "/stored.npz", theta=t.astype(">f8"), x=np.asfortranarray(t))
