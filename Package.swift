@@ -14,7 +14,8 @@
 //   Composition        compositional inference, guidance, prior adaptation
 //   Estimation         the posterior estimator: network + objective + training + sampling + model files
 //   Diagnostics        C2ST, SBC, calibration metrics
-//   DiffusionSBI       umbrella re-export
+//   Estimation         (also) task bridges and the sbibm benchmark runner, on top of Diagnostics
+//   DiffusionSBI       umbrella re-export (no code of its own)
 //   diffsbi            the command-line tool
 //   diffsbi-bench      benchmarks (never run by CI)
 //
@@ -47,16 +48,17 @@ let package = Package(
     .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats"]),
     .target(name: "Plotting", dependencies: ["NumericCore"]),
     .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats"]),
-    .target(name: "Diffusion", dependencies: ["NumericCore", "NeuralNet", "FileFormats"]),
-    .target(name: "FlowMatching", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
+    .target(name: "Diffusion", dependencies: ["NumericCore"]),
+    .target(name: "FlowMatching", dependencies: ["NumericCore", "Diffusion"]),
     .target(name: "Consistency", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
-    .target(name: "Composition", dependencies: ["NumericCore", "NeuralNet", "Diffusion", "Tasks"]),
+    .target(name: "Composition", dependencies: ["NumericCore", "Diffusion"]),
+    .target(name: "Diagnostics", dependencies: ["NumericCore"]),
     .target(
       name: "Estimation",
       dependencies: [
         "NumericCore", "FileFormats", "NeuralNet", "Tasks", "Diffusion", "FlowMatching", "Consistency", "Composition",
+        "Diagnostics",
       ]),
-    .target(name: "Diagnostics", dependencies: ["NumericCore", "NeuralNet"]),
     .target(
       name: "DiffusionSBI",
       dependencies: [
@@ -73,19 +75,26 @@ let package = Package(
       dependencies: ["DiffusionSBI", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
 
     // MARK: - Tests
+    // Each test target declares exactly the modules it imports.
+    // Temporary directories, tool probes (python3 with numpy, executables on PATH), the CLI runner and fixtures.
+    .target(name: "TestSupport", dependencies: ["NumericCore"], path: "Tests/TestSupport"),
     .testTarget(name: "NumericCoreTests", dependencies: ["NumericCore"]),
-    .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
-    .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
-    .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tasks"]),
-    .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
-    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Tasks"]),
-    .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
-    .testTarget(name: "FlowMatchingTests", dependencies: ["FlowMatching"]),
-    .testTarget(name: "ConsistencyTests", dependencies: ["Consistency"]),
-    .testTarget(name: "CompositionTests", dependencies: ["Composition"]),
+    .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NumericCore", "TestSupport"]),
+    .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "NumericCore", "FileFormats", "TestSupport"]),
+    .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "NumericCore", "TestSupport"]),
+    .testTarget(name: "TasksTests", dependencies: ["Tasks", "NumericCore"]),
+    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "NumericCore", "Tasks"]),
+    .testTarget(name: "PlottingTests", dependencies: ["Plotting", "NumericCore", "TestSupport"]),
+    .testTarget(
+      name: "FlowMatchingTests", dependencies: ["FlowMatching", "Diffusion", "NeuralNet", "NumericCore", "TestSupport"]),
+    .testTarget(name: "ConsistencyTests", dependencies: ["Consistency", "NeuralNet", "NumericCore"]),
+    .testTarget(name: "CompositionTests", dependencies: ["Composition", "Diffusion", "NumericCore"]),
     .testTarget(
       name: "EstimationTests",
-      dependencies: ["Estimation", "Tasks", "Diagnostics", "FlowMatching", "Consistency", "Composition", "Diffusion"]),
-    .testTarget(name: "CLITests", dependencies: ["DiffusionSBI"]),
+      dependencies: [
+        "Estimation", "Composition", "Consistency", "Diagnostics", "Diffusion", "FlowMatching", "NeuralNet",
+        "NumericCore", "Tasks", "TestSupport",
+      ]),
+    .testTarget(name: "CLITests", dependencies: ["DiffusionSBI", "TestSupport"]),
   ]
 )

@@ -23,8 +23,9 @@ case "train": runTrainBenchmark(arguments: rest)
 case "sbibm": runSBIBMBenchmarkCommand(arguments: rest)
 case "highdim": runHighDimBenchmark(arguments: rest)
 case "sweep": runTrainedSweep(arguments: rest)
-case "composition":
-  print(runCompositionAblation(progress: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }))
+case "composition": runCompositionAblation(arguments: rest)
+case "ddm-ablation": runDriftDiffusionAblation(arguments: rest)
+case "coupling": runCouplingTiming(arguments: rest)
 case "hierarchical": runHierarchicalBenchmark(arguments: rest)
 case "checkpoint-probe": runCheckpointProbe(arguments: rest)  // hidden: crash-safety test
 case "all":

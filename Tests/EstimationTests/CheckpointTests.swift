@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Estimation
 import NeuralNet
 import NumericCore
@@ -48,17 +49,13 @@ import Darwin
 
   static func weights(_ e: PosteriorEstimator) -> [[Float]] { e.model.buffers.map(\.valueArray) + (e.emaWeights ?? []) }
 
-  static func temporaryDirectory() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(UUID().uuidString)").path
-  }
-
   /// Trains once with checkpoints, snapshotting the checkpoint file after steps `stops`; then resumes a fresh
   /// estimator from each snapshot and compares the final weights with the uninterrupted run.
   func resumeFromSnapshots(online: Bool, stops: [Int]) throws {
     var cfg = Self.configuration()
     let (theta, x) = Self.dataset(1000)
     if online { cfg.validationSimulations = 128 } else { cfg.validationFraction = 0.1; cfg.earlyStoppingPatience = 50 }
-    let root = Self.temporaryDirectory()
+    let root = temporaryDirectory("ckpt")
     defer { try? FileManager.default.removeItem(atPath: root) }
     let live = CheckpointOptions(directory: root + "/live", everySteps: 3)
     let reference = try Self.estimator()
@@ -109,7 +106,7 @@ import Darwin
 
   @Test func mismatchedCheckpointIsRefused() throws {
     let (theta, x) = Self.dataset(400)
-    let dir = Self.temporaryDirectory()
+    let dir = temporaryDirectory("ckpt")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var cfg = Self.configuration()
     cfg.epochs = 1

@@ -1,18 +1,12 @@
-// Thin glue between tasks, estimators and diagnostics: the pieces a benchmark or a demo runs end to end.
+// The sbibm benchmark runner: trains an estimator on an sbibm task and scores its posterior draws against the
+// reference posteriors with C2ST.
 
+import Diagnostics
+import Diffusion
 import Foundation
-
-extension ParameterConstraint {
-  /// The per-coordinate constraint transforms an estimator should use for a prior with this support.
-  public func constraints(dimension d: Int) -> [Constraint] {
-    switch self {
-    case .unbounded: return Array(repeating: .unbounded, count: d)
-    case .positive: return Array(repeating: .positive, count: d)
-    case .box(let lower, let upper):
-      return (0..<d).map { .interval(lower: lower[$0], upper: upper[$0]) }
-    }
-  }
-}
+import NeuralNet
+import NumericCore
+import Tasks
 
 /// One row of an sbibm benchmark: a task, a training budget, a sampler, and the scores per observation.
 public struct SBIBMResult: Sendable {
