@@ -16,6 +16,7 @@
 //   Diagnostics        C2ST, SBC, calibration metrics
 //   Estimation         (also) task bridges and the sbibm benchmark runner, on top of Diagnostics
 //   DiffusionSBI       umbrella re-export (no code of its own)
+//   ExitCodes          the command-line tool's exit code for every library error type
 //   diffsbi            the command-line tool
 //   diffsbi-bench      benchmarks (never run by CI)
 //
@@ -65,10 +66,12 @@ let package = Package(
         "NumericCore", "FileFormats", "NeuralNet", "Plotting", "Tasks", "Diffusion", "Diagnostics",
         "FlowMatching", "Consistency", "Composition", "Estimation",
       ]),
+    // The command-line tool's exit codes for the library's error types (shared with the CLI tests).
+    .target(name: "ExitCodes", dependencies: ["DiffusionSBI"]),
     .executableTarget(
       name: "diffsbi",
       dependencies: [
-        "DiffusionSBI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "DiffusionSBI", "ExitCodes", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
       name: "diffsbi-bench",
@@ -95,6 +98,6 @@ let package = Package(
         "Estimation", "Composition", "Consistency", "Diagnostics", "Diffusion", "FlowMatching", "NeuralNet",
         "NumericCore", "Tasks", "TestSupport",
       ]),
-    .testTarget(name: "CLITests", dependencies: ["DiffusionSBI", "TestSupport"]),
+    .testTarget(name: "CLITests", dependencies: ["DiffusionSBI", "ExitCodes", "TestSupport"]),
   ]
 )

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import DiffusionSBI
+import ExitCodes
 import Foundation
 
 /// Sampler options shared by sample, benchmark and demo.
