@@ -12,9 +12,9 @@
 //   FlowMatching       flow matching and optimal-transport couplings
 //   Consistency        consistency models (discrete CT and continuous sCM)
 //   Composition        compositional inference, guidance, prior adaptation
-//   Estimation         the posterior estimator: network + objective + training + sampling + model files
 //   Diagnostics        C2ST, SBC, calibration metrics
-//   Estimation         (also) task bridges and the sbibm benchmark runner, on top of Diagnostics
+//   Estimation         the posterior estimator: network + objective + training + sampling + model files;
+//                      task ↔ composition bridges; the sbibm benchmark runner (scored with Diagnostics)
 //   DiffusionSBI       umbrella re-export (no code of its own)
 //   ExitCodes          the command-line tool's exit code for every library error type
 //   diffsbi            the command-line tool
