@@ -13,10 +13,11 @@
 //   Consistency        consistency models (discrete CT and continuous sCM)
 //   Composition        compositional inference, guidance, prior adaptation
 //   Diagnostics        C2ST, SBC, calibration metrics
-//   Estimation         the posterior estimator: network + objective + training + sampling + model files, the
-//                      benchmark runner
-//   DiffusionSBI       umbrella re-export
+//   Estimation         the posterior estimator: network + objective + training loop entry + sampling + model
+//                      files; task ↔ composition bridges; the benchmark runner (scored with Diagnostics)
+//   DiffusionSBI       umbrella re-export (no code of its own)
 //   CommandLineOptions option groups shared by the two executables
+//   ExitCodes          the command-line tool's exit code for every library error type
 //   diffsbi            the command-line tool
 //   diffsbi-bench      benchmarks (never run by CI)
 //
@@ -53,30 +54,34 @@ let package = Package(
     .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats"]),
     .target(name: "Plotting", dependencies: ["NumericCore"]),
     .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats"]),
-    .target(name: "Diffusion", dependencies: ["NumericCore", "NeuralNet", "FileFormats"]),
-    .target(name: "FlowMatching", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
+    .target(name: "Diffusion", dependencies: ["NumericCore"]),
+    .target(name: "FlowMatching", dependencies: ["NumericCore", "Diffusion"]),
     .target(name: "Consistency", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
-    .target(name: "Composition", dependencies: ["NumericCore", "NeuralNet", "Diffusion", "Tasks"]),
+    .target(name: "Composition", dependencies: ["NumericCore", "Diffusion"]),
+    .target(name: "Diagnostics", dependencies: ["NumericCore"]),
     .target(
       name: "Estimation",
       dependencies: [
         "NumericCore", "FileFormats", "NeuralNet", "Tasks", "Diffusion", "FlowMatching", "Consistency", "Composition",
         "Diagnostics",
       ]),
-    .target(name: "Diagnostics", dependencies: ["NumericCore", "NeuralNet"]),
     .target(
       name: "DiffusionSBI",
       dependencies: [
         "NumericCore", "FileFormats", "NeuralNet", "Plotting", "Tasks", "Diffusion", "Diagnostics",
         "FlowMatching", "Consistency", "Composition", "Estimation",
       ]),
+    // Option groups shared by diffsbi and diffsbi-bench.
     .target(
       name: "CommandLineOptions",
       dependencies: ["DiffusionSBI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // The command-line tool's exit codes for the library's error types (shared with the CLI tests).
+    .target(name: "ExitCodes", dependencies: ["DiffusionSBI"]),
     .executableTarget(
       name: "diffsbi",
       dependencies: [
-        "DiffusionSBI", "CommandLineOptions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "DiffusionSBI", "CommandLineOptions", "ExitCodes",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
       name: "diffsbi-bench",
@@ -86,19 +91,26 @@ let package = Package(
       ]),
 
     // MARK: - Tests
+    // Each test target declares exactly the modules it imports.
+    // Temporary directories, tool probes (python3 with numpy, executables on PATH), the CLI runner and fixtures.
+    .target(name: "TestSupport", dependencies: ["NumericCore"], path: "Tests/TestSupport"),
     .testTarget(name: "NumericCoreTests", dependencies: ["NumericCore"]),
-    .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
-    .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
-    .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tasks"]),
-    .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
-    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Tasks"]),
-    .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
-    .testTarget(name: "FlowMatchingTests", dependencies: ["FlowMatching"]),
-    .testTarget(name: "ConsistencyTests", dependencies: ["Consistency"]),
-    .testTarget(name: "CompositionTests", dependencies: ["Composition"]),
+    .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NumericCore", "TestSupport"]),
+    .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "NumericCore", "FileFormats", "TestSupport"]),
+    .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "NumericCore", "TestSupport"]),
+    .testTarget(name: "TasksTests", dependencies: ["Tasks", "NumericCore"]),
+    .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "NumericCore", "Tasks"]),
+    .testTarget(name: "PlottingTests", dependencies: ["Plotting", "NumericCore", "TestSupport"]),
+    .testTarget(
+      name: "FlowMatchingTests", dependencies: ["FlowMatching", "Diffusion", "NeuralNet", "NumericCore", "TestSupport"]),
+    .testTarget(name: "ConsistencyTests", dependencies: ["Consistency", "NeuralNet", "NumericCore"]),
+    .testTarget(name: "CompositionTests", dependencies: ["Composition", "Diffusion", "NumericCore"]),
     .testTarget(
       name: "EstimationTests",
-      dependencies: ["Estimation", "Tasks", "Diagnostics", "FlowMatching", "Consistency", "Composition", "Diffusion"]),
-    .testTarget(name: "CLITests", dependencies: ["DiffusionSBI"]),
+      dependencies: [
+        "Estimation", "Composition", "Consistency", "Diagnostics", "Diffusion", "FlowMatching", "NeuralNet",
+        "NumericCore", "Tasks", "TestSupport",
+      ]),
+    .testTarget(name: "CLITests", dependencies: ["DiffusionSBI", "ExitCodes", "TestSupport"]),
   ]
 )

@@ -237,7 +237,7 @@ public final class ScoreComposer {
               a[i * d + c] = 0.5 * p.alpha * Double(jacobians[base + i * d + c] + jacobians[base + c * d + i])
             }
           }
-          if !invertSPD(&a, into: &inv, d) {
+          if !invertSPD(a, into: &inv, d) {
             for i in 0..<d * d { inv[i] = i % (d + 1) == 0 ? 1 : 0 }
           }
           for i in 0..<d * d { inv[i] *= ratio }
@@ -395,8 +395,8 @@ struct PrecisionSolver {
           x[i] += delta * sumScores[i]
         }
       }
-      if choleskySolve(&work, &x, d) {
-        for i in 0..<d { out[r * d + i] = Float(x[i]) }
+      if let solution = solveSPD(work, x, d) {
+        for i in 0..<d { out[r * d + i] = Float(solution[i]) }
         return
       }
       delta = delta == 0 ? nugget : delta * 10
@@ -405,42 +405,22 @@ struct PrecisionSolver {
   }
 }
 
-/// In-place Cholesky of the row-major SPD matrix a (lower triangle) and solve of a x = b (b overwritten).
-func choleskySolve(_ a: inout [Double], _ b: inout [Double], _ n: Int) -> Bool {
-  for j in 0..<n {
-    var s = a[j * n + j]
-    for k in 0..<j { s -= a[j * n + k] * a[j * n + k] }
-    guard s > 0, s.isFinite else { return false }
-    let l = s.squareRoot()
-    a[j * n + j] = l
-    for i in (j + 1)..<max(n, j + 1) {
-      var v = a[i * n + j]
-      for k in 0..<j { v -= a[i * n + k] * a[j * n + k] }
-      a[i * n + j] = v / l
-    }
-  }
-  for i in 0..<n {
-    var v = b[i]
-    for k in 0..<i { v -= a[i * n + k] * b[k] }
-    b[i] = v / a[i * n + i]
-  }
-  for i in stride(from: n - 1, through: 0, by: -1) {
-    var v = b[i]
-    for k in (i + 1)..<max(n, i + 1) { v -= a[k * n + i] * b[k] }
-    b[i] = v / a[i * n + i]
-  }
-  return true
+/// Solves a x = b for the row-major symmetric positive-definite n × n matrix a (its lower triangle is read)
+/// through the Cholesky factor a = L Lᵀ: L y = b, then Lᵀ x = y. Nil when a is not positive definite.
+func solveSPD(_ a: [Double], _ b: [Double], _ n: Int) -> [Double]? {
+  guard let l = try? DMatrix(rows: n, cols: n, values: a).cholesky() else { return nil }
+  return l.solveLowerTransposed(l.solveLower(b))
 }
 
-/// inv ← a⁻¹ for a row-major SPD matrix (a is overwritten by its factor).
-func invertSPD(_ a: inout [Double], into inv: inout [Double], _ n: Int) -> Bool {
-  var factor = a
+/// inv ← a⁻¹ for a row-major symmetric positive-definite n × n matrix a, column by column through its Cholesky
+/// factor; false when a is not positive definite.
+func invertSPD(_ a: [Double], into inv: inout [Double], _ n: Int) -> Bool {
+  guard let l = try? DMatrix(rows: n, cols: n, values: a).cholesky() else { return false }
   var e = [Double](repeating: 0, count: n)
   for c in 0..<n {
     for i in 0..<n { e[i] = i == c ? 1 : 0 }
-    factor = a
-    guard choleskySolve(&factor, &e, n) else { return false }
-    for i in 0..<n { inv[i * n + c] = e[i] }
+    let x = l.solveLowerTransposed(l.solveLower(e))
+    for i in 0..<n { inv[i * n + c] = x[i] }
   }
   return true
 }

@@ -96,9 +96,3 @@ func clip(_ m: inout Matrix, lower: Float, upper: Float) {
     }
   }
 }
-
-/// Repeats the rows of z [B, d] `times` times, block after block: row k·B + b is z_b.
-func tileRows(_ z: Matrix, times: Int) -> Matrix {
-  if times == 1 { return z }
-  return Matrix.vstack([Matrix](repeating: z, count: times))
-}

@@ -158,9 +158,11 @@ struct AnalyticPosteriorData {
   var exact: [Matrix]
 
   init(task: any SimulationTask, datasets: Int, observations: Int, samples: Int, seed: UInt64) throws {
-    (testTheta, testX) = task.sampleJoint(count: datasets, seed: seed &+ 1000)
+    let (theta, x) = task.sampleJoint(count: datasets, seed: seed &+ 1000)
+    testTheta = theta
+    testX = x
     exact = try (0..<min(observations, datasets)).map { k in
-      guard let d = task.samplePosterior(observation: testX.row(k), count: samples, seed: seed &+ 77 &+ UInt64(k))
+      guard let d = task.samplePosterior(observation: x.row(k), count: samples, seed: seed &+ 77 &+ UInt64(k))
       else { throw EstimatorError.unsupported("task \(task.name) has no analytic posterior") }
       return d
     }
@@ -225,15 +227,3 @@ public func runAnalyticPosteriorBenchmark(
 }
 
 private func average(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
-
-extension ParameterConstraint {
-  /// The per-coordinate constraint transforms an estimator should use for a prior with this support.
-  public func constraints(dimension d: Int) -> [Constraint] {
-    switch self {
-    case .unbounded: return Array(repeating: .unbounded, count: d)
-    case .positive: return Array(repeating: .positive, count: d)
-    case .box(let lower, let upper):
-      return (0..<d).map { .interval(lower: lower[$0], upper: upper[$0]) }
-    }
-  }
-}

@@ -26,8 +26,3 @@ func zeroRows(_ gradient: Matrix?, _ rows: [Int]) -> Matrix? {
   for r in rows { for j in 0..<g.cols { g[r, j] = 0 } }
   return g
 }
-
-/// The null-token condition for `rows` rows of a network whose condition width is `width` (nil without one).
-func nullCondition(rows: Int, width: Int) -> Matrix? {
-  width > 0 ? Matrix(rows: rows, cols: width) : nil
-}

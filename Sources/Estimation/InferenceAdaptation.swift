@@ -162,10 +162,7 @@ extension PosteriorEstimator {
       // x̂ = z + σ v̂(z, α) on the rectified-flow path (flow-matching time s = α).
       return { z, t in
         let (a, sigma) = schedule.alphaSigma(t)
-        var out = predict(z, Float(a))
-        out.scale(by: Float(sigma))
-        out.add(z)
-        return out
+        return VelocityConversion.denoised(velocity: predict(z, Float(a)), state: z, sigma: sigma)
       }
     }
     return settings.diffusion.prediction.denoiser(schedule: schedule, network: predict)

@@ -22,9 +22,6 @@ public struct NPYHeader: Sendable, Equatable {
   /// The number of elements, the product of `shape`.
   public var elementCount: Int
 
-  /// The number of data bytes the header promises.
-  public var dataByteCount: Int { elementCount * elementType.size }
-
   public static func == (a: NPYHeader, b: NPYHeader) -> Bool {
     a.version == b.version && a.elementType == b.elementType && a.bigEndian == b.bigEndian
       && a.fortranOrder == b.fortranOrder && a.shape == b.shape && a.dataOffset == b.dataOffset

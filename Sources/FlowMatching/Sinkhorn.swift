@@ -44,9 +44,6 @@ public struct SinkhornResult: Sendable {
   /// Whether max_i |Δu_i| ≤ tolerance was reached within the iteration limit.
   public var converged: Bool
 
-  /// log P_ij.
-  public func logPlan(_ i: Int, _ j: Int) -> Float { logKernel[i, j] + u[i] + v[j] }
-
   /// The plan P [n, m] (for tests and diagnostics; O(nm) memory).
   public var plan: Matrix {
     var p = logKernel

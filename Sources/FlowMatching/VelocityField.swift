@@ -27,8 +27,15 @@ public typealias ScoreFunction = (_ z: Matrix, _ t: Double) -> Matrix
 public enum VelocityConversion {
   /// x̂ = x + (1 − s) v.
   public static func denoised(velocity v: Matrix, state x: Matrix, flowTime s: Double) -> Matrix {
-    var out = x
-    out.add(v, scale: Float(1 - s))
+    denoised(velocity: v, state: x, sigma: 1 - s)
+  }
+
+  /// x̂ = z + σ v at the point (α, σ) of a rectified-flow path (α + σ = 1, flow time s = α), v the velocity at
+  /// (z, α): the velocity as a diffusion denoiser (Singh & Fischer 2024).
+  public static func denoised(velocity v: Matrix, state z: Matrix, sigma: Double) -> Matrix {
+    var out = v
+    out.scale(by: Float(sigma))
+    out.add(z)
     return out
   }
 
@@ -74,10 +81,7 @@ public func denoiser(velocity: @escaping VelocityFunction, schedule: any NoiseSc
   try requireRectifiedFlow(schedule)
   return { z, t in
     let (a, s) = schedule.alphaSigma(t)
-    var out = velocity(z, a)
-    out.scale(by: Float(s))
-    out.add(z)
-    return out
+    return VelocityConversion.denoised(velocity: velocity(z, a), state: z, sigma: s)
   }
 }
 

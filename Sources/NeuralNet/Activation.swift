@@ -187,10 +187,6 @@ enum SIMDLoad {
     }
     for l in 0..<n { p[l] = v[l] }
   }
-
-  /// Sum of the lanes.
-  @inline(__always)
-  static func horizontalSum(_ v: V8) -> Float { v.sum() }
 }
 
 /// Calls `body(offset, n)` for consecutive chunks of 8 elements (n = 8) and one final partial chunk

@@ -29,14 +29,6 @@ public struct SavedModel: @unchecked Sendable {
   }
 }
 
-extension SavedModel {
-  /// Replaces the network weights by the EMA weights (no-op without them).
-  public func applyEMAWeights() {
-    guard let ema = emaWeights else { return }
-    for (buffer, values) in zip(model.buffers, ema) { buffer.valueArray = values }
-  }
-}
-
 extension Trainer {
   /// The trained state as a `SavedModel`.
   public func savedModel(estimatorSettings: JSONValue = .object([:])) -> SavedModel {
@@ -263,7 +255,7 @@ public enum ModelFile {
         offset += count
       }
     }
-    if let summary = c.summary, summary.parameterUpperBound > Double(maximumParameters) {
+    if let summary = c.summary, summary.parameterCount > maximumParameters {
       throw bad("summary network has more than \(maximumParameters) parameters")
     }
     guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }

@@ -81,8 +81,6 @@ public struct Standardizer: Sendable, Codable, Equatable {
     return out
   }
 
-  /// log|det ∂z/∂x| = −Σ log std (per sample).
-  public var logDeterminant: Double { -std.reduce(0) { $0 + Foundation.log($1) } }
 }
 
 import Foundation

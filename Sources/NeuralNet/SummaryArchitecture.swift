@@ -19,25 +19,14 @@ public enum SummaryArchitecture: Sendable, Codable, Equatable {
 }
 
 extension SummaryArchitecture {
-  /// An upper bound on the number of parameters, computed in floating point so that absurd configurations
-  /// (read from a corrupt model file) cannot overflow it; model loading refuses networks above its limit before
-  /// allocating anything.
-  public var parameterUpperBound: Double {
-    func chain(_ widths: [Int]) -> Double {
-      zip(widths, widths.dropFirst()).reduce(0) { $0 + (Double($1.0) + 1) * Double($1.1) }
-    }
+  /// The number of parameters, counted on the network's parameter layout (shapes only, nothing allocated).
+  /// Model loading checks the configuration's shapes against their limits first, so that the count cannot
+  /// overflow, and refuses networks above its parameter limit before building them.
+  public var parameterCount: Int {
     switch self {
-    case .deepSet(let c):
-      return chain([c.elementDimension] + c.innerWidths) + chain([c.innerWidths.last ?? 0] + c.outerWidths + [c.summaryDimension])
-        + 4 * Double(c.summaryDimension + (c.outerWidths.last ?? 0))
-    case .setTransformer(let c):
-      let w = Double(c.width)
-      // Embedding, per block (attention projections, feed-forward, layer norms), pooling and output.
-      return (Double(c.elementDimension) + 1) * w + Double(c.blocks + 2) * (12 * w * w + 16 * w) + (w + 1) * Double(c.summaryDimension)
-    case .timeSeries(let c):
-      let f = Double(c.filters), r = Double(c.recurrentDimension)
-      return (Double(c.kernelSize * c.featureDimension) + 1) * f * 2 + 3 * (f + r + 2) * r + (r + 1) * Double(c.summaryDimension)
-        + 4 * (f + r)
+    case .deepSet(let c): return DeepSet.makeLayout(c).0.count
+    case .setTransformer(let c): return SetTransformer.makeLayout(c).0.count
+    case .timeSeries(let c): return TimeSeriesNetwork.makeLayout(c).0.count
     }
   }
 }

@@ -30,8 +30,6 @@ public struct TimeMLPConfiguration: Codable, Sendable, Equatable {
     self.conditionDimension = conditionDimension
   }
 
-  /// Width of the time embedding.
-  public var embeddingWidth: Int { timeEmbeddingDimension + (includeTimeIdentity ? 1 : 0) }
 }
 
 /// Residual MLP with Fourier time embedding, FiLM shift and post-LayerNorm (Documentation/Methods.md §10).

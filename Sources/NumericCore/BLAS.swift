@@ -66,17 +66,6 @@ public enum BLAS {
     #endif
   }
 
-  /// Dot product of `n` contiguous floats.
-  public static func sdot(n: Int, x: UnsafePointer<Float>, y: UnsafePointer<Float>) -> Float {
-    #if canImport(Accelerate) || canImport(COpenBLAS)
-      return cblas_sdot(blasInt(n), x, 1, y, 1)
-    #else
-      var s: Float = 0
-      for i in 0..<n { s += x[i] * y[i] }
-      return s
-    #endif
-  }
-
   #if canImport(Accelerate)
     @usableFromInline typealias BLASInt = Int32
   #elseif canImport(COpenBLAS)

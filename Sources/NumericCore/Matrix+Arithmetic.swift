@@ -62,18 +62,6 @@ extension Matrix {
     }
   }
 
-  /// Adds `v[i]` to every element of row `i` (`v` has length `rows`).
-  public mutating func addColumnVector(_ v: [Float]) {
-    precondition(v.count == rows)
-    let c = cols, r = rows
-    storage.withUnsafeMutableBufferPointer { p in
-      for i in 0..<r {
-        let s = v[i]
-        for j in 0..<c { p[i * c + j] += s }
-      }
-    }
-  }
-
   /// Multiplies row `i` by `v[i]`.
   public mutating func scaleRows(_ v: [Float]) {
     precondition(v.count == rows)

@@ -66,15 +66,6 @@ public struct Matrix: Sendable, Equatable, CustomStringConvertible {
   /// Column `j` as an array.
   public func column(_ j: Int) -> [Float] { (0..<rows).map { storage[$0 * cols + j] } }
 
-  /// Replaces row `i`.
-  public mutating func setRow(_ i: Int, _ values: [Float]) {
-    precondition(values.count == cols)
-    let c = cols
-    storage.withUnsafeMutableBufferPointer { p in
-      for j in 0..<c { p[i * c + j] = values[j] }
-    }
-  }
-
   /// Rows `range` as a new matrix.
   public func rows(_ range: Range<Int>) -> Matrix {
     Matrix(rows: range.count, cols: cols, storage: Array(storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
@@ -101,11 +92,6 @@ public struct Matrix: Sendable, Equatable, CustomStringConvertible {
       for (jj, j) in range.enumerated() { out.storage[i * range.count + jj] = storage[i * cols + j] }
     }
     return out
-  }
-
-  /// Reinterprets the elements with a new shape of the same size.
-  public func reshaped(rows r: Int, cols c: Int) -> Matrix {
-    Matrix(rows: r, cols: c, storage: storage)
   }
 
   /// The transpose.

@@ -52,9 +52,25 @@ public struct DormandPrince: Sendable {
   static let a61 = 9017.0 / 3168, a62 = -355.0 / 33, a63 = 46732.0 / 5247, a64 = 49.0 / 176
   static let a65 = -5103.0 / 18656
   static let b1 = 35.0 / 384, b3 = 500.0 / 1113, b4 = 125.0 / 192, b5 = -2187.0 / 6784, b6 = 11.0 / 84
-  // e = b − b̂ (5th minus 4th order weights).
+  // b̂, the weights of the embedded 4th-order solution.
+  static let bHat1 = 5179.0 / 57600, bHat3 = 7571.0 / 16695, bHat4 = 393.0 / 640, bHat5 = -92097.0 / 339200
+  static let bHat6 = 187.0 / 2100, bHat7 = 1.0 / 40
+  // e = b − b̂ (5th minus 4th order weights), each entry the exact rational rounded once.
   static let e1 = 71.0 / 57600, e3 = -71.0 / 16695, e4 = 71.0 / 1920, e5 = -17253.0 / 339200
   static let e6 = 22.0 / 525, e7 = -1.0 / 40
+
+  /// The tableau as arrays, for integrators of other state types (the diffusion samplers): nodes c, rows of a
+  /// (row i holds a_i1 … a_i,i−1; the seventh row equals b, which makes the pair FSAL), the 5th-order weights b
+  /// and the embedded 4th-order weights b̂ (Dormand & Prince 1980, Table 2).
+  public static let tableau: (c: [Double], a: [[Double]], b: [Double], bHat: [Double]) = (
+    c: [0, c2, c3, c4, c5, 1, 1],
+    a: [
+      [], [a21], [a31, a32], [a41, a42, a43], [a51, a52, a53, a54], [a61, a62, a63, a64, a65],
+      [b1, 0, b3, b4, b5, b6],
+    ],
+    b: [b1, 0, b3, b4, b5, b6, 0],
+    bHat: [bHat1, 0, bHat3, bHat4, bHat5, bHat6, bHat7]
+  )
 
   /// Integrates from `(t0, y0)` and returns the state at each of `times` (ascending, ≥ t0), one array per time.
   ///

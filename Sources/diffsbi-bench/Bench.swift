@@ -7,6 +7,8 @@
 //   diffsbi-bench highdim       diffusion, flow matching (± OT) and consistency models on Gaussian linear 50/100
 //   diffsbi-bench sweep         trained-model numerical sweep: every schedule × prediction × sampler
 //   diffsbi-bench composition   the review's composition ablation on the Gaussian model (exact scores)
+//   diffsbi-bench ddm-ablation  the composition ablation on the flat drift-diffusion model, trained estimator
+//   diffsbi-bench coupling      cost of the optimal-transport couplings of flow matching
 //   diffsbi-bench hierarchical  hierarchical drift-diffusion with trained global/local networks
 //   diffsbi-bench npz           time to load a large .npz, stored and deflated
 //   diffsbi-bench all           gemm, kernels and train
@@ -25,7 +27,8 @@ struct DiffSBIBench: ParsableCommand {
     abstract: "Performance and accuracy benchmarks of DiffusionSBI (tables for BENCHMARKS.md).",
     subcommands: [
       GEMMBenchCommand.self, KernelBenchCommand.self, TrainBenchCommand.self, SBIBMBenchCommand.self,
-      HighDimBenchCommand.self, SweepBenchCommand.self, CompositionBenchCommand.self,
+      HighDimBenchCommand.self, SweepBenchCommand.self, CompositionBenchCommand.self, DriftDiffusionAblationCommand.self,
+      CouplingTimingCommand.self,
       HierarchicalBenchCommand.self, NPZBenchCommand.self, CheckpointProbeCommand.self, AllBenchCommand.self,
     ],
     defaultSubcommand: AllBenchCommand.self)
@@ -118,7 +121,25 @@ struct SweepBenchCommand: ParsableCommand {
 struct CompositionBenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "composition", abstract: "The review's composition ablation on the Gaussian model (exact scores).")
-  func run() { print(runCompositionAblation(progress: benchLog)) }
+  @Option(help: "Also write the table to this file.") var out: String?
+  func run() throws {
+    let table = try compositionAblationTable(progress: benchLog)
+    print(table)
+    if let out { try AtomicFile.write(table, to: out) }
+  }
+}
+
+struct DriftDiffusionAblationCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ddm-ablation", abstract: "Composition ablation on the flat drift-diffusion model with a trained estimator.")
+  @Option(help: "Output table.") var out = "ddm-ablation.md"
+  func run() throws { try driftDiffusionAblation(output: out) }
+}
+
+struct CouplingTimingCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "coupling", abstract: "Cost of the mini-batch optimal-transport couplings of flow matching.")
+  func run() throws { try couplingTiming() }
 }
 
 struct HierarchicalBenchCommand: ParsableCommand {

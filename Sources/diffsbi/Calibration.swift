@@ -37,7 +37,6 @@ struct CalibrationResult {
 
   /// Worst-case summaries for one-line messages.
   var meanCalibrationError: Double { calibrationError.reduce(0, +) / Double(max(calibrationError.count, 1)) }
-  var sbcPasses: Bool { logGamma.allSatisfy { $0 >= 0 || !$0.isFinite } }
   /// "shows no significant miscalibration" or which parameters it flags (log γ < 0: rank uniformity rejected at 5%).
   var sbcVerdict: String {
     let flagged = names.indices.filter { logGamma[$0] < 0 }.map { names[$0] }

@@ -2,6 +2,7 @@
 // on stderr with the exit codes of Documentation/CLI.md (0 success, 2 bad input, 1 any other failure).
 
 import ArgumentParser
+import ExitCodes
 import Foundation
 
 @main
@@ -33,21 +34,10 @@ enum Entry {
 }
 
 /// A bad-input error raised by the CLI itself (exit code 2).
-struct InputError: Error, CustomStringConvertible {
+struct InputError: UserInputError, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }
 }
 
-/// Maps an error to its one-line message and exit code: 2 for bad input, 1 otherwise.
-func describe(_ error: Error) -> (String, Int32) {
-  let text = String(describing: error)
-  let line = text.split(separator: "\n").first.map(String.init) ?? text
-  if error is InputError || error is ValidationError || isBadInputError(error) { return (line, 2) }
-  return (line, 1)
-}
-
-/// Marks error types whose cases describe bad user input (files, shapes, names), so the CLI exits with code 2.
-/// Library error types adopt it in `InputErrors.swift`.
-protocol UserInputError: Error {}
-
-func isBadInputError(_ error: Error) -> Bool { error is UserInputError || error is DecodingError }
+/// Arguments that fail a command's validation are bad input.
+extension ValidationError: UserInputError {}

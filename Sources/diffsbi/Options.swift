@@ -42,10 +42,6 @@ func constraints(for task: any SimulationTask) -> [Constraint] {
   task.prior.constraint.constraints(dimension: task.parameterDimension)
 }
 
-// Composition and specification errors describe bad user input (exit code 2).
-extension CompositionError: UserInputError {}
-extension SpecificationError: UserInputError {}
-
 /// Looks a task up, as bad input when the name is unknown.
 func lookupTask(_ name: String) throws -> any SimulationTask {
   try TaskRegistry.task(named: name)

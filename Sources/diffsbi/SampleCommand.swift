@@ -3,6 +3,7 @@
 import ArgumentParser
 import CommandLineOptions
 import DiffusionSBI
+import ExitCodes
 import Foundation
 
 /// Sampler options shared by sample, benchmark and demo.

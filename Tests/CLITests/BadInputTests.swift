@@ -1,12 +1,13 @@
 import DiffusionSBI
 import Foundation
 import Testing
+import TestSupport
 
 /// Every bad-input case: exit code 2, one line on stderr naming the problem (and the file), no output left behind.
 @Suite(.serialized, .enabled(if: CLI.available))
 struct BadInputTests {
   @Test func unknownTask() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let r = try CLI.run(["simulate", "--task", "three_moons", "--count", "10", "--out", Fixture.path(dir, "s.npz")])
     Fixture.expectBadInput(r, mentioning: "three_moons")
     #expect(Fixture.listing(dir).isEmpty)
@@ -20,7 +21,7 @@ struct BadInputTests {
   }
 
   @Test func negativeTangentWarmup() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let r = try CLI.run(["train", "--task", "two_moons", "--simulations", "100", "--method", "stable-consistency",
                          "--tangent-warmup", "-5", "--out", Fixture.path(dir, "m")] + Fixture.tinyTraining)
     Fixture.expectBadInput(r, mentioning: "--tangent-warmup")
@@ -28,7 +29,7 @@ struct BadInputTests {
   }
 
   @Test func missingAndUnreadableFiles() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let missing = Fixture.path(dir, "nope.npz")
     Fixture.expectBadInput(try CLI.run(["train", "--data", missing, "--out", Fixture.path(dir, "m")] + Fixture.tinyTraining),
                            mentioning: "nope.npz")
@@ -52,7 +53,7 @@ struct BadInputTests {
   }
 
   @Test func mismatchedRowsAndWrongShapes() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     try NPY.write(Matrix(rows: 10, cols: 2), to: Fixture.path(dir, "theta.npy"))
     try NPY.write(Matrix(rows: 9, cols: 2), to: Fixture.path(dir, "x.npy"))
     let out = Fixture.path(dir, "m")
@@ -73,7 +74,7 @@ struct BadInputTests {
                                         "--out", out] + Fixture.tinyTraining), mentioning: "b.npz")
     #expect(!Fixture.exists(out))
     // An observation of the wrong width for the model.
-    let (mdir, model) = Fixture.model
+    let (mdir, model) = try Fixture.model()
     try NPY.write(Matrix(rows: 1, cols: 3), to: Fixture.path(mdir, "wide.npy"))
     let samples = Fixture.path(mdir, "wide_out.npy")
     Fixture.expectBadInput(try CLI.run(["sample", "--model", model, "--observation", Fixture.path(mdir, "wide.npy"),
@@ -82,7 +83,7 @@ struct BadInputTests {
   }
 
   @Test func nanObservation() throws {
-    let (dir, model) = Fixture.model
+    let (dir, model) = try Fixture.model()
     try CSV.write(Matrix(rows: 1, cols: 2, storage: [.nan, 0.1]), names: ["x1", "x2"], to: Fixture.path(dir, "nan.csv"))
     let out = Fixture.path(dir, "nan_out.npy")
     Fixture.expectBadInput(try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "nan.csv"),
@@ -91,7 +92,7 @@ struct BadInputTests {
   }
 
   @Test func corruptAndTruncatedModel() throws {
-    let (dir, model) = Fixture.model
+    let (dir, model) = try Fixture.model()
     let obs = Fixture.path(dir, "ok.csv")
     try CSV.write(Matrix(rows: 1, cols: 2, storage: [0, 0.1]), names: ["x1", "x2"], to: obs)
     let copy = Fixture.path(dir, "truncated_model")
@@ -117,7 +118,7 @@ struct BadInputTests {
   }
 
   @Test func badOutputPathIsRefusedBeforeWork() throws {
-    let (dir, model) = Fixture.model
+    let (dir, model) = try Fixture.model()
     let obs = Fixture.path(dir, "ok2.csv")
     try CSV.write(Matrix(rows: 1, cols: 2, storage: [0, 0.1]), names: ["x1", "x2"], to: obs)
     Fixture.expectBadInput(try CLI.run(["sample", "--model", model, "--observation", obs, "--count", "5",

@@ -1,6 +1,7 @@
 import DiffusionSBI
 import Foundation
 import Testing
+import TestSupport
 
 /// End-to-end runs of every command on tiny settings.
 @Suite(.serialized, .enabled(if: CLI.available))
@@ -33,7 +34,7 @@ struct CommandTests {
   }
 
   @Test func simulateShardsAreDisjointAndReproducible() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     var shards: [NamedArrays] = []
     for i in 1...2 {
       let out = Fixture.path(dir, "s\(i).npz")
@@ -53,7 +54,7 @@ struct CommandTests {
   }
 
   @Test func trainOnTaskPrintsSummary() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let out = Fixture.path(dir, "m")
     let r = try CLI.run(["train", "--task", "two_moons", "--simulations", "400", "--out", out, "--json"]
                         + Fixture.tinyTraining)
@@ -68,7 +69,7 @@ struct CommandTests {
   }
 
   @Test func trainWritesCheckpointsAndResumes() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let ckpt = Fixture.path(dir, "ckpt")
     let args = ["train", "--task", "two_moons", "--simulations", "400", "--checkpoint", ckpt, "--seed", "3"]
       + Fixture.tinyTraining
@@ -90,7 +91,7 @@ struct CommandTests {
   }
 
   @Test func trainOnlineAndWithOtherDesignChoices() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let r = try CLI.run(["train", "--task", "gaussian_linear", "--simulations", "256", "--online", "--schedule", "cosine",
                          "--prediction", "v", "--weighting", "sigmoid", "--out", Fixture.path(dir, "m"), "--json"]
                         + Fixture.tinyTraining)
@@ -99,7 +100,7 @@ struct CommandTests {
   }
 
   @Test func trainStreamsShardsAndReadsNpyPairsAndCSV() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     var files: [String] = []
     for i in 1...3 {
       let f = Fixture.path(dir, "shard\(i).npz")
@@ -135,7 +136,7 @@ struct CommandTests {
   }
 
   @Test func stableConsistencyTrainsResumesAndSamples() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let ckpt = Fixture.path(dir, "ckpt")
     let args = ["train", "--task", "two_moons", "--simulations", "400", "--method", "stable-consistency",
                 "--tangent-warmup", "3", "--checkpoint", ckpt, "--seed", "4"] + Fixture.tinyTraining
@@ -163,7 +164,7 @@ struct CommandTests {
   }
 
   @Test func sampleOneAndManyObservations() throws {
-    let (dir, model) = Fixture.model
+    let (dir, model) = try Fixture.model()
     try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.1, -0.2]), names: ["x1", "x2"], to: Fixture.path(dir, "o1.csv"))
     let one = Fixture.path(dir, "one.npy")
     let r = try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "o1.csv"), "--count", "50",
@@ -193,7 +194,7 @@ struct CommandTests {
   }
 
   @Test func c2stOfTwoFiles() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     var rng = Xoshiro(seed: 3)
     try NPY.write(rng.normalMatrix(rows: 300, cols: 2), to: Fixture.path(dir, "a.npy"))
     var shifted = rng.normalMatrix(rows: 300, cols: 2)
@@ -208,7 +209,7 @@ struct CommandTests {
   }
 
   @Test func diagnoseAndReport() throws {
-    let (dir, model) = Fixture.model
+    let (dir, model) = try Fixture.model()
     let out = Fixture.path(dir, "diag")
     let r = try CLI.run(["diagnose", "--model", model, "--datasets", "20", "--draws", "20", "--out", out, "--json",
                          "--quiet"])
@@ -227,7 +228,7 @@ struct CommandTests {
   }
 
   @Test func benchmarkWritesTables() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let out = Fixture.path(dir, "bench")
     let r = try CLI.run(["benchmark", "--tasks", "two_moons", "--simulations", "300", "--observations", "1",
                          "--samplers", "two-step-adaptive,ode-euler", "--samples", "200", "--out", out, "--json"]
@@ -241,7 +242,7 @@ struct CommandTests {
   }
 
   @Test func demoOnTinySettings() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let out = Fixture.path(dir, "demo")
     let r = try CLI.run(["demo", "--out", out, "--simulations", "300", "--epochs", "1", "--widths", "16",
                          "--samples", "200", "--datasets", "10", "--draws", "20", "--quiet"])
@@ -252,17 +253,9 @@ struct CommandTests {
     #expect(Fixture.exists(Fixture.path(dir, "demo/model/weights.safetensors")))
   }
 
-  @Test func interopScriptReadsSamplesAndWeights() throws {
-    let python = "python3"
-    let probe = Process()
-    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    probe.arguments = [python, "-c", "import numpy"]
-    probe.standardError = FileHandle.nullDevice
-    probe.standardOutput = FileHandle.nullDevice
-    guard (try? probe.run()) != nil else { return }
-    probe.waitUntilExit()
-    guard probe.terminationStatus == 0 else { return }  // no python3 with numpy: skip
-    let (dir, model) = Fixture.model
+  @Test(.enabled(if: ToolProbe.hasNumpy, ToolProbe.numpyMissing))
+  func interopScriptReadsSamplesAndWeights() throws {
+    let (dir, model) = try Fixture.model()
     try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.0, 0.1]), names: ["x1", "x2"], to: Fixture.path(dir, "oi.csv"))
     let samples = Fixture.path(dir, "interop.npy")
     _ = try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "oi.csv"), "--count", "64",
@@ -271,15 +264,9 @@ struct CommandTests {
     _ = try CLI.run(["simulate", "--task", "two_moons", "--count", "20", "--out", sims, "--quiet"])
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent().appendingPathComponent("scripts/interop_check.py").path
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [python, script, "--samples", samples, "--shape", "64,2", "--model", model, "--simulations", sims]
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 0, "\(text)")
+    let r = try runProcess(
+      URL(fileURLWithPath: "/usr/bin/env"),
+      ["python3", script, "--samples", samples, "--shape", "64,2", "--model", model, "--simulations", sims])
+    #expect(r.status == 0, "\(r.stderr)")
   }
 }

@@ -1,6 +1,7 @@
 import DiffusionSBI
 import Foundation
 import Testing
+import TestSupport
 
 /// `diffsbi sample --compose / --prior / --constraints / --cfg-scale` and `diffsbi train --condition-dropout`.
 @Suite(.serialized, .enabled(if: CLI.available))
@@ -19,7 +20,7 @@ struct CompositionCLITests {
   }
 
   @Test func composeEveryRule() throws {
-    let (dir, model) = Fixture.model
+    let (dir, model) = try Fixture.model()
     let obs = try observations(dir, "compose_obs.npy")
     for rule in ["direct", "gauss", "auto-gauss", "jac"] {
       let out = Fixture.path(dir, "composed_\(rule).npy")
@@ -42,7 +43,7 @@ struct CompositionCLITests {
   }
 
   @Test func priorAdaptationAndConstraints() throws {
-    let (dir, model) = Fixture.model
+    let (dir, model) = try Fixture.model()
     let obs = Fixture.path(dir, "adapt_obs.npy")
     try NPY.write(Matrix(rows: 1, cols: 2, storage: [0.1, -0.2]), to: obs)
     let prior = try write(#"{"type": "gaussian", "mean": [0, 0], "std": [0.3, 0.3]}"#, dir, "new_prior.json")
@@ -63,7 +64,7 @@ struct CompositionCLITests {
   }
 
   @Test func conditionDropoutAndGuidanceScale() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let model = Fixture.path(dir, "cfg_model")
     let t = try CLI.run(["train", "--task", "two_moons", "--simulations", "600", "--condition-dropout", "0.2",
                          "--out", model] + Fixture.tinyTraining)
@@ -83,7 +84,7 @@ struct CompositionCLITests {
 
   /// Bad specifications and option combinations: exit 2, one line naming the problem, no output file.
   @Test func badSpecificationsAndOptions() throws {
-    let (dir, model) = Fixture.model
+    let (dir, model) = try Fixture.model()
     let obs = try observations(dir, "bad_obs.npy")
     let out = Fixture.path(dir, "bad_out.npy")
     let base = ["sample", "--model", model, "--observation", obs, "--count", "5", "--out", out]

@@ -102,22 +102,3 @@ import Composition
     for i in 0..<12 { #expect(abs(back.storage[i] - x.storage[i]) < 1e-5) }
   }
 }
-
-import NeuralNet
-import Tasks
-
-/// Task priors and estimator transforms map to the composition layer's types.
-@Suite struct BridgeTests {
-  @Test func taskPriorsAndEstimatorSpace() throws {
-    let space = try ParameterSpace(constraints: ConstraintTransform([.unbounded, .positive]),
-                                   standardizer: Standardizer(counts: [4, 4], mean: [1, 0], m2: [16, 4]))
-    #expect(space.transforms == [CoordinateTransform.identity, .log] && space.scale == [2, 1])
-    let affine = ParameterSpace.identity(2)
-    let g = try compositionPrior(GaussianPrior(mean: [1, 2], standardDeviation: [1, 3]), space: affine)
-    #expect(g is GaussianCompositionPrior)
-    let b = try compositionPrior(BoxUniformPrior(dimension: 2, bound: 1), space: affine)
-    #expect(b is BoxUniformCompositionPrior)
-    let l = try compositionPrior(LogNormalPrior(mu: [0, 0], sigma: [1, 1]), space: space)
-    #expect(l is TransformedCompositionPrior)
-  }
-}

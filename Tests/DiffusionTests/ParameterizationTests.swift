@@ -1,6 +1,7 @@
 import Foundation
 import NumericCore
 import Testing
+import TestSupport
 import Diffusion
 
 @Suite("Parameterizations, weightings and the training loss")
@@ -153,10 +154,6 @@ struct ParameterizationTests {
     #expect(maxDifference(xhat, oracle.denoise(z, t)) < 1e-3)
     #expect(abs(Double(seenTau) - s.timeInput(logSNR: s.logSNR(t))) < 1e-6)
   }
-}
-
-func maxDifference(_ a: Matrix, _ b: Matrix) -> Double {
-  zip(a.storage, b.storage).reduce(0.0) { max($0, Double(abs($1.0 - $1.1))) }
 }
 
 func maxAbsolute(_ a: Matrix) -> Float { a.storage.reduce(0) { max($0, abs($1)) } }

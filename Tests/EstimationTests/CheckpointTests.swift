@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Estimation
 import NeuralNet
 import NumericCore
@@ -48,10 +49,6 @@ import Darwin
 
   static func weights(_ e: PosteriorEstimator) -> [[Float]] { e.model.buffers.map(\.valueArray) + (e.emaWeights ?? []) }
 
-  static func temporaryDirectory() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(UUID().uuidString)").path
-  }
-
   /// Trains once with checkpoints, snapshotting the checkpoint file after steps `stops`; then resumes a fresh
   /// estimator from each snapshot and compares the final weights with the uninterrupted run.
   func resumeFromSnapshots(mode: TrainingMode, stops: [Int]) throws {
@@ -74,7 +71,7 @@ import Darwin
         TrainingShard(name: "shard\(k)") { (theta.rows(r), x.rows(r)) }
       })
     }
-    let root = Self.temporaryDirectory()
+    let root = temporaryDirectory("ckpt")
     defer { try? FileManager.default.removeItem(atPath: root) }
     let live = CheckpointOptions(directory: root + "/live", everySteps: 3)
     let reference = try Self.estimator()
@@ -118,7 +115,7 @@ import Darwin
 
   @Test func mismatchedCheckpointIsRefused() throws {
     let (theta, x) = Self.dataset(400)
-    let dir = Self.temporaryDirectory()
+    let dir = temporaryDirectory("ckpt")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var cfg = Self.configuration()
     cfg.epochs = 1

@@ -5,6 +5,7 @@ import NeuralNet
 import NumericCore
 import Tasks
 import Testing
+import TestSupport
 import Estimation
 
 /// Hierarchical inference with trained networks on a 1-d global / 1-d local Gaussian hierarchy:
@@ -144,7 +145,7 @@ import Estimation
   }
 
   @Test func saveLoadRoundTripAndShapeErrors() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hier-\(UUID().uuidString)").path
+    let dir = temporaryDirectory("hier")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try Self.estimator.save(to: dir)
     let loaded = try HierarchicalEstimator.load(from: dir)

@@ -1,6 +1,7 @@
 import Diagnostics
 import Foundation
 import Testing
+import TestSupport
 import Tasks
 import Estimation
 import NeuralNet
@@ -60,7 +61,7 @@ import Consistency
     var cfg = TrainingConfiguration()
     cfg.epochs = 2
     try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("est-\(UUID().uuidString)").path
+    let dir = temporaryDirectory("est")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try est.save(to: dir)
     let loaded = try PosteriorEstimator.load(from: dir)
@@ -153,7 +154,7 @@ import Consistency
     let est = try trainConjugate(settings, epochs: 25)
     try checkPosterior(est, meanTolerance: 0.1, varianceTolerance: 0.06)
     // The model file keeps the method and its settings.
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fm-\(UUID().uuidString)").path
+    let dir = temporaryDirectory("fm")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try est.save(to: dir)
     #expect(try PosteriorEstimator.load(from: dir).settings == est.settings)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Estimation
 import NeuralNet
 import NumericCore
@@ -102,7 +103,7 @@ import Consistency
     try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
     let trainedWeights = try #require(est.model.auxiliary).valueArray
     #expect(trainedWeights != initialWeights, "the weight network is trained")
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scm-\(UUID().uuidString)").path
+    let dir = temporaryDirectory("scm")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try est.save(to: dir)
     let loaded = try PosteriorEstimator.load(from: dir)
@@ -116,7 +117,7 @@ import Consistency
     #expect(a.evaluations == 14)
 
     // A model file whose weight network does not match its settings is refused with a typed error.
-    let bad = FileManager.default.temporaryDirectory.appendingPathComponent("scm-bad-\(UUID().uuidString)").path
+    let bad = temporaryDirectory("scm-bad")
     defer { try? FileManager.default.removeItem(atPath: bad) }
     let mismatched = try PosteriorEstimator(
       parameterDimension: 2, conditionDimension: 2, settings: settings,

@@ -1,5 +1,6 @@
 import NumericCore
 import Testing
+import TestSupport
 @testable import FileFormats
 
 @Suite struct CSVTests {

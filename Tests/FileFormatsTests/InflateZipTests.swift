@@ -1,6 +1,7 @@
 import Foundation
 import NumericCore
 import Testing
+import TestSupport
 @testable import FileFormats
 
 func bytes(hex: String) -> [UInt8] {
@@ -254,7 +255,8 @@ func bytes(hex: String) -> [UInt8] {
     }
   }
 
-  @Test func numpyInterop() throws {
+  @Test(.enabled(if: ToolProbe.hasNumpy, ToolProbe.numpyMissing))
+  func numpyInterop() throws {
     let dir = temporaryDirectory()
     let theta = Matrix(rows: 3, cols: 2, storage: [1, 2, 3, 4, 5, 6])
     try NPZ.write([("theta", theta), ("x", Matrix(rows: 3, cols: 1, storage: [7, 8, 9]))], to: dir + "/ours.npz")
@@ -281,8 +283,8 @@ func bytes(hex: String) -> [UInt8] {
       np.savez(d + "/stored.npz", theta=t.astype(">f8"), x=np.asfortranarray(t))
       print("ok")
       """
-    guard let (status, output) = runPython(script, arguments: [dir]) else { return }
-    #expect(status == 0, "\(output)")
+    let python = try runPython(script, arguments: [dir])
+    #expect(python.status == 0, "\(python.output)")
     let want = (0..<3000).map { Float(-2 + 4 * Double($0) / 2999) }
     for name in ["compressed", "stored"] {
       let z = try NPZ.read(dir + "/\(name).npz")
@@ -334,14 +336,15 @@ func bytes(hex: String) -> [UInt8] {
     #expect(throwsFormatError(["outside 0..<10"]) { _ = try f.rows("x", 8..<11) })
   }
 
-  @Test func deflatedMembersFromNumpy() throws {
+  @Test(.enabled(if: ToolProbe.hasNumpy, ToolProbe.numpyMissing))
+  func deflatedMembersFromNumpy() throws {
     let dir = temporaryDirectory()
     let script = """
       import numpy as np, sys
       np.savez_compressed(sys.argv[1] + "/c.npz", theta=np.arange(12, dtype=np.float64).reshape(6, 2))
       """
-    guard let (status, output) = runPython(script, arguments: [dir]) else { return }
-    #expect(status == 0, "\(output)")
+    let python = try runPython(script, arguments: [dir])
+    #expect(python.status == 0, "\(python.output)")
     let f = try NPZFile(path: dir + "/c.npz")
     #expect(try f.header("theta").shape == [6, 2])
     #expect(try f.rows("theta", 4..<6).storage == [8, 9, 10, 11])

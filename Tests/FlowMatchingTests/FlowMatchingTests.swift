@@ -2,6 +2,7 @@ import Diffusion
 import Foundation
 import NumericCore
 import Testing
+import TestSupport
 
 import FlowMatching
 

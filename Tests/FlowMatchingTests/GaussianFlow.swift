@@ -59,7 +59,3 @@ struct GaussianFlow {
     covariance: DMatrix(rows: 3, cols: 3, values: [1.5, 0.6, -0.3, 0.6, 0.8, 0.2, -0.3, 0.2, 0.5]))
 }
 
-/// Largest absolute difference between two matrices.
-func maxDifference(_ a: Matrix, _ b: Matrix) -> Double {
-  zip(a.storage, b.storage).reduce(0) { max($0, Double(abs($1.0 - $1.1))) }
-}

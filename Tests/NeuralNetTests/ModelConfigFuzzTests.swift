@@ -34,7 +34,7 @@ extension NeuralNetSuite {
       }
     }
 
-    @Test func summaryParameterBoundHoldsForEveryKind() {
+    @Test func summaryParameterCountMatchesTheBuiltNetwork() {
       var rng = Xoshiro(seed: 3)
       var ds = DeepSetConfiguration(elementDimension: 3, setSize: 7, summaryDimension: 5)
       ds.innerWidths = [16, 24]
@@ -45,9 +45,7 @@ extension NeuralNetSuite {
       let ts = TimeSeriesConfiguration(featureDimension: 3, steps: 9, summaryDimension: 5)
       let archs: [SummaryArchitecture] = [.deepSet(ds), .setTransformer(st), .timeSeries(ts)]
       for a in archs {
-        let actual = Double(a.makeNetwork(rng: &rng).parameters.count)
-        #expect(a.parameterUpperBound >= actual, "\(a)")
-        #expect(a.parameterUpperBound <= 4 * actual + 1000, "\(a)")  // an upper bound, not a wild one
+        #expect(a.parameterCount == a.makeNetwork(rng: &rng).parameters.count, "\(a)")
       }
     }
   }

@@ -2,15 +2,12 @@ import FileFormats
 import Foundation
 import NumericCore
 import Testing
+import TestSupport
 import NeuralNet
 
 extension NeuralNetSuite {
   @Suite struct ModelFileTests {
-    func tempDir(_ name: String) -> String {
-      let p = NSTemporaryDirectory() + "diffsbi-nn-\(name)-\(UInt32.random(in: 0...UInt32.max))"
-      try? FileManager.default.removeItem(atPath: p)
-      return p
-    }
+    func tempDir(_ name: String) -> String { temporaryDirectory("diffsbi-nn-\(name)") + "/model" }
 
     func makeSaved() -> SavedModel {
       var c = TimeMLPConfiguration(inputDimension: 3, conditionDimension: 4)

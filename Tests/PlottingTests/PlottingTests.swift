@@ -1,6 +1,7 @@
 import Foundation
 import NumericCore
 import Testing
+import TestSupport
 @testable import Plotting
 
 #if canImport(FoundationXML)
@@ -181,19 +182,13 @@ func gaussianSamples(_ n: Int, _ d: Int, seed: UInt64, shift: Float = 0) -> Matr
   }
 }
 
-/// The path of an executable on PATH, if any.
-func executable(_ name: String) -> String? {
-  let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-  return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-}
-
 @Suite struct BrowserRenderingTests {
   /// Renders a full report in headless Chromium and checks that a non-trivial screenshot comes out. Skipped
   /// when no Chromium is installed (Debian package `chromium`).
-  @Test func reportRendersInHeadlessChromium() throws {
-    guard let browser = ["chromium", "chromium-browser", "google-chrome"].lazy.compactMap(executable).first else { return }
-    let dir = NSTemporaryDirectory() + "/plot-render-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  @Test(.enabled(if: ToolProbe.chromium != nil, "needs Chromium on PATH"))
+  func reportRendersInHeadlessChromium() throws {
+    let browser = try #require(ToolProbe.chromium)
+    let dir = temporaryDirectory("plot-render")
     var report = HTMLReport(title: "Rendering check", subtitle: "all plot kinds")
     report.settings = [("task", "two_moons")]
     let samples = gaussianSamples(1000, 2, seed: 11)

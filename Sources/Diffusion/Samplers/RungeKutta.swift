@@ -24,20 +24,10 @@ struct RungeKuttaTableau: Sendable {
   static let heun = RungeKuttaTableau(
     c: [0, 1], a: [[], [1]], b: [0.5, 0.5], e: [-0.5, 0.5], fsal: false, errorOrder: 1)
 
-  /// Dormand & Prince (1980) 5(4), FSAL.
+  /// Dormand & Prince (1980) 5(4), FSAL: the tableau of NumericCore's `DormandPrince`, with e = b − b̂.
   static let dormandPrince: RungeKuttaTableau = {
-    let b: [Double] = [35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0]
-    let bHat: [Double] = [5179.0 / 57600, 0, 7571.0 / 16695, 393.0 / 640, -92097.0 / 339200, 187.0 / 2100, 1.0 / 40]
-    let c: [Double] = [0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1]
-    let a: [[Double]] = [
-        [], [1.0 / 5], [3.0 / 40, 9.0 / 40], [44.0 / 45, -56.0 / 15, 32.0 / 9],
-        [19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729],
-        [9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656],
-        Array(b.prefix(6)),
-      ]
-    return RungeKuttaTableau(
-      c: c, a: a,
-      b: b, e: zip(b, bHat).map { $0 - $1 }, fsal: true, errorOrder: 4)
+    let t = DormandPrince.tableau
+    return RungeKuttaTableau(c: t.c, a: t.a, b: t.b, e: zip(t.b, t.bHat).map { $0 - $1 }, fsal: true, errorOrder: 4)
   }()
 
   /// Tsitouras (2011) 5(4), "Runge–Kutta pairs of order 5(4) satisfying only the first column simplifying

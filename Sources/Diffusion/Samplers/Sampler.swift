@@ -17,14 +17,6 @@ public enum SamplerKind: String, Sendable, CaseIterable, Codable {
   case tsit5
   case dpmSolver2M = "dpm-solver-2m"
 
-  /// True for samplers that draw noise during integration.
-  public var isStochastic: Bool {
-    switch self {
-    case .twoStepAdaptive, .eulerMaruyama, .sea, .shark, .pc, .langevin, .edmStochastic: return true
-    case .odeEuler, .heun, .rk45, .tsit5, .dpmSolver2M: return false
-    }
-  }
-
   /// The default step control: adaptive for two-step-adaptive, rk45 and tsit5; 50 steps for DPM-Solver++(2M);
   /// 2000 levels for annealed Langevin; 500 fixed steps otherwise (the benchmark's setting).
   public var defaultSteps: StepControl {

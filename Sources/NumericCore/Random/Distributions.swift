@@ -3,14 +3,6 @@
 import Foundation
 
 extension Xoshiro {
-  /// Uniform on [lower, upper).
-  @inlinable
-  public mutating func nextUniform(_ lower: Double, _ upper: Double) -> Double { lower + (upper - lower) * nextDouble() }
-
-  /// Bernoulli(p).
-  @inlinable
-  public mutating func nextBernoulli(_ p: Double) -> Bool { nextDouble() < p }
-
   /// Log-normal: exp(N(mu, sigma²)).
   public mutating func nextLogNormal(mu: Double, sigma: Double) -> Double { Foundation.exp(mu + sigma * nextNormal()) }
 

@@ -1,10 +1,23 @@
 // Bridges from the task layer (priors) and the estimator layer (constraint transforms, standardizer) to the
 // composition layer's network-space priors and parameter space.
 
+import Composition
 import Foundation
-import NumericCore
 import NeuralNet
+import NumericCore
 import Tasks
+
+extension ParameterConstraint {
+  /// The per-coordinate constraint transforms an estimator should use for a prior with this support.
+  public func constraints(dimension d: Int) -> [Constraint] {
+    switch self {
+    case .unbounded: return Array(repeating: .unbounded, count: d)
+    case .positive: return Array(repeating: .positive, count: d)
+    case .box(let lower, let upper):
+      return (0..<d).map { .interval(lower: lower[$0], upper: upper[$0]) }
+    }
+  }
+}
 
 extension ParameterSpace {
   /// The network space of an estimator: its constraint transforms (unbounded → identity, positive → log,

@@ -1,48 +1,49 @@
-// The review's composition ablation (case study 4, Documentation/Methods.md §11.2) on the conjugate Gaussian, where
-// the exact per-observation score is known: NRMSE, calibration error and solver steps versus the number of
-// observations J, the mini-batch fraction and the damping start d0.
+// `diffsbi-bench composition`: the review's compositional ablation (case study 4, Documentation/Methods.md §11.2) on the
+// conjugate Gaussian model, where the exact per-observation score is known: NRMSE, calibration error and solver
+// steps versus the number of observations J, the mini-batch fraction and the damping start d0.
+//
+//   diffsbi-bench composition [--out table.md]
 
+import DiffusionSBI
 import Foundation
-import NumericCore
-import Diffusion
 
 /// Settings of `runCompositionAblation`.
-public struct CompositionAblationSettings: Sendable {
-  public var observationCounts: [Int] = [2, 10, 50, 100]
-  public var miniBatchFractions: [Double] = [0.1, 0.5, 1.0]
-  public var dampingStarts: [Double] = [0.001, 0.01, 0.1, 1]
+struct CompositionAblationSettings: Sendable {
+  var observationCounts: [Int] = [2, 10, 50, 100]
+  var miniBatchFractions: [Double] = [0.1, 0.5, 1.0]
+  var dampingStarts: [Double] = [0.001, 0.01, 0.1, 1]
   /// Data sets per configuration (θ drawn from the prior).
-  public var datasets: Int = 10
+  var datasets: Int = 10
   /// Posterior samples per data set.
-  public var samples: Int = 200
+  var samples: Int = 200
   /// Parameter dimension d (prior N(0, I), noise N(0, I)).
-  public var dimension: Int = 2
-  public var sampler: SamplerKind = .twoStepAdaptive
-  public var method: CompositionMethod = .direct
-  public var seed: UInt64 = 2024
+  var dimension: Int = 2
+  var sampler: SamplerKind = .twoStepAdaptive
+  var method: CompositionMethod = .direct
+  var seed: UInt64 = 2024
 
-  public init() {}
+  init() {}
 }
 
 /// One row of the ablation.
-public struct CompositionAblationRow: Sendable {
-  public var observations: Int
-  public var miniBatchFraction: Double
-  public var miniBatchSize: Int
-  public var dampingStart: Double
+struct CompositionAblationRow: Sendable {
+  var observations: Int
+  var miniBatchFraction: Double
+  var miniBatchSize: Int
+  var dampingStart: Double
   /// Median over data sets of RMSE/prior-RMSE, averaged over parameters (0 perfect, 1 prior level).
-  public var nrmse: Double
+  var nrmse: Double
   /// Median over the α grid of |coverage_α − α|, averaged over parameters.
-  public var calibrationError: Double
+  var calibrationError: Double
   /// Mean accepted solver steps per data set.
-  public var steps: Double
+  var steps: Double
   /// The same NRMSE for exact posterior draws (the floor set by the posterior width).
-  public var exactNRMSE: Double
+  var exactNRMSE: Double
 }
 
 /// Runs the ablation grid and returns its rows (see `runCompositionAblation` for the table).
-public func compositionAblationRows(_ s: CompositionAblationSettings = CompositionAblationSettings(),
-                                    progress: ((String) -> Void)? = nil) throws -> [CompositionAblationRow] {
+func compositionAblationRows(_ s: CompositionAblationSettings = CompositionAblationSettings(),
+                             progress: ((String) -> Void)? = nil) throws -> [CompositionAblationRow] {
   let d = s.dimension
   let model = try GaussianIIDModel(priorMean: [Double](repeating: 0, count: d), priorCovariance: DMatrix.identity(d),
                                    noiseCovariance: DMatrix.identity(d))
@@ -93,25 +94,20 @@ public func compositionAblationRows(_ s: CompositionAblationSettings = Compositi
   return rows
 }
 
-/// The ablation as a Markdown table (one row per J × mini-batch fraction × d0), callable from the benchmark
-/// executable. Errors are reported in the returned text.
-public func runCompositionAblation(_ settings: CompositionAblationSettings = CompositionAblationSettings(),
-                                   progress: ((String) -> Void)? = nil) -> String {
-  do {
-    let rows = try compositionAblationRows(settings, progress: progress)
-    var out = "Composition ablation: Gaussian model (d = \(settings.dimension), prior N(0, I), noise N(0, I)), "
-    out += "method \(settings.method.name), exact per-observation scores, \(settings.sampler.rawValue), "
-    out += "\(settings.datasets) data sets × \(settings.samples) samples, clip ±3, d1 = 1.\n\n"
-    out += "| J | mini-batch | M | d0 | NRMSE | NRMSE (exact posterior) | calibration error | solver steps |\n"
-    out += "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-    for r in rows {
-      out += "| \(r.observations) | \(Int((r.miniBatchFraction * 100).rounded()))% | \(r.miniBatchSize) | \(r.dampingStart) | "
-      out += String(format: "%.3f | %.3f | %.3f | %.0f |\n", r.nrmse, r.exactNRMSE, r.calibrationError, r.steps)
-    }
-    return out
-  } catch {
-    return "composition ablation failed: \(error)\n"
+/// The ablation as a Markdown table (one row per J × mini-batch fraction × d0).
+func compositionAblationTable(_ settings: CompositionAblationSettings = CompositionAblationSettings(),
+                              progress: ((String) -> Void)? = nil) throws -> String {
+  let rows = try compositionAblationRows(settings, progress: progress)
+  var out = "Composition ablation: Gaussian model (d = \(settings.dimension), prior N(0, I), noise N(0, I)), "
+  out += "method \(settings.method.name), exact per-observation scores, \(settings.sampler.rawValue), "
+  out += "\(settings.datasets) data sets × \(settings.samples) samples, clip ±3, d1 = 1.\n\n"
+  out += "| J | mini-batch | M | d0 | NRMSE | NRMSE (exact posterior) | calibration error | solver steps |\n"
+  out += "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+  for r in rows {
+    out += "| \(r.observations) | \(Int((r.miniBatchFraction * 100).rounded()))% | \(r.miniBatchSize) | \(r.dampingStart) | "
+    out += String(format: "%.3f | %.3f | %.3f | %.0f |\n", r.nrmse, r.exactNRMSE, r.calibrationError, r.steps)
   }
+  return out
 }
 
 /// Median over data sets of RMSE_i/RMSE_prior, averaged over parameters; RMSE_prior uses the other data sets'
@@ -143,7 +139,7 @@ func ablationCalibrationError(_ draws: [Matrix], truths: [[Double]]) -> Double {
     let errs = alphas.map { a -> Double in
       var inside = 0
       for (xs, th) in zip(sorted, truths) {
-        let lo = quantile(xs, (1 - a) / 2), hi = quantile(xs, (1 + a) / 2)
+        let lo = quantileSorted(xs, (1 - a) / 2), hi = quantileSorted(xs, (1 + a) / 2)
         if th[k] >= lo && th[k] <= hi { inside += 1 }
       }
       return abs(Double(inside) / Double(truths.count) - a)
@@ -151,18 +147,4 @@ func ablationCalibrationError(_ draws: [Matrix], truths: [[Double]]) -> Double {
     total += median(errs)
   }
   return total / Double(d)
-}
-
-func median(_ xs: [Double]) -> Double {
-  let s = xs.sorted()
-  guard !s.isEmpty else { return .nan }
-  return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
-}
-
-/// Linear-interpolation quantile of sorted values.
-func quantile(_ sorted: [Double], _ q: Double) -> Double {
-  let pos = q * Double(sorted.count - 1)
-  let i = Int(pos.rounded(.down))
-  let f = pos - Double(i)
-  return i + 1 < sorted.count ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i]
 }
