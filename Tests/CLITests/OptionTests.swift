@@ -1,5 +1,6 @@
 import DiffusionSBI
 import Foundation
+import TestSupport
 import Testing
 
 /// Options mean something: one that does not apply is refused with exit code 2 and one line saying why; every
@@ -30,7 +31,7 @@ struct OptionTests {
   }
 
   @Test func samplerWithConsistencyModelIsRefused() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     let model = Fixture.path(dir, "m")
     let t = try CLI.run(["train", "--task", "two_moons", "--simulations", "200", "--method", "consistency",
                          "--out", model] + Fixture.tinyTraining)
@@ -45,7 +46,7 @@ struct OptionTests {
   /// Sharded data get a validation split, early stopping and checkpoints like a single file, and a resumed
   /// sharded run ends with the same weights.
   @Test func shardsValidateStopEarlyAndResume() throws {
-    let dir = CLI.temporaryDirectory()
+    let dir = makeTemporaryDirectory()
     var files: [String] = []
     for i in 1...3 {
       let f = Fixture.path(dir, "shard\(i).npz")
@@ -76,23 +77,11 @@ struct OptionTests {
 
   /// `diffsbi-bench` refuses a bad value instead of falling back to a default.
   @Test func benchRefusesBadValues() throws {
-    let bench = CLI.executable.deletingLastPathComponent().appendingPathComponent("diffsbi-bench")
-    guard FileManager.default.isExecutableFile(atPath: bench.path) else {
-      Issue.record("diffsbi-bench is not built next to diffsbi")
-      return
-    }
+    let bench = try #require(builtExecutable("diffsbi-bench"), "diffsbi-bench is not built next to the tests")
     for extra in [["--epochs", "many"], ["--method", "flow-matching", "--schedule", "edm"], ["--frobnicate"]] {
-      let p = Process()
-      p.executableURL = bench
-      p.arguments = ["sbibm"] + extra
-      p.standardOutput = FileHandle.nullDevice
-      let err = Pipe()
-      p.standardError = err
-      try p.run()
-      let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      p.waitUntilExit()
-      #expect(p.terminationStatus == 2, "\(extra): \(text)")
-      #expect(text.split(separator: "\n").count == 1, "\(extra): \(text)")
+      let r = try runProcess(bench, ["sbibm"] + extra)
+      #expect(r.status == 2, "\(extra): \(r.stderr)")
+      #expect(r.stderr.split(separator: "\n").count == 1, "\(extra): \(r.stderr)")
     }
   }
 }
