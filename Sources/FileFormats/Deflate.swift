@@ -37,8 +37,51 @@ public enum Inflate {
     throws -> [UInt8]
   {
     func bad(_ reason: String) -> FileFormatError { .malformed(path: source, format: .deflate, reason: reason) }
-    guard outputSize >= 0, outputSize <= maximumOutputSize, outputSize <= input.count * maximumRatio + 1024 else {
-      throw bad("declared size \(outputSize) is impossible for \(input.count) compressed bytes")
+    return try withInflater(inputSize: input.count, outputSize: outputSize, source: source) { stream in
+      var handed = 0
+      var pump = InflatePump(stream: stream, source: source) {
+        let piece = min(input.count - handed, Int(UInt32.max))
+        defer { handed += piece }
+        return UnsafeRawBufferPointer(rebasing: input[handed..<(handed + piece)])
+      }
+      var capacity = min(outputSize, max(1 << 16, input.count * initialExpansion))
+      var output = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+        count = 0
+        try pump.run(into: buffer, written: &count)
+      }
+      while !pump.ended {
+        guard capacity < outputSize else {
+          try pump.probe(declaredSize: outputSize)  // throws unless the stream ends without more output
+          break
+        }
+        capacity = min(outputSize, 2 * capacity)
+        let previous = output
+        output = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+          count = 0
+          previous.withUnsafeBufferPointer { old in
+            if let from = old.baseAddress, let to = buffer.baseAddress { to.update(from: from, count: old.count) }
+          }
+          count = previous.count
+          try pump.run(into: buffer, written: &count)
+        }
+      }
+      guard output.count == outputSize else {
+        throw bad("stream produced \(output.count) bytes, expected \(outputSize)")
+      }
+      return output
+    }
+  }
+
+  /// A raw-DEFLATE zlib stream for `inputSize` compressed bytes that must decode to `outputSize` bytes: refuses
+  /// a declared size no DEFLATE stream of that length can produce, then runs `body` with the initialized stream
+  /// and releases it.
+  static func withInflater<R>(
+    inputSize: Int, outputSize: Int, source: String, _ body: (UnsafeMutablePointer<z_stream>) throws -> R
+  ) throws -> R {
+    guard outputSize >= 0, outputSize <= maximumOutputSize, outputSize <= inputSize * maximumRatio + 1024 else {
+      throw FileFormatError.malformed(
+        path: source, format: .deflate,
+        reason: "declared size \(outputSize) is impossible for \(inputSize) compressed bytes")
     }
     let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
     stream.initialize(to: z_stream())
@@ -52,36 +95,7 @@ public enum Inflate {
         path: source, operation: "inflateInit2", reason: zlibMessage(stream, "zlib error \(status)"))
     }
     defer { inflateEnd(stream) }
-
-    var handed = 0
-    var pump = InflatePump(stream: stream, source: source) {
-      let piece = min(input.count - handed, Int(UInt32.max))
-      defer { handed += piece }
-      return UnsafeRawBufferPointer(rebasing: input[handed..<(handed + piece)])
-    }
-    var capacity = min(outputSize, max(1 << 16, input.count * initialExpansion))
-    var output = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-      count = 0
-      try pump.run(into: buffer, written: &count)
-    }
-    while !pump.ended {
-      guard capacity < outputSize else {
-        try pump.probe(declaredSize: outputSize)  // throws unless the stream ends without more output
-        break
-      }
-      capacity = min(outputSize, 2 * capacity)
-      let previous = output
-      output = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-        count = 0
-        previous.withUnsafeBufferPointer { old in
-          if let from = old.baseAddress, let to = buffer.baseAddress { to.update(from: from, count: old.count) }
-        }
-        count = previous.count
-        try pump.run(into: buffer, written: &count)
-      }
-    }
-    guard output.count == outputSize else { throw bad("stream produced \(output.count) bytes, expected \(outputSize)") }
-    return output
+    return try body(stream)
   }
 
   /// Convenience for arrays.
@@ -100,36 +114,23 @@ public enum Inflate {
     _ body: (_ next: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> R
   ) throws -> R {
     func bad(_ reason: String) -> FileFormatError { .malformed(path: source, format: .deflate, reason: reason) }
-    guard outputSize >= 0, outputSize <= maximumOutputSize, outputSize <= inputSize * maximumRatio + 1024 else {
-      throw bad("declared size \(outputSize) is impossible for \(inputSize) compressed bytes")
-    }
-    let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-    stream.initialize(to: z_stream())
-    defer {
-      stream.deinitialize(count: 1)
-      stream.deallocate()
-    }
-    let status = inflateInit2_(stream, -15, zlibHeaderVersion, Int32(MemoryLayout<z_stream>.size))
-    guard status == Z_OK else {
-      throw FileFormatError.io(
-        path: source, operation: "inflateInit2", reason: zlibMessage(stream, "zlib error \(status)"))
-    }
-    defer { inflateEnd(stream) }
-    var pump = InflatePump(stream: stream, source: source, refill: refill)
-    var delivered = 0
-    let result = try body { buffer in
-      guard buffer.count > 0 else { return }
-      guard buffer.count <= outputSize - delivered, !pump.ended else {
-        throw bad("stream produced \(delivered) bytes, expected \(outputSize)")
+    return try withInflater(inputSize: inputSize, outputSize: outputSize, source: source) { stream in
+      var pump = InflatePump(stream: stream, source: source, refill: refill)
+      var delivered = 0
+      let result = try body { buffer in
+        guard buffer.count > 0 else { return }
+        guard buffer.count <= outputSize - delivered, !pump.ended else {
+          throw bad("stream produced \(delivered) bytes, expected \(outputSize)")
+        }
+        var written = 0
+        try pump.run(into: buffer.assumingMemoryBound(to: UInt8.self), written: &written)
+        delivered += written
+        guard written == buffer.count else { throw bad("stream produced \(delivered) bytes, expected \(outputSize)") }
       }
-      var written = 0
-      try pump.run(into: buffer.assumingMemoryBound(to: UInt8.self), written: &written)
-      delivered += written
-      guard written == buffer.count else { throw bad("stream produced \(delivered) bytes, expected \(outputSize)") }
+      guard delivered == outputSize else { throw bad("stream produced \(delivered) bytes, expected \(outputSize)") }
+      if !pump.ended { try pump.probe(declaredSize: outputSize) }
+      return result
     }
-    guard delivered == outputSize else { throw bad("stream produced \(delivered) bytes, expected \(outputSize)") }
-    if !pump.ended { try pump.probe(declaredSize: outputSize) }
-    return result
   }
 }
 

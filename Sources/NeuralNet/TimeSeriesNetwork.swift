@@ -8,15 +8,19 @@ public struct TimeSeriesConfiguration: Sendable, Codable, Equatable {
   public var featureDimension: Int
   public var steps: Int
   public var summaryDimension: Int
-  public var filters = 32
-  public var kernelSize = 3
-  public var recurrentDimension = 64
-  public var activation: Activation = .mish
+  /// Convolution filters F and kernel size K, GRU width H, activation of the convolution.
+  public var filters: Int
+  public var kernelSize: Int
+  public var recurrentDimension: Int
+  public var activation: Activation
 
-  public init(featureDimension: Int, steps: Int, summaryDimension: Int) {
-    self.featureDimension = featureDimension
-    self.steps = steps
-    self.summaryDimension = summaryDimension
+  public init(
+    featureDimension: Int, steps: Int, summaryDimension: Int, filters: Int = 32, kernelSize: Int = 3,
+    recurrentDimension: Int = 64, activation: Activation = .mish
+  ) {
+    (self.featureDimension, self.steps, self.summaryDimension) = (featureDimension, steps, summaryDimension)
+    (self.filters, self.kernelSize, self.recurrentDimension) = (filters, kernelSize, recurrentDimension)
+    self.activation = activation
   }
 }
 
