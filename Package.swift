@@ -86,7 +86,8 @@ let package = Package(
     .executableTarget(
       name: "diffsbi-bench",
       dependencies: [
-        "DiffusionSBI", "CommandLineOptions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "DiffusionSBI", "CommandLineOptions", "ExitCodes",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
       ]),
 

@@ -15,7 +15,7 @@ quiet=0
 [ "${1:-}" = "-q" ] && quiet=1
 
 # Names of files that commands write at run time (not documents of the repository).
-generated='^(results\.md)$'
+generated='^(results\.md|table\.md|ddm-ablation\.md)$'
 
 scan_paths=(Sources Tests Fuzz scripts Documentation Benchmarks Tools Examples README.md)
 existing=()

@@ -1,7 +1,7 @@
-// Exit codes of the command-line tool (CLI.md: 0 success, 2 bad input, 1 any other failure). Every public error
-// type of the library is classified here, deliberately, as bad input (`UserInputError`) or as a failure of the
-// computation on valid input (`ComputationError`); a test lists the library's error types so that a new one
-// without a decision fails.
+// Exit codes of the command-line tool (Documentation/CLI.md §1.2: 0 success, 2 bad input, 1 any other failure). Every
+// public error type of the library is classified here, deliberately, as bad input (`UserInputError`) or as a failure of
+// the computation on valid input (`ComputationError`); a test lists the library's error types so that a new one without
+// a decision fails.
 
 import DiffusionSBI
 import Foundation

@@ -19,6 +19,7 @@
 import ArgumentParser
 import CommandLineOptions
 import DiffusionSBI
+import ExitCodes
 import Foundation
 
 struct DiffSBIBench: ParsableCommand {
@@ -48,8 +49,9 @@ enum BenchEntry {
     }
     do { try command.run() } catch {
       if DiffSBIBench.exitCode(for: error) == .success { DiffSBIBench.exit(withError: error) }
-      benchLog("diffsbi-bench: \(String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)")")
-      exit(error is ValidationError ? 2 : 1)
+      let (message, code) = describe(error)
+      benchLog("diffsbi-bench: \(message)")
+      exit(error is ValidationError ? 2 : code)
     }
   }
 }
@@ -182,14 +184,14 @@ struct CheckpointProbeCommand: ParsableCommand {
     shouldDisplay: false)
   @Option(help: "Output file for the final weights.") var out: String
   @Option(help: "Checkpoint directory.") var dir: String?
-  @Option(help: "offline or online.") var mode = "offline"
+  @Option(help: "offline, online or shards.") var mode = "offline"
   @Option(help: "Worker threads.") var threads = 2
   @Option(help: "Checkpoint every this many steps.") var every = 7
   func validate() throws {
-    if mode != "offline" && mode != "online" { throw ValidationError("--mode must be offline or online") }
+    if TrainingMode(rawValue: mode) == nil { throw ValidationError("--mode must be offline, online or shards") }
   }
   func run() {
     Threading.count = threads
-    runCheckpointProbe(out: out, directory: dir, online: mode == "online", every: every)
+    runCheckpointProbe(out: out, directory: dir, mode: TrainingMode(rawValue: mode)!, every: every)
   }
 }

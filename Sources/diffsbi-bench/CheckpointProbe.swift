@@ -1,16 +1,17 @@
 // A small, killable training run for the crash-safety test (Tests/EstimationTests/CheckpointKillTests).
 //
-//   diffsbi-bench checkpoint-probe --out FILE [--dir CHECKPOINT_DIR] [--mode offline|online] [--threads N]
+//   diffsbi-bench checkpoint-probe --out FILE [--dir CHECKPOINT_DIR] [--mode offline|online|shards] [--threads N]
 //                                  [--every K]
 //
-// Trains a small diffusion estimator on θ ~ N(0, I₂), x = θ + ½ε (fixed seeds), checkpointing every K steps
+// Trains a small diffusion estimator on θ ~ N(0, I₂), x = θ + ½ε (fixed seeds; offline: 3000 pairs in memory,
+// shards: the same pairs as four shards of 750), checkpointing every K steps
 // into CHECKPOINT_DIR (resuming from it when it holds a checkpoint), prints "step N" after every step and
 // finally writes the weights followed by the EMA weights (raw little-endian Float32) to FILE atomically.
 
 import DiffusionSBI
 import Foundation
 
-func runCheckpointProbe(out: String, directory: String?, online: Bool, every: Int) {
+func runCheckpointProbe(out: String, directory: String?, mode: TrainingMode, every: Int) {
   do {
     var net = TimeMLPConfiguration(inputDimension: 2, conditionDimension: 2)
     net.widths = [64, 64]
@@ -34,7 +35,7 @@ func runCheckpointProbe(out: String, directory: String?, online: Bool, every: In
       x.add(rng.normalMatrix(rows: n, cols: 2), scale: 0.5)
       return (theta, x)
     }
-    if online {
+    if mode == .online {
       cfg.validationSimulations = 256
       try est.train(.simulator(simulator), configuration: cfg, checkpoint: checkpoint, resume: true, progress: progress)
     } else {
@@ -42,8 +43,12 @@ func runCheckpointProbe(out: String, directory: String?, online: Bool, every: In
       var rng = Xoshiro(seed: 3)
       let (theta, simulated) = simulator(3000, &rng)
       let x = simulated!
-      try est.train(.simulations(parameters: theta, data: x), configuration: cfg, checkpoint: checkpoint, resume: true,
-                    progress: progress)
+      let shards = (0..<4).map { k in
+        let r = (k * 750)..<((k + 1) * 750)
+        return TrainingShard(name: "shard\(k)") { (theta.rows(r), x.rows(r)) }
+      }
+      let data: TrainingData = mode == .shards ? .shards(shards) : .simulations(parameters: theta, data: x)
+      try est.train(data, configuration: cfg, checkpoint: checkpoint, resume: true, progress: progress)
     }
     var values = est.model.buffers.flatMap(\.valueArray)
     values += (est.emaWeights ?? []).flatMap { $0 }

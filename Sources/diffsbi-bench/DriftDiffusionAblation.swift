@@ -1,7 +1,7 @@
-// `diffsbi-bench ddm-ablation`: the review's compositional ablation (case study 4, METHODS.md §11.4) on the flat
-// drift-diffusion model with a small trained estimator: J subjects share θ (complete pooling), the posterior
-// p(θ | y_1…y_J) is composed from a single-subject network with the exact diffused prior score. NRMSE and
-// calibration error against the true θ, accepted two-step-adaptive solver steps (minutes).
+// `diffsbi-bench ddm-ablation`: the review's compositional ablation (case study 4, Documentation/Methods.md §11.2) on
+// the flat drift-diffusion model with a small trained estimator: J subjects share θ (complete pooling), the posterior
+// p(θ | y_1…y_J) is composed from a single-subject network with the exact diffused prior score. NRMSE and calibration
+// error against the true θ, accepted two-step-adaptive solver steps (minutes).
 //
 //   diffsbi-bench ddm-ablation [--out table.md]     (rows so far go to <out>.partial while it runs)
 

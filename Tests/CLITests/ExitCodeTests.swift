@@ -3,7 +3,8 @@ import ExitCodes
 import Foundation
 import Testing
 
-/// Every public error type of the library has a deliberate exit code (CLI.md: 2 bad input, 1 other failures).
+/// Every public error type of the library has a deliberate exit code (Documentation/CLI.md §1.2: 2 bad input,
+/// 1 other failures).
 /// A new error type fails `everyLibraryErrorTypeIsListed` until it is classified in Sources/ExitCodes and listed
 /// here with a representative value.
 @Suite struct ExitCodeTests {

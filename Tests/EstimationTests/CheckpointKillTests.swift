@@ -84,4 +84,9 @@ import Darwin
   func onlineTrainingSurvivesSIGKILL() throws {
     try killAndResume(mode: "online", seed: 20_262)
   }
+
+  @Test(.enabled(if: probe != nil, "needs the diffsbi-bench executable"))
+  func shardedTrainingSurvivesSIGKILL() throws {
+    try killAndResume(mode: "shards", seed: 20_263)
+  }
 }
