@@ -51,8 +51,12 @@ import NumericCore
 /// 5 × 256, no dropout) and trains 20 epochs (15,620 steps of 128, AdamW, peak learning rate 1e-3, cosine decay).
 /// Measured: C2ST 0.542 (2 threads, training 50 s) and 0.558 (1 thread, training 114 s on a machine under load
 /// ≈ 5 on 2 cores); 10 epochs reach only 0.70, 15 epochs 0.66, 25 epochs 0.54. The stable consistency model with the
-/// same network and 20 epochs reached 0.673, so it is not held to the bar here (BENCHMARKS.md).
-@Suite(.serialized) struct TrainedConsistencyTests {
+/// same network and 20 epochs reached 0.673, so it is not held to the bar here (BENCHMARKS.md). About 95 s on the
+/// 2-core machine, so it is opt-in (DIFFSBI_SLOW_TESTS=1) to keep `make test` under 8 minutes; consistency training
+/// on a conjugate posterior stays in the default run (OtherMethodsTests).
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["DIFFSBI_SLOW_TESTS"] != nil,
+                             "a trained accuracy check of about 95 s: DIFFSBI_SLOW_TESTS=1"))
+struct TrainedConsistencyTests {
   @Test func consistencyModelOnTwoMoonsReachesC2ST060() throws {
     let task = try TaskRegistry.task(named: "two_moons")
     let (theta, x) = task.sampleJoint(count: 100_000, seed: 1)
