@@ -127,7 +127,8 @@ extension PosteriorEstimator {
     }
   }
 
-  /// The prior the network was trained under: `given`, else the prior of the model's built-in task.
+  /// The prior the network was trained under: `given`, else the prior stored with the model (`train --prior`),
+  /// else the prior of the model's built-in task.
   public func trainingPrior(_ given: (any Prior)?) throws -> any Prior {
     if let p = given {
       guard p.dimension == parameterDimension else {
@@ -135,9 +136,13 @@ extension PosteriorEstimator {
       }
       return p
     }
+    if let json = settings.trainingPrior {
+      return try PriorSpecification.parse(Data(json.utf8), dimension: parameterDimension)
+    }
     guard let name = settings.task, let task = try? TaskRegistry.task(named: name) else {
       throw EstimatorError.unsupported(
-        "the model was not trained on a built-in task: give its training prior (--training-prior FILE)")
+        "the model was not trained on a built-in task or with a stated prior: give its training prior "
+          + "(--training-prior FILE)")
     }
     return task.prior
   }

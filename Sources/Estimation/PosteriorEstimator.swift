@@ -48,6 +48,9 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   public var stableConsistency: StableConsistencySettings?
   /// Name of the built-in task the model was trained on, if any.
   public var task: String?
+  /// The JSON prior specification (`PriorSpecification`) the model was trained under, for models trained on data
+  /// files with a stated prior (nil: the task's prior, or none known).
+  public var trainingPrior: String?
   /// Simulations seen in training.
   public var simulations: Int
   /// Training wall-clock seconds.
@@ -80,11 +83,11 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case method, diffusion, flowMatching, consistency, stableConsistency, task, simulations, trainSeconds
-    case lossHistory, validationHistory, conditionDropout
+    case method, diffusion, flowMatching, consistency, stableConsistency, task, trainingPrior, simulations
+    case trainSeconds, lossHistory, validationHistory, conditionDropout
   }
 
-  /// Decodes settings; model files written before `conditionDropout` existed load with 0.
+  /// Decodes settings; model files written before `conditionDropout` or `trainingPrior` existed load with 0 and nil.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     method = try c.decode(EstimatorMethod.self, forKey: .method)
@@ -93,6 +96,7 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
     consistency = try c.decodeIfPresent(ConsistencyConfiguration.self, forKey: .consistency)
     stableConsistency = try c.decodeIfPresent(StableConsistencySettings.self, forKey: .stableConsistency)
     task = try c.decodeIfPresent(String.self, forKey: .task)
+    trainingPrior = try c.decodeIfPresent(String.self, forKey: .trainingPrior)
     simulations = try c.decode(Int.self, forKey: .simulations)
     trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
     lossHistory = try c.decode([Double].self, forKey: .lossHistory)
@@ -251,6 +255,14 @@ public final class PosteriorEstimator: @unchecked Sendable {
 
   /// Records the built-in task the model was trained on (stored with the model's settings).
   public func setTask(_ name: String?) { settings.task = name }
+
+  /// Records the prior the model is trained under, as a JSON `PriorSpecification` (stored with the model's
+  /// settings; prior adaptation and composition use it as the training prior). Throws when it does not parse or
+  /// its dimension differs from the model's.
+  public func setTrainingPrior(specification json: String) throws {
+    _ = try PriorSpecification.parse(Data(json.utf8), dimension: parameterDimension)
+    settings.trainingPrior = json
+  }
 
   /// What the last `train` call trained and validated on, and the rows it dropped (shards with NaN or infinity).
   public private(set) var lastSourceStatistics = SourceStatistics()

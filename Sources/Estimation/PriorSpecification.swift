@@ -4,9 +4,12 @@
 //     {"type": "gaussian", "mean": [m…], "cov": [[…], …]}        (or "std": [s…] for a diagonal covariance)
 //     {"type": "uniform",  "low": [a…], "high": [b…]}
 //     {"type": "mixture",  "weights": [w…], "components": [{"mean": […], "cov": [[…]]} | {"mean": […], "std": […]}, …]}
+//     {"type": "lognormal", "mean": [μ…], "std": [σ…]}            (log θ_j ~ N(μ_j, σ_j²), independent)
+//     {"type": "product", "components": [spec, …]}                 (independent blocks, coordinates concatenated)
 
 import Composition
 import Foundation
+import NeuralNet
 import NumericCore
 import Tasks
 
@@ -93,6 +96,75 @@ public struct GaussianMixturePrior: Prior {
   }
 }
 
+/// Independent blocks θ = (θ_1, …, θ_K) with θ_k ~ p_k: log p(θ) = Σ_k log p_k(θ_k), scores concatenated. Its
+/// support is given per coordinate by `coordinateConstraints(of:)`; `constraint` states it only when every block
+/// has the same kind of support (otherwise `.unbounded`, which callers must not use for a transform).
+public struct IndependentPrior: Prior {
+  public let components: [any Prior]
+  public let dimension: Int
+  /// First coordinate of each block.
+  let offsets: [Int]
+
+  public init(components: [any Prior]) throws {
+    guard !components.isEmpty else { throw SpecificationError.invalid("product prior: no components") }
+    self.components = components
+    offsets = components.reduce(into: [0]) { $0.append($0.last! + $1.dimension) }.dropLast()
+    dimension = components.reduce(0) { $0 + $1.dimension }
+  }
+
+  public var constraint: ParameterConstraint {
+    let kinds = components.map(\.constraint)
+    if kinds.allSatisfy({ $0 == .unbounded }) { return .unbounded }
+    if kinds.allSatisfy({ $0 == .positive }) { return .positive }
+    var lower: [Double] = [], upper: [Double] = []
+    for k in kinds {
+      guard case .box(let l, let u) = k else { return .unbounded }
+      lower += l
+      upper += u
+    }
+    return .box(lower: lower, upper: upper)
+  }
+
+  func block(_ theta: Matrix, _ k: Int) -> Matrix {
+    let c = components[k]
+    var out = Matrix(rows: theta.rows, cols: c.dimension)
+    for r in 0..<theta.rows { for j in 0..<c.dimension { out[r, j] = theta[r, offsets[k] + j] } }
+    return out
+  }
+
+  /// Each block from its own seed (seed + k), coordinates concatenated.
+  public func sample(count: Int, seed: UInt64) -> Matrix {
+    Matrix.hstack(components.enumerated().map { k, c in c.sample(count: count, seed: seed &+ UInt64(k)) })
+  }
+
+  public func logDensity(_ theta: Matrix) -> [Double] {
+    var total = [Double](repeating: 0, count: theta.rows)
+    for k in components.indices {
+      for (r, l) in components[k].logDensity(block(theta, k)).enumerated() { total[r] += l }
+    }
+    return total
+  }
+
+  public func score(_ theta: Matrix) -> Matrix? {
+    var parts: [Matrix] = []
+    for k in components.indices {
+      guard let s = components[k].score(block(theta, k)) else { return nil }
+      parts.append(s)
+    }
+    return Matrix.hstack(parts)
+  }
+
+  public var mean: [Double] { components.flatMap(\.mean) }
+  public var standardDeviation: [Double] { components.flatMap(\.standardDeviation) }
+}
+
+/// The estimator's constraint transform per coordinate for a prior's support: the blocks of an `IndependentPrior`
+/// each by their own support, any other prior by `constraint`.
+public func coordinateConstraints(of prior: any Prior) -> [Constraint] {
+  if let p = prior as? IndependentPrior { return p.components.flatMap(coordinateConstraints(of:)) }
+  return prior.constraint.constraints(dimension: prior.dimension)
+}
+
 /// Parsing of the JSON specifications in the file header.
 public enum PriorSpecification {
   /// The prior described by `data` (JSON), checked to have `dimension` coordinates when given.
@@ -109,7 +181,7 @@ public enum PriorSpecification {
 
   static func parse(_ o: [String: Any]) throws -> any Prior {
     guard let type = o["type"] as? String else {
-      throw SpecificationError.invalid("prior: missing \"type\" (gaussian, uniform or mixture)")
+      throw SpecificationError.invalid("prior: missing \"type\" (gaussian, uniform, mixture, lognormal or product)")
     }
     switch type {
     case "gaussian", "normal": return try gaussian(o, label: "gaussian prior")
@@ -128,8 +200,21 @@ public enum PriorSpecification {
         ?? [Double](repeating: 1, count: comps.count)
       let gs = try comps.enumerated().map { try gaussian($1, label: "mixture component \($0)") }
       return try GaussianMixturePrior(weights: weights, components: gs)
+    case "lognormal", "log-normal":
+      let mu = try vector(o["mean"], "lognormal prior: \"mean\"")
+      let sigma = try vector(o["std"], "lognormal prior: \"std\"")
+      guard mu.count == sigma.count, sigma.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+        throw SpecificationError.invalid("lognormal prior: \"mean\" and \"std\" need equal lengths and std > 0")
+      }
+      return LogNormalPrior(mu: mu, sigma: sigma)
+    case "product":
+      guard let comps = o["components"] as? [[String: Any]], !comps.isEmpty else {
+        throw SpecificationError.invalid("product prior: \"components\" must be a non-empty list of prior objects")
+      }
+      return try IndependentPrior(components: comps.map { try parse($0) })
     default:
-      throw SpecificationError.invalid("prior: unknown type '\(type)' (gaussian, uniform or mixture)")
+      throw SpecificationError.invalid(
+        "prior: unknown type '\(type)' (gaussian, uniform, mixture, lognormal or product)")
     }
   }
 

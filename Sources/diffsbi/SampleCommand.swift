@@ -63,9 +63,9 @@ struct InferenceArguments: ParsableArguments {
   var priorDiffusion: PriorDiffusion = .exact
   @Option(help: "Langevin refinement moves at a small time after sampling (the direct rule needs them; 0: none).")
   var refine = 0
-  @Option(help: "New prior to sample under (JSON: gaussian {mean, cov}, uniform {low, high} or mixture).")
+  @Option(help: "New prior to sample under (JSON: gaussian, uniform, mixture, lognormal or product; Documentation/CLI.md §3.4).")
   var prior: String?
-  @Option(help: "The prior the model was trained under (JSON as --prior; default: the model's task prior).")
+  @Option(help: "The prior the model was trained under (JSON as --prior; default: the one stated at training, or the task's).")
   var trainingPrior: String?
   @Option(help: "Constraint guidance (JSON: {\"intervals\": [{\"index\": 0, \"low\": a, \"high\": b}], \"strength\": λ}).")
   var constraints: String?

@@ -30,6 +30,8 @@ struct TrainCommand: ParsableCommand {
   var out: String
   @Flag(help: "Online training: fresh simulations for every batch (with --task).")
   var online = false
+  @Option(help: "With --data: the prior θ was drawn from (JSON as sample --prior: gaussian, uniform, mixture, lognormal, product); sets the constraint transforms and is stored with the model.")
+  var prior: String?
   @Flag(help: "Refuse data with NaN or infinite rows instead of dropping them.")
   var strict = false
   @Option(help: "Write crash-safe checkpoints (weights, optimizer, EMA, RNG and data position) to this directory.")
@@ -49,6 +51,8 @@ struct TrainCommand: ParsableCommand {
     if let s = simulations, s < 1 { throw ValidationError("--simulations must be at least 1") }
     if online && (task == nil || !data.isEmpty) { throw ValidationError("--online needs --task and no --data") }
     if strict && data.isEmpty { throw ValidationError("--strict applies to --data files") }
+    if prior != nil && data.isEmpty { throw ValidationError("--prior applies to --data files (a task's prior is built in)") }
+    if prior != nil && task != nil { throw ValidationError("give --task or --prior, not both") }
     if resume && checkpoint == nil { throw ValidationError("--resume needs --checkpoint DIR") }
     if checkpointEvery != nil && checkpoint == nil { throw ValidationError("--checkpoint-every needs --checkpoint DIR") }
     if let e = checkpointEvery, !(e > 0) { throw ValidationError("--checkpoint-every must be positive") }
@@ -70,8 +74,45 @@ struct TrainCommand: ParsableCommand {
     try common.emit(summary)
   }
 
+  /// θ columns of the --data files (nil without --data).
+  func dataColumns() throws -> Int? {
+    guard !data.isEmpty else { return nil }
+    return try SimulationFile.group(data)[0].shapes().thetaCols
+  }
+
+  /// The prior of --prior for `dimension` parameters, with its JSON text.
+  func statedPrior(dimension: Int) throws -> (prior: any Prior, json: String)? {
+    guard let path = prior else { return nil }
+    let data = try readSpecification(path)
+    do {
+      return (try PriorSpecification.parse(data, dimension: dimension), String(decoding: data, as: UTF8.self))
+    } catch let e as SpecificationError {
+      throw InputError("\(path): \(e)")
+    }
+  }
+
+  /// Refuses θ rows outside the support of the constraint transforms (they would map to non-finite values).
+  static func checkSupport(_ theta: Matrix, _ constraints: [Constraint]?, name: String) throws {
+    guard let constraints else { return }
+    var outside = 0
+    for r in 0..<theta.rows {
+      let inside = constraints.indices.allSatisfy { j in
+        let v = Double(theta[r, j])
+        switch constraints[j] {
+        case .unbounded: return true
+        case .positive: return v > 0
+        case .interval(let lo, let hi): return v > lo && v < hi
+        }
+      }
+      if !inside { outside += 1 }
+    }
+    if outside > 0 { throw InputError("\(name): \(outside) θ rows lie outside the prior's support") }
+  }
+
   /// The training data the options describe, and the estimator's dimensions.
-  func trainingData(task t: (any SimulationTask)?, configuration config: inout TrainingConfiguration) throws
+  func trainingData(
+    task t: (any SimulationTask)?, constraints: [Constraint]?, configuration config: inout TrainingConfiguration
+  ) throws
     -> (data: TrainingData, parameters: Int, conditions: Int, dropped: Int)
   {
     if data.isEmpty, let t {
@@ -106,16 +147,16 @@ struct TrainCommand: ParsableCommand {
       let (theta, x) = try files[0].load()
       let (kept, d) = try NonFiniteRows.drop([theta, x])
       if strict && d > 0 { throw InputError("\(files[0].name): \(d) rows contain NaN or infinity (--strict)") }
+      try Self.checkSupport(kept[0], constraints, name: files[0].name)
       guard kept[0].rows > 0 else { throw InputError("\(files[0].name): no finite rows to train on") }
       return (.simulations(parameters: kept[0], data: kept[1]), dt, dx, d)
     }
     let shards = files.map { f in
       TrainingShard(name: f.name) {
         let (theta, x) = try f.load()
-        if strict {
-          let d = try NonFiniteRows.drop([theta, x]).dropped
-          if d > 0 { throw InputError("\(f.name): \(d) rows contain NaN or infinity (--strict)") }
-        }
+        let (kept, d) = try NonFiniteRows.drop([theta, x])
+        if strict && d > 0 { throw InputError("\(f.name): \(d) rows contain NaN or infinity (--strict)") }
+        try Self.checkSupport(kept[0], constraints, name: f.name)
         return (theta, x)
       }
     }
@@ -125,9 +166,13 @@ struct TrainCommand: ParsableCommand {
 
   func trainModel(task t: (any SimulationTask)?) throws -> [String: Any] {
     var config = try training.configuration(seed: common.seed, online: online)
-    let (data, dt, dx, droppedBefore) = try trainingData(task: t, configuration: &config)
-    let estimator = try model.makeEstimator(parameters: dt, data: dx, constraints: t.map(constraints(for:)),
-                                            seed: common.seed)
+    let columns = try dataColumns()
+    let stated = try columns.flatMap { try statedPrior(dimension: $0) }
+    let transforms = stated.map { coordinateConstraints(of: $0.prior) } ?? t.map(constraints(for:))
+    let (data, dt, dx, droppedBefore) = try trainingData(task: t, constraints: stated.map { _ in transforms! },
+                                                          configuration: &config)
+    let estimator = try model.makeEstimator(parameters: dt, data: dx, constraints: transforms, seed: common.seed)
+    if let stated { try estimator.setTrainingPrior(specification: stated.json) }
     let reporter = ProgressReporter(label: "train", mode: common.progressMode)
     let history = try estimator.train(
       data, configuration: config, checkpoint: try checkpointOptions(), resume: resume,

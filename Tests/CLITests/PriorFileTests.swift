@@ -1,0 +1,49 @@
+import DiffusionSBI
+import Foundation
+import TestSupport
+import Testing
+
+/// `train --data FILE --prior SPEC`: the stated prior sets the constraint transforms, is stored with the model and
+/// is the training prior of prior adaptation; bad priors and θ outside the support are bad input.
+@Suite(.serialized, .enabled(if: CLI.available))
+struct PriorFileTests {
+  @Test func statedPriorIsStoredAndUsedForPriorAdaptation() throws {
+    let dir = makeTemporaryDirectory()
+    let sims = Fixture.path(dir, "sims.npz")
+    let s = try CLI.run(["simulate", "--task", "two_moons", "--count", "400", "--out", sims, "--quiet"])
+    #expect(s.status == 0, "\(s.stderr)")
+    let box = Fixture.path(dir, "box.json")
+    try AtomicFile.write(#"{"type": "uniform", "low": [-1, -1], "high": [1, 1]}"#, to: box)
+    let model = Fixture.path(dir, "m")
+    let t = try CLI.run(["train", "--data", sims, "--prior", box, "--out", model] + Fixture.tinyTraining)
+    #expect(t.status == 0, "\(t.stderr)")
+    let config = try String(contentsOfFile: Fixture.path(dir, "m/config.json"), encoding: .utf8)
+    #expect(config.contains("trainingPrior") && config.contains("interval"))
+    // Prior adaptation needs the training prior: the stored one, without --training-prior.
+    try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.1, 0.2]), names: ["x_1", "x_2"], to: Fixture.path(dir, "o.csv"))
+    let narrow = Fixture.path(dir, "narrow.json")
+    try AtomicFile.write(#"{"type": "gaussian", "mean": [0, 0], "std": [0.3, 0.3]}"#, to: narrow)
+    let r = try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "o.csv"), "--count", "50",
+                         "--prior", narrow, "--out", Fixture.path(dir, "s.npy"), "--quiet"])
+    #expect(r.status == 0, "\(r.stderr)")
+  }
+
+  @Test func badPriorsAreRefused() throws {
+    let dir = makeTemporaryDirectory()
+    let sims = Fixture.path(dir, "sims.npz")
+    _ = try CLI.run(["simulate", "--task", "two_moons", "--count", "200", "--out", sims, "--quiet"])
+    func train(_ spec: String) throws -> ProcessResult {
+      let file = Fixture.path(dir, "prior.json")
+      try AtomicFile.write(spec, to: file)
+      return try CLI.run(["train", "--data", sims, "--prior", file, "--out", Fixture.path(dir, "m")] + Fixture.tinyTraining)
+    }
+    Fixture.expectBadInput(try train(#"{"type": "uniform", "low": [-1], "high": [1]}"#), mentioning: "prior.json")
+    Fixture.expectBadInput(try train(#"{"type": "uniform", "low": [0, 0], "high": [1, 1]}"#), mentioning: "support")
+    Fixture.expectBadInput(try train(#"{"type": "lognormal", "mean": [0, 0], "std": [1, 1]}"#), mentioning: "support")
+    Fixture.expectBadInput(try train("not json"), mentioning: "prior.json")
+    #expect(!Fixture.exists(Fixture.path(dir, "m")))
+    let withTask = try CLI.run(["train", "--task", "two_moons", "--simulations", "100", "--prior",
+                                Fixture.path(dir, "prior.json"), "--out", Fixture.path(dir, "m")] + Fixture.tinyTraining)
+    Fixture.expectBadInput(withTask, mentioning: "--prior")
+  }
+}
