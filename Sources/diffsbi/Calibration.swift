@@ -45,16 +45,28 @@ struct CalibrationResult {
   }
 }
 
-/// Simulates `dataSets` (θ, x) pairs, draws `draws` posterior samples for each (all in one batched call), and
-/// computes NRMSE, calibration error, contraction, SBC log γ and TARP, with the SBC ECDF, coverage, recovery and
-/// z-score/contraction plots.
+/// Simulates `dataSets` (θ, x) pairs from `task` and checks the estimator on them (`runCalibration(estimator:
+/// parameters:data:...)`).
 func runCalibration(
   estimator: PosteriorEstimator, task: any SimulationTask, dataSets: Int, draws: Int, seed: UInt64,
   sampler: SamplerKind?, options: SamplerOptions, progress: ProgressReporter
 ) throws -> CalibrationResult {
-  let start = Date()
   let (theta, x) = task.sampleJoint(count: dataSets, seed: seed &+ 0xCA1B)
-  let keep = (0..<x.rows).filter { i in (0..<x.cols).allSatisfy { x[i, $0].isFinite } }
+  return try runCalibration(estimator: estimator, parameters: theta, data: x, draws: draws, seed: seed,
+                            sampler: sampler, options: options, progress: progress)
+}
+
+/// Draws `draws` posterior samples for each simulated data set x_i (all in one batched call) and computes NRMSE,
+/// calibration error, contraction, SBC log γ and TARP against the θ_i that generated it, with the SBC ECDF,
+/// coverage, recovery and z-score/contraction plots. Rows with a non-finite θ or x are left out.
+func runCalibration(
+  estimator: PosteriorEstimator, parameters theta: Matrix, data x: Matrix, draws: Int, seed: UInt64,
+  sampler: SamplerKind?, options: SamplerOptions, progress: ProgressReporter
+) throws -> CalibrationResult {
+  let start = Date()
+  let keep = (0..<x.rows).filter { i in
+    (0..<x.cols).allSatisfy { x[i, $0].isFinite } && (0..<theta.cols).allSatisfy { theta[i, $0].isFinite }
+  }
   let targets = theta.gatherRows(keep), obs = x.gatherRows(keep)
   guard targets.rows >= 2 else { throw InputError("calibration: fewer than 2 finite simulated data sets") }
   let result = try estimator.sample(
@@ -64,7 +76,7 @@ func runCalibration(
     let f = finiteRows(m)
     return f.rows >= 2 ? f : m
   }
-  let names = parameterNames(task.parameterDimension)
+  let names = parameterNames(targets.cols)
   let nrmse = try normalizedRMSE(estimates: estimates, targets: targets)
   let calErr = try calibrationError(estimates: estimates, targets: targets)
   let contraction = try posteriorContraction(estimates: estimates, targets: targets)

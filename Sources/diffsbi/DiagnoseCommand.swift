@@ -10,7 +10,8 @@ struct DiagnoseCommand: ParsableCommand {
     commandName: "diagnose",
     abstract: "Simulation-based calibration, NRMSE, calibration error, contraction and TARP on fresh simulations.",
     discussion: """
-      Simulates N data sets from the task, draws posterior samples for all of them, and writes metrics.json, \
+      Simulates N data sets from the task (or takes the first N finite (θ, x) rows of --data, your own held-out \
+      simulations, not used in training), draws posterior samples for all of them, and writes metrics.json, \
       one SVG per plot and report.html to the output directory.
       """)
 
@@ -18,7 +19,9 @@ struct DiagnoseCommand: ParsableCommand {
   var model: String
   @Option(help: "Task to simulate from (default: the model's task).")
   var task: String?
-  @Option(help: "Number of simulated data sets.")
+  @Option(parsing: .upToNextOption, help: "Held-out simulations (.npz with theta and x, a .npy pair or CSV) instead of a task.")
+  var data: [String] = []
+  @Option(help: "Number of simulated data sets (with --data: at most this many rows are used).")
   var datasets = 300
   @Option(help: "Posterior draws per data set.")
   var draws = 200
@@ -30,23 +33,42 @@ struct DiagnoseCommand: ParsableCommand {
   func validate() throws {
     if datasets < 2 { throw ValidationError("--datasets must be at least 2") }
     if draws < 2 { throw ValidationError("--draws must be at least 2") }
+    if !data.isEmpty && task != nil { throw ValidationError("give --task or --data, not both") }
   }
 
   func run() throws {
     common.apply()
     let estimator = try loadModel(model)
-    guard let name = task ?? estimator.settings.task else {
-      throw InputError("\(model): the model records no task; pass --task NAME")
-    }
-    let t = try lookupTask(name)
-    guard t.parameterDimension == estimator.parameterDimension, t.dataDimension == estimator.conditionDimension else {
-      throw InputError("\(model): model dimensions \(estimator.parameterDimension)/\(estimator.conditionDimension) "
-                       + "do not match task \(name) (\(t.parameterDimension)/\(t.dataDimension))")
-    }
     let reporter = ProgressReporter(label: "diagnose", mode: common.progressMode)
-    let cal = try runCalibration(
-      estimator: estimator, task: t, dataSets: datasets, draws: draws, seed: common.seed,
-      sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
+    let cal: CalibrationResult
+    let name: String
+    if !data.isEmpty {
+      let files = try SimulationFile.group(data)
+      guard files.count == 1 else { throw InputError("--data: give one held-out file (or one .npy pair)") }
+      let (theta, x) = try files[0].load()
+      guard theta.cols == estimator.parameterDimension, x.cols == estimator.conditionDimension else {
+        throw InputError("\(files[0].name): theta/x have \(theta.cols)/\(x.cols) columns, the model expects "
+                         + "\(estimator.parameterDimension)/\(estimator.conditionDimension)")
+      }
+      let n = min(datasets, theta.rows)
+      name = files[0].name
+      cal = try runCalibration(
+        estimator: estimator, parameters: theta.rows(0..<n), data: x.rows(0..<n), draws: draws, seed: common.seed,
+        sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
+    } else {
+      guard let taskName = task ?? estimator.settings.task else {
+        throw InputError("\(model): the model records no task; pass --task NAME or --data HELDOUT")
+      }
+      let t = try lookupTask(taskName)
+      guard t.parameterDimension == estimator.parameterDimension, t.dataDimension == estimator.conditionDimension else {
+        throw InputError("\(model): model dimensions \(estimator.parameterDimension)/\(estimator.conditionDimension) "
+                         + "do not match task \(taskName) (\(t.parameterDimension)/\(t.dataDimension))")
+      }
+      name = taskName
+      cal = try runCalibration(
+        estimator: estimator, task: t, dataSets: datasets, draws: draws, seed: common.seed,
+        sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
+    }
     try makeDirectory(out)
     var report = HTMLReport(title: "diffsbi diagnose: \(name)", subtitle: model)
     report.settings = modelSettingsRows(estimator)

@@ -47,3 +47,33 @@ struct PriorFileTests {
     Fixture.expectBadInput(withTask, mentioning: "--prior")
   }
 }
+
+/// `diagnose --data HELDOUT` runs the calibration checks on the user's own simulations: on the very (θ, x) rows that
+/// `diagnose --task` would simulate, it reports the same metrics.
+@Suite(.serialized, .enabled(if: CLI.available))
+struct DiagnoseOnDataTests {
+  @Test func heldOutSimulationsGiveTheTaskPathsMetrics() throws {
+    let (dir, model) = try Fixture.model()
+    let task = try TaskRegistry.task(named: "two_moons")
+    let (theta, x) = task.sampleJoint(count: 30, seed: 0 &+ 0xCA1B)  // the rows `diagnose --seed 0` simulates
+    let heldout = Fixture.path(dir, "heldout.npz")
+    try NPZ.write([("theta", theta), ("x", x)], to: heldout)
+    let common = ["--model", model, "--datasets", "30", "--draws", "20", "--json", "--quiet", "--seed", "0"]
+    let a = try CLI.run(["diagnose", "--task", "two_moons", "--out", Fixture.path(dir, "diag-task")] + common)
+    let b = try CLI.run(["diagnose", "--data", heldout, "--out", Fixture.path(dir, "diag-data")] + common)
+    #expect(a.status == 0 && b.status == 0, "\(a.stderr) \(b.stderr)")
+    let ja = try Fixture.json(a), jb = try Fixture.json(b)
+    for key in ["nrmse", "calibration_error", "contraction", "log_gamma"] {
+      #expect(ja[key] as? [Double] == jb[key] as? [Double], "\(key)")
+    }
+    #expect(ja["tarp_atc"] as? Double == jb["tarp_atc"] as? Double)
+    #expect(Fixture.exists(Fixture.path(dir, "diag-data/report.html")))
+    // Bad input: wrong width, both sources.
+    let narrow = Fixture.path(dir, "narrow.npz")
+    try NPZ.write([("theta", theta), ("x", x.columns(0..<1))], to: narrow)
+    Fixture.expectBadInput(try CLI.run(["diagnose", "--model", model, "--data", narrow, "--quiet"]),
+                           mentioning: "narrow.npz")
+    Fixture.expectBadInput(try CLI.run(["diagnose", "--model", model, "--data", heldout, "--task", "two_moons"]),
+                           mentioning: "--data")
+  }
+}
