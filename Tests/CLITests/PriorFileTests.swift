@@ -77,3 +77,34 @@ struct DiagnoseOnDataTests {
                            mentioning: "--data")
   }
 }
+
+/// `diffsbi check`: an observation from the simulator passes, a shifted one is flagged.
+@Suite(.serialized, .enabled(if: CLI.available))
+struct MisspecificationCheckTests {
+  @Test func shiftedObservationIsFlagged() throws {
+    let (dir, model) = try Fixture.model()
+    let sims = Fixture.path(dir, "check-sims.npz")
+    let s = try CLI.run(["simulate", "--task", "two_moons", "--count", "600", "--seed", "11", "--out", sims, "--quiet"])
+    #expect(s.status == 0, "\(s.stderr)")
+    let task = try TaskRegistry.task(named: "two_moons")
+    let x = task.sampleJoint(count: 1, seed: 77).data
+    try CSV.write(x, names: ["x_1", "x_2"], to: Fixture.path(dir, "good.csv"))
+    var shifted = x
+    shifted[0, 0] += 3
+    shifted[0, 1] += 3
+    try CSV.write(shifted, names: ["x_1", "x_2"], to: Fixture.path(dir, "bad.csv"))
+    func check(_ obs: String) throws -> [String: Any] {
+      let r = try CLI.run(["check", "--model", model, "--observation", Fixture.path(dir, obs), "--data", sims,
+                           "--bootstrap", "300", "--json", "--quiet"])
+      #expect(r.status == 0, "\(r.stderr)")
+      return try Fixture.json(r)
+    }
+    let good = try check("good.csv"), bad = try check("bad.csv")
+    #expect(good["misspecified"] as? Bool == false, "\(good)")
+    #expect(bad["misspecified"] as? Bool == true, "\(bad)")
+    #expect((bad["p_value"] as? Double ?? 1) < 0.01 && (bad["mmd"] as? Double ?? 0) > (good["mmd"] as? Double ?? 1))
+    Fixture.expectBadInput(
+      try CLI.run(["check", "--model", model, "--observation", Fixture.path(dir, "good.csv"), "--data", sims,
+                   "--bootstrap", "3"]), mentioning: "--bootstrap")
+  }
+}
