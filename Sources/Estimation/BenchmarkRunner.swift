@@ -100,15 +100,7 @@ public func runSBIBMBenchmark(
   for k in spec.observations where k < 1 || k > task.observationCount {
     throw EstimatorError.unsupported("observation \(k) of \(task.name) is outside 1…\(task.observationCount)")
   }
-  let (theta, x) = task.sampleJoint(count: simulations, seed: spec.seed)
-  let (kept, dropped) = try NonFiniteRows.drop([theta, x])
-  if dropped > 0 { log("\(task.name): dropped \(dropped) simulations with NaN or infinity") }
-  let estimator = try spec.makeEstimator(
-    parameters: task.parameterDimension, data: task.dataDimension,
-    constraints: task.prior.constraint.constraints(dimension: task.parameterDimension))
-  let history = try estimator.train(.simulations(parameters: kept[0], data: kept[1]), configuration: spec.training,
-                                    progress: progress)
-  log("\(task.name): trained \(history.loss.count) epochs in \(String(format: "%.1f", history.seconds)) s")
+  let (estimator, history) = try trainOnTask(task, simulations: simulations, spec: spec, progress: progress, log: log)
   let references = try spec.observations.map { try task.referencePosteriorSamples($0) }
   var results: [SBIBMResult] = []
   for sampler in spec.samplers {
@@ -202,13 +194,7 @@ public func runAnalyticPosteriorBenchmark(
 ) throws -> AnalyticPosteriorResult {
   let data = try AnalyticPosteriorData(task: task, datasets: datasets, observations: observations,
                                        samples: spec.samples, seed: spec.seed)
-  let (theta, x) = task.sampleJoint(count: simulations, seed: spec.seed)
-  let (kept, _) = try NonFiniteRows.drop([theta, x])
-  let estimator = try spec.makeEstimator(parameters: task.parameterDimension, data: task.dataDimension,
-                                         constraints: nil)
-  let history = try estimator.train(.simulations(parameters: kept[0], data: kept[1]), configuration: spec.training,
-                                    progress: progress)
-  log("\(task.name): trained \(history.loss.count) epochs in \(String(format: "%.1f", history.seconds)) s")
+  let (estimator, history) = try trainOnTask(task, simulations: simulations, spec: spec, progress: progress, log: log)
   let sampler = spec.samplers.first ?? nil
   let post = try estimator.sample(observations: data.testX, count: draws, sampler: sampler, seed: spec.seed &+ 3)
   var scores: [Double] = [], seconds: [Double] = [], evaluations = 0
@@ -224,6 +210,24 @@ public func runAnalyticPosteriorBenchmark(
     nrmse: average(try normalizedRMSE(estimates: post.samples, targets: data.testTheta)),
     calibrationError: average(try calibrationError(estimates: post.samples, targets: data.testTheta)),
     c2st: average(scores), trainSeconds: history.seconds, sampleSeconds: average(seconds), evaluations: evaluations)
+}
+
+/// Simulates `simulations` pairs of `task` (seeded by the specification; rows with NaN or infinity dropped) and
+/// trains a new estimator of the specification on them, with the constraint transforms of the task's prior.
+private func trainOnTask(
+  _ task: any SimulationTask, simulations: Int, spec: BenchmarkSpecification,
+  progress: ((TrainingProgress) -> Void)?, log: (String) -> Void
+) throws -> (PosteriorEstimator, TrainingHistory) {
+  let (theta, x) = task.sampleJoint(count: simulations, seed: spec.seed)
+  let (kept, dropped) = try NonFiniteRows.drop([theta, x])
+  if dropped > 0 { log("\(task.name): dropped \(dropped) simulations with NaN or infinity") }
+  let estimator = try spec.makeEstimator(
+    parameters: task.parameterDimension, data: task.dataDimension,
+    constraints: task.prior.constraint.constraints(dimension: task.parameterDimension))
+  let history = try estimator.train(.simulations(parameters: kept[0], data: kept[1]), configuration: spec.training,
+                                    progress: progress)
+  log("\(task.name): trained \(history.loss.count) epochs in \(String(format: "%.1f", history.seconds)) s")
+  return (estimator, history)
 }
 
 private func average(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }

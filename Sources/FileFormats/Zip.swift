@@ -225,17 +225,26 @@ public struct ZipArchive {
     return start
   }
 
-  /// The uncompressed content of an entry, checked against its declared size and CRC-32.
-  public func extract(_ entry: ZipEntry) throws -> [UInt8] {
+  /// The name of `entry` for messages, once the entry is one we can read: not encrypted, stored or deflated, and a
+  /// stored member declares equal sizes.
+  func readableLabel(_ entry: ZipEntry) throws -> String {
     let label = "\(source)[\(entry.name)]"
-    func bad(_ r: String) -> FileFormatError { .malformed(path: label, format: .zip, reason: r) }
     guard entry.flags & 1 == 0 else {
       throw FileFormatError.unsupported(path: label, format: .zip, feature: "encrypted members")
     }
     guard entry.method == 0 || entry.method == 8 else {
       throw FileFormatError.unsupported(path: label, format: .zip, feature: "compression method \(entry.method)")
     }
-    if entry.method == 0 && entry.compressedSize != entry.uncompressedSize { throw bad("stored member sizes differ") }
+    if entry.method == 0 && entry.compressedSize != entry.uncompressedSize {
+      throw FileFormatError.malformed(path: label, format: .zip, reason: "stored member sizes differ")
+    }
+    return label
+  }
+
+  /// The uncompressed content of an entry, checked against its declared size and CRC-32.
+  public func extract(_ entry: ZipEntry) throws -> [UInt8] {
+    let label = try readableLabel(entry)
+    func bad(_ r: String) -> FileFormatError { .malformed(path: label, format: .zip, reason: r) }
     let raw = try data.read(try dataOffset(of: entry), entry.compressedSize)
     let content = entry.method == 0
       ? raw : try Inflate.decompress(raw, outputSize: entry.uncompressedSize, source: label)
@@ -256,15 +265,8 @@ extension ZipArchive {
   func withContent<R>(
     _ entry: ZipEntry, _ body: (_ next: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> R
   ) throws -> R {
-    let label = "\(source)[\(entry.name)]"
+    let label = try readableLabel(entry)
     func bad(_ r: String) -> FileFormatError { .malformed(path: label, format: .zip, reason: r) }
-    guard entry.flags & 1 == 0 else {
-      throw FileFormatError.unsupported(path: label, format: .zip, feature: "encrypted members")
-    }
-    guard entry.method == 0 || entry.method == 8 else {
-      throw FileFormatError.unsupported(path: label, format: .zip, feature: "compression method \(entry.method)")
-    }
-    if entry.method == 0 && entry.compressedSize != entry.uncompressedSize { throw bad("stored member sizes differ") }
     let start = try dataOffset(of: entry)
     var crc: UInt32 = 0
     var delivered = 0

@@ -2,6 +2,7 @@
 // called for every batch. The one epoch loop (`Trainer.train(_:progress:)` in Trainer+Loops.swift) runs over any
 // of them, with validation, early stopping and crash-safe checkpoints for each.
 
+import FileFormats
 import Foundation
 import NumericCore
 
@@ -235,20 +236,8 @@ public final class TrainingSource {
   private func loadFinite(_ shard: TrainingShard) throws -> (Matrix, Matrix, Int) {
     let (theta, x) = try shard.load()
     try checkShapes(theta, x, name: shard.name)
-    var bad = [Bool](repeating: false, count: theta.rows)
-    for m in [theta, x] {
-      m.withUnsafeBufferPointer { p in
-        for i in 0..<m.rows where !bad[i] {
-          for j in 0..<m.cols where !p[i * m.cols + j].isFinite {
-            bad[i] = true
-            break
-          }
-        }
-      }
-    }
-    let keep = (0..<theta.rows).filter { !bad[$0] }
-    if keep.count == theta.rows { return (theta, x, 0) }
-    return (theta.gatherRows(keep), x.gatherRows(keep), theta.rows - keep.count)
+    let (kept, dropped) = try NonFiniteRows.drop([theta, x])
+    return (kept[0], kept[1], dropped)
   }
 
   /// Pass 1: every shard once, for the sizes, the validation rows and the standardization statistics (Welford's

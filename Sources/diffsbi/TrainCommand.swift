@@ -154,9 +154,11 @@ struct TrainCommand: ParsableCommand {
     let shards = files.map { f in
       TrainingShard(name: f.name) {
         let (theta, x) = try f.load()
-        let (kept, d) = try NonFiniteRows.drop([theta, x])
-        if strict && d > 0 { throw InputError("\(f.name): \(d) rows contain NaN or infinity (--strict)") }
-        try Self.checkSupport(kept[0], constraints, name: f.name)
+        if strict || constraints != nil {  // the training loop drops non-finite rows itself
+          let (kept, d) = try NonFiniteRows.drop([theta, x])
+          if strict && d > 0 { throw InputError("\(f.name): \(d) rows contain NaN or infinity (--strict)") }
+          try Self.checkSupport(kept[0], constraints, name: f.name)
+        }
         return (theta, x)
       }
     }
