@@ -68,6 +68,9 @@ public protocol SimulationTask: Sendable {
   var parameterDimension: Int { get }
   /// d_x.
   var dataDimension: Int { get }
+  /// The shape of one data set: `[d_x]` for a flat vector, `[N, D]` for a set of N items or a series of N steps
+  /// with D features each (rows of x hold the items one after another, so N·D = d_x).
+  var dataShape: [Int] { get }
   /// The prior.
   var prior: any Prior { get }
   /// Simulates one data set per row of `parameters` ([n, d_θ] → [n, d_x]); reproducible from `seed` and
@@ -85,6 +88,7 @@ extension SimulationTask {
   public func samplePosterior(observation: [Float], count: Int, seed: UInt64) -> Matrix? { nil }
   public var sbibmDataName: String? { nil }
   public var hasExactPosterior: Bool { false }
+  public var dataShape: [Int] { [dataDimension] }
 
   /// `count` draws (θ, x) from the joint p(θ) p(x | θ).
   public func sampleJoint(count: Int, seed: UInt64) -> (parameters: Matrix, data: Matrix) {
