@@ -11,6 +11,18 @@ extension VarianceType: ExpressibleByArgument {}
 extension Prediction: ExpressibleByArgument {}
 extension LossWeighting: ExpressibleByArgument {}
 extension EstimatorMethod: ExpressibleByArgument {}
+extension SummaryKind: ExpressibleByArgument {}
+
+/// `--summary`: a summary network, or none (structured data flattened into one row per data set).
+public enum SummaryOption: String, CaseIterable, ExpressibleByArgument, Sendable {
+  case none
+  case deepSet = "deepset"
+  case setTransformer = "set-transformer"
+  case timeSeries = "time-series"
+
+  /// The summary network family (nil for `none`).
+  public var kind: SummaryKind? { SummaryKind(rawValue: rawValue) }
+}
 
 /// Mini-batch optimal-transport couplings of flow matching, as `--coupling` spells them.
 public enum CouplingKind: String, CaseIterable, ExpressibleByArgument, Sendable {
@@ -78,6 +90,12 @@ public struct ModelOptions: ParsableArguments {
   public var widths = "256,256,256,256,256"
   @Option(help: "Dropout probability of the TimeMLP's hidden layers (default: 0.05).")
   public var dropout: Float?
+  @Option(help: "Summary network for structured data (x of shape [n, N, D]), trained with the estimator: none (flatten), deepset, set-transformer, time-series. Required for structured data.")
+  public var summary: SummaryOption?
+  @Option(help: "Width of the learned summary (default: 16).")
+  public var summaryDim: Int?
+  @Option(help: "Hidden widths of the summary network, comma-separated (deepset: φ and ρ layers, default 64,64; set-transformer: attention width and one block per value, default 64,64; time-series: convolution filters and GRU width, default 32,64).")
+  public var summaryWidths: String?
 
   public init() {}
 
@@ -118,14 +136,45 @@ public struct ModelOptions: ParsableArguments {
     }
     if let p = dropout, !(0..<1).contains(p) { throw ValidationError("--dropout must be in [0, 1)") }
     _ = try parsedWidths()
+    if (summaryDim != nil || summaryWidths != nil) && summary?.kind == nil {
+      throw ValidationError("--summary-dim and --summary-widths need --summary deepset, set-transformer or time-series")
+    }
+    if let k = summaryDim, k < 1 { throw ValidationError("--summary-dim must be at least 1") }
+    if let w = summaryWidths { _ = try Self.parseWidths(w, option: "--summary-widths") }
   }
 
-  public func parsedWidths() throws -> [Int] {
-    let w = widths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+  public func parsedWidths() throws -> [Int] { try Self.parseWidths(widths, option: "--widths") }
+
+  static func parseWidths(_ text: String, option: String) throws -> [Int] {
+    let w = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard !w.isEmpty, w.allSatisfy({ ($0 ?? 0) > 0 }) else {
-      throw ValidationError("--widths: expected positive integers separated by commas, got '\(widths)'")
+      throw ValidationError("\(option): expected positive integers separated by commas, got '\(text)'")
     }
     return w.map { $0! }
+  }
+
+  /// The summary network of `--summary` (nil for none or when not given).
+  public func summaryChoice() throws -> SummaryChoice? {
+    guard let kind = summary?.kind else { return nil }
+    return SummaryChoice(kind: kind, summaryDimension: summaryDim ?? 16,
+                         widths: try summaryWidths.map { try Self.parseWidths($0, option: "--summary-widths") })
+  }
+
+  /// The summary architecture for data sets of shape `dataShape` ([d] flat, [N, D] structured); refuses
+  /// structured data without `--summary` and a summary network on flat data.
+  public func summaryArchitecture(dataShape: [Int], source: String) throws -> SummaryArchitecture? {
+    if dataShape.count == 2 && summary == nil {
+      throw ValidationError(
+        "\(source): x holds structured data sets of shape \(dataShape); choose --summary deepset, set-transformer "
+          + "or time-series (or --summary none to flatten them)")
+    }
+    guard let choice = try summaryChoice() else { return nil }
+    guard dataShape.count == 2 else {
+      throw ValidationError(
+        "\(source): --summary \(choice.kind.rawValue) needs x of shape [n, N, D] (sets or series), got flat rows of "
+          + "\(dataShape.first ?? 0) values")
+    }
+    return try choice.architecture(dataShape: dataShape)
   }
 
   /// The mini-batch OT options of `--coupling` (nil: independent coupling).
@@ -176,6 +225,7 @@ public struct ModelOptions: ParsableArguments {
     if let s = partialFactor { l += " partial \(s)" }
     if let t = tangentWarmup, t > 0 { l += " warm-up \(t)" }
     if let p = dropout { l += " dropout \(p)" }
+    if let k = summary?.kind { l += " +\(k.rawValue)" }
     return l
   }
 
@@ -187,12 +237,26 @@ public struct ModelOptions: ParsableArguments {
     return net
   }
 
-  /// A new, untrained estimator.
-  public func makeEstimator(parameters: Int, data: Int, constraints: [Constraint]?, seed: UInt64) throws
-    -> PosteriorEstimator
-  {
-    try PosteriorEstimator(parameterDimension: parameters, conditionDimension: data, settings: settings(),
-                           network: network(parameters: parameters, data: data), constraints: constraints, seed: seed)
+  /// What a benchmark row trains with these options.
+  public func benchmarkSpecification(
+    training: TrainingConfiguration, samplers: [SamplerKind?] = [nil], observations: [Int] = [1, 2, 3, 4, 5],
+    samples: Int = 10_000
+  ) throws -> BenchmarkSpecification {
+    BenchmarkSpecification(
+      settings: settings(), widths: try parsedWidths(), dropout: dropout, training: training, samplers: samplers,
+      observations: observations, samples: samples, summary: try summaryChoice())
+  }
+
+  /// A new, untrained estimator for data sets of shape `dataShape` ([d] flat, or [N, D] sets or series, see
+  /// `summaryArchitecture(dataShape:source:)`).
+  public func makeEstimator(
+    parameters: Int, dataShape: [Int], constraints: [Constraint]?, seed: UInt64, source: String = "the data"
+  ) throws -> PosteriorEstimator {
+    let data = dataShape.reduce(1, *)
+    return try PosteriorEstimator(
+      parameterDimension: parameters, conditionDimension: data, settings: settings(),
+      network: network(parameters: parameters, data: data),
+      summary: try summaryArchitecture(dataShape: dataShape, source: source), constraints: constraints, seed: seed)
   }
 }
 

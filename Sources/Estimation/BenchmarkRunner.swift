@@ -26,12 +26,15 @@ public struct BenchmarkSpecification: Sendable {
   public var observations: [Int]
   /// Posterior draws per observation.
   public var samples: Int
+  /// A summary network for tasks with structured data (nil: the flattened data go to the network).
+  public var summary: SummaryChoice?
 
   public init(
     settings: EstimatorSettings = EstimatorSettings(), widths: [Int]? = nil, dropout: Float? = nil,
     training: TrainingConfiguration = TrainingConfiguration(), samplers: [SamplerKind?] = [nil],
-    observations: [Int] = [1, 2, 3, 4, 5], samples: Int = 10_000
+    observations: [Int] = [1, 2, 3, 4, 5], samples: Int = 10_000, summary: SummaryChoice? = nil
   ) {
+    self.summary = summary
     self.settings = settings
     self.widths = widths
     self.dropout = dropout
@@ -44,12 +47,15 @@ public struct BenchmarkSpecification: Sendable {
   var seed: UInt64 { training.seed }
 
   /// A new estimator for `task` with these settings.
-  func makeEstimator(parameters: Int, data: Int, constraints: [Constraint]?) throws -> PosteriorEstimator {
+  func makeEstimator(for task: any SimulationTask) throws -> PosteriorEstimator {
+    let parameters = task.parameterDimension, data = task.dataDimension
     var network = TimeMLPConfiguration(inputDimension: parameters, conditionDimension: data)
     if let widths { network.widths = widths }
     if let dropout { network.dropout = dropout }
-    return try PosteriorEstimator(parameterDimension: parameters, conditionDimension: data, settings: settings,
-                                  network: network, constraints: constraints, seed: seed)
+    return try PosteriorEstimator(
+      parameterDimension: parameters, conditionDimension: data, settings: settings, network: network,
+      summary: try summary?.architecture(dataShape: task.dataShape),
+      constraints: task.prior.constraint.constraints(dimension: parameters), seed: seed)
   }
 }
 
@@ -218,12 +224,11 @@ private func trainOnTask(
   _ task: any SimulationTask, simulations: Int, spec: BenchmarkSpecification,
   progress: ((TrainingProgress) -> Void)?, log: (String) -> Void
 ) throws -> (PosteriorEstimator, TrainingHistory) {
+  let estimator = try spec.makeEstimator(for: task)
   let (theta, x) = task.sampleJoint(count: simulations, seed: spec.seed)
-  let (kept, dropped) = try NonFiniteRows.drop([theta, x])
+  let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
+  let (kept, dropped) = try NonFiniteRows.drop([theta, x], items: [nil, items])
   if dropped > 0 { log("\(task.name): dropped \(dropped) simulations with NaN or infinity") }
-  let estimator = try spec.makeEstimator(
-    parameters: task.parameterDimension, data: task.dataDimension,
-    constraints: task.prior.constraint.constraints(dimension: task.parameterDimension))
   let history = try estimator.train(.simulations(parameters: kept[0], data: kept[1]), configuration: spec.training,
                                     progress: progress)
   log("\(task.name): trained \(history.loss.count) epochs in \(String(format: "%.1f", history.seconds)) s")

@@ -76,19 +76,27 @@ public final class HierarchicalEstimator: @unchecked Sendable {
   }
 
   /// Two new, untrained estimators with the same settings; `localNetwork`/`globalNetwork` set the architectures
-  /// (their input and condition widths are overwritten), constraints are per parameter.
+  /// (their input and condition widths are overwritten), constraints are per parameter. `globalSummary` and
+  /// `localSummary` attach a summary network to each (their input is a group's data row, for example a subject's
+  /// set of trials): the global network reads summary(y_j), the local one [summary(y_j), η], each summary trained
+  /// with its own network, as in the review's case study 4.
   public convenience init(
     globalDimension: Int, localDimension: Int, groupDimension: Int, settings: EstimatorSettings = EstimatorSettings(),
     globalNetwork: TimeMLPConfiguration? = nil, localNetwork: TimeMLPConfiguration? = nil,
+    globalSummary: SummaryArchitecture? = nil, localSummary: SummaryArchitecture? = nil,
     globalConstraints: [Constraint]? = nil, localConstraints: [Constraint]? = nil, seed: UInt64 = 0
   ) throws {
     guard groupDimension > 0 else { throw EstimatorError.shapeMismatch("group data must have at least one column") }
+    for s in [globalSummary, localSummary].compactMap({ $0 }) where s.inputDimension != groupDimension {
+      throw EstimatorError.shapeMismatch(
+        "a summary network reads \(s.inputDimension) values per group, the group data have \(groupDimension)")
+    }
     let g = try PosteriorEstimator(parameterDimension: globalDimension, conditionDimension: groupDimension,
-                                   settings: settings, network: globalNetwork, constraints: globalConstraints,
-                                   seed: seed)
+                                   settings: settings, network: globalNetwork, summary: globalSummary,
+                                   constraints: globalConstraints, seed: seed)
     let l = try PosteriorEstimator(parameterDimension: localDimension, conditionDimension: groupDimension + globalDimension,
-                                   settings: settings, network: localNetwork, constraints: localConstraints,
-                                   seed: seed &+ 1)
+                                   settings: settings, network: localNetwork, summary: localSummary,
+                                   constraints: localConstraints, seed: seed &+ 1)
     try self.init(global: g, local: l)
   }
 
@@ -163,9 +171,8 @@ public final class HierarchicalEstimator: @unchecked Sendable {
       throw EstimatorError.shapeMismatch(
         "group data with \(y.cols) and global draws with \(eta.cols) columns; expected \(groupDimension) and \(globalDimension)")
     }
-    guard y.allFinite, eta.allFinite else {
-      throw EstimatorError.nonFiniteInput("group data or global draws contain NaN or infinity")
-    }
+    try global.checkObservations(y)
+    guard eta.allFinite else { throw EstimatorError.nonFiniteInput("global draws contain NaN or infinity") }
     let schedule = try local.inferenceSchedule()
     let estimator = local
     // The embedded condition of a batch is the same at every solver step: compute it once per batch.

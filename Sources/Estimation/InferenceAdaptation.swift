@@ -212,7 +212,7 @@ extension PosteriorEstimator {
         "observations have \(observations.cols) columns, the model expects \(conditionDimension)")
     }
     guard observations.rows > 0 else { throw EstimatorError.shapeMismatch("no observation rows") }
-    guard observations.allFinite else { throw EstimatorError.nonFiniteInput("an observation contains NaN or infinity") }
+    try checkObservations(observations)
     guard inference.guidanceScale.isFinite, inference.refinementSteps >= 0 else {
       throw EstimatorError.unsupported("guidance scale must be finite and refinement steps ≥ 0")
     }

@@ -132,18 +132,31 @@ public final class PosteriorEstimator: @unchecked Sendable {
   public private(set) var emaWeights: [[Float]]?
 
   public var parameterDimension: Int { model.network.configuration.inputDimension }
-  /// Width of one raw condition row (the summary network's input width when there is one).
-  public var conditionDimension: Int {
-    model.summary?.inputDimension ?? model.network.configuration.conditionDimension
-  }
+  /// Width of one raw condition row (with a summary network: its input width plus any passed-through columns).
+  public var conditionDimension: Int { model.conditionDimension }
+  /// The item structure of condition rows (set elements or time steps of a summary network), or nil.
+  public var conditionChannels: ChannelGroups? { model.conditionChannels }
   public var parameterCount: Int { model.parameterCount }
 
   /// A new, untrained estimator.
+  ///
+  /// With `summary`, a summary network of that architecture is trained jointly with the inference network
+  /// (gradients flow through it for every method): a raw condition row is the summary network's input
+  /// (items × features, padding items all NaN) followed by `conditionDimension − summary.inputDimension`
+  /// columns passed to the network unchanged (usually none; a hierarchical local network passes η).
   public init(
     parameterDimension: Int, conditionDimension: Int, settings: EstimatorSettings = EstimatorSettings(),
-    network: TimeMLPConfiguration? = nil, constraints: [Constraint]? = nil, seed: UInt64 = 0
+    network: TimeMLPConfiguration? = nil, summary: SummaryArchitecture? = nil, constraints: [Constraint]? = nil,
+    seed: UInt64 = 0
   ) throws {
     guard parameterDimension > 0 else { throw EstimatorError.shapeMismatch("parameter dimension must be positive") }
+    if let summary {
+      guard summary.isValidShape else { throw EstimatorError.unsupported("summary network shape out of range") }
+      guard conditionDimension >= summary.inputDimension else {
+        throw EstimatorError.shapeMismatch(
+          "the summary network reads \(summary.inputDimension) values per row, the data have \(conditionDimension)")
+      }
+    }
     guard (0..<1).contains(settings.conditionDropout) else {
       throw EstimatorError.unsupported("condition dropout must be in [0, 1), got \(settings.conditionDropout)")
     }
@@ -155,7 +168,8 @@ public final class PosteriorEstimator: @unchecked Sendable {
     }
     var config = network ?? TimeMLPConfiguration(inputDimension: parameterDimension, conditionDimension: conditionDimension)
     config.inputDimension = parameterDimension
-    config.conditionDimension = conditionDimension
+    config.conditionDimension = summary.map { conditionDimension - $0.inputDimension + $0.summaryDimension }
+      ?? conditionDimension
     self.settings = settings
     var auxiliary: ParameterBuffer? = nil
     if settings.method == .stableConsistency {
@@ -164,7 +178,9 @@ public final class PosteriorEstimator: @unchecked Sendable {
       self.settings.stableConsistency = s
       auxiliary = try AdaptiveWeightNetwork.make(configuration: s.weightNetwork, seed: seed).parameters
     }
-    self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed), auxiliary: auxiliary)
+    var summaryRng = Xoshiro(seed: seed, stream: 0x53_554D)
+    self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed),
+                                summary: summary?.makeNetwork(rng: &summaryRng), auxiliary: auxiliary)
     self.transform = constraints.map(ConstraintTransform.init) ?? .identity(parameterDimension)
     _ = try objective(batchSize: 128, totalSteps: 1)
   }
@@ -225,7 +241,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
     resume: Bool = false, progress: ((TrainingProgress) -> Void)? = nil
   ) throws -> TrainingHistory {
     let source = TrainingSource(data, configuration: configuration, transform: transform,
-                                conditionDimension: conditionDimension)
+                                conditionDimension: conditionDimension, conditionChannels: model.conditionChannels)
     do { try source.open() } catch let e as TrainingError {
       if case .shapeMismatch(let s) = e { throw EstimatorError.shapeMismatch(s) }
       throw e
@@ -287,6 +303,30 @@ public final class PosteriorEstimator: @unchecked Sendable {
     return model.embed(c, training: false, rng: &unused)
   }
 
+  /// The condition the inference network sees for raw observation rows [R, d_x]: the standardized rows, passed
+  /// through the summary network if there is one (with the sampling weights). This is the learned summary space
+  /// in which the misspecification check compares observations with simulations.
+  public func conditionEmbedding(_ observations: Matrix) throws -> Matrix {
+    guard observations.cols == conditionDimension, conditionDimension > 0 else {
+      throw EstimatorError.shapeMismatch(
+        "observations have \(observations.cols) columns, the model expects \(conditionDimension)")
+    }
+    try checkObservations(observations)
+    return withSamplingWeights { embedObservations(observations)! }
+  }
+
+  /// Refuses observation rows with ±Inf or NaN; with a summary network, items whose features are all NaN are
+  /// padding (sets and series of different sizes), but partly missing items and rows without any item are refused.
+  public func checkObservations(_ observations: Matrix) throws {
+    let invalid = conditionChannels.map { NonFiniteRows.indices(in: observations, items: $0.items, width: $0.width) }
+      ?? NonFiniteRows.indices(in: observations)
+    if let r = invalid.first {
+      throw EstimatorError.nonFiniteInput(
+        conditionChannels == nil ? "observation \(r + 1) contains NaN or infinity"
+          : "observation \(r + 1) contains infinity, a partly missing item, or no item at all")
+    }
+  }
+
   /// Draws `count` posterior samples for every row of `observations` [R, d_x].
   ///
   /// Rows of (observation, sample) pairs are processed in batches of at most `maxBatchRows`; batch k uses the
@@ -300,9 +340,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
       throw EstimatorError.shapeMismatch(
         "observations have \(observations.cols) columns, the model expects \(conditionDimension)")
     }
-    guard observations.allFinite else {
-      throw EstimatorError.nonFiniteInput("an observation contains NaN or infinity")
-    }
+    try checkObservations(observations)
     guard count > 0 else { return PosteriorSamples(samples: [], evaluations: 0, steps: 0, nonFiniteRows: 0, seconds: 0) }
     let start = Date()
     let kind = sampler ?? defaultSampler

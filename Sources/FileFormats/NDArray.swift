@@ -86,19 +86,53 @@ public enum NonFiniteRows {
     return out
   }
 
+  /// Indices of the rows of `m` that are not valid padded structured data: its first `items × width` columns are
+  /// items (set elements, time steps) of `width` features, where an item whose features are all NaN is padding.
+  /// A row is invalid when it holds ±Inf, an item that is partly NaN, no present item at all, or a NaN in the
+  /// columns after the items.
+  public static func indices(in m: Matrix, items: Int, width: Int) -> [Int] {
+    precondition(items * width <= m.cols && width > 0)
+    var out: [Int] = []
+    m.withUnsafeBufferPointer { p in
+      for i in 0..<m.rows {
+        let row = p.baseAddress! + i * m.cols
+        var valid = true, present = 0
+        for k in 0..<items {
+          var nan = 0
+          for j in 0..<width {
+            let v = row[k * width + j]
+            if v.isNaN { nan += 1 } else if !v.isFinite { valid = false }
+          }
+          if nan == 0 { present += 1 } else if nan != width { valid = false }
+        }
+        for j in (items * width)..<m.cols where !row[j].isFinite { valid = false }
+        if !valid || present == 0 { out.append(i) }
+      }
+    }
+    return out
+  }
+
   /// The number of rows of `m` that contain a NaN or ±Inf.
   public static func count(in m: Matrix) -> Int { indices(in: m).count }
 
   /// Drops every row index that is non-finite in any of `matrices` (which must have equal row counts), and
   /// returns the filtered matrices and the number of dropped rows.
-  public static func drop(_ matrices: [Matrix]) throws -> (kept: [Matrix], dropped: Int) {
+  ///
+  /// `items[k]` = (N, D) declares the leading N·D columns of matrix k as padded items (see
+  /// `indices(in:items:width:)`): all-NaN items are padding, not bad data.
+  public static func drop(_ matrices: [Matrix], items: [(count: Int, width: Int)?] = []) throws
+    -> (kept: [Matrix], dropped: Int)
+  {
     guard let rows = matrices.first?.rows else { return ([], 0) }
     guard matrices.allSatisfy({ $0.rows == rows }) else {
       throw FileFormatError.invalidArgument(
         path: "<memory>", reason: "row counts differ: \(matrices.map(\.rows))")
     }
     var bad = [Bool](repeating: false, count: rows)
-    for m in matrices { for i in indices(in: m) { bad[i] = true } }
+    for (k, m) in matrices.enumerated() {
+      let invalid = k < items.count ? items[k].map { indices(in: m, items: $0.count, width: $0.width) } : nil
+      for i in invalid ?? indices(in: m) { bad[i] = true }
+    }
     let keep = (0..<rows).filter { !bad[$0] }
     if keep.count == rows { return (matrices, 0) }
     return (matrices.map { $0.gatherRows(keep) }, rows - keep.count)

@@ -191,8 +191,8 @@ public enum ModelFile {
     var rng = Xoshiro(seed: 0)
     let network = TimeMLP(configuration: config.network, rng: &rng)
     let summary = config.summary?.makeNetwork(rng: &rng)
-    if let summary, summary.outputDimension != config.network.conditionDimension {
-      throw ModelFileError.invalidConfiguration(path: path, reason: "summary output does not match the network condition")
+    if let summary, summary.outputDimension > config.network.conditionDimension {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "summary output exceeds the network condition")
     }
     return TrainableModel(
       network: network, summary: summary, auxiliary: config.auxiliary.map { ParameterBuffer(zeroedTensors: $0) })
@@ -223,22 +223,7 @@ public enum ModelFile {
     // Shapes are bounded above, so counting the layout (metadata only, nothing allocated) cannot overflow.
     let total = TimeMLP.parameterCount(n)
     guard total <= maximumParameters else { throw bad("network has more than \(maximumParameters) parameters") }
-    if case .deepSet(let d)? = c.summary {
-      let sizes = [d.elementDimension, d.setSize, d.summaryDimension] + d.innerWidths + d.outerWidths
-      guard sizes.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }), !d.innerWidths.isEmpty, d.innerWidths.count + d.outerWidths.count <= 100,
-            d.elementDimension * d.setSize <= 1 << 24
-      else { throw bad("summary network shape out of range") }
-    }
-    if case .setTransformer(let t)? = c.summary {
-      guard [t.elementDimension, t.setSize, t.summaryDimension, t.width, t.heads].allSatisfy({ $0 > 0 && $0 <= 1 << 16 }),
-            t.blocks >= 0, t.blocks <= 64, t.width % t.heads == 0
-      else { throw bad("summary network shape out of range") }
-    }
-    if case .timeSeries(let t)? = c.summary {
-      guard [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
-              .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }), t.kernelSize <= t.steps
-      else { throw bad("summary network shape out of range") }
-    }
+    if let summary = c.summary, !summary.isValidShape { throw bad("summary network shape out of range") }
     if let aux = c.auxiliary {
       guard aux.count <= 1000 else { throw bad("more than 1000 auxiliary tensors") }
       var offset = 0
@@ -263,6 +248,12 @@ public enum ModelFile {
     for s in [c.parameterStandardizer, c.conditionStandardizer].compactMap({ $0 })
     where s.counts.count != s.dimension || s.m2.count != s.dimension {
       throw bad("standardizer arrays have different lengths")
+    }
+    for s in [c.parameterStandardizer, c.conditionStandardizer].compactMap({ $0 }) {
+      if let g = s.channels, !(g.items > 0 && g.width > 0 && g.items <= s.dimension && g.width <= s.dimension
+                                && g.items * g.width <= s.dimension) {
+        throw bad("standardizer channel groups exceed its dimension")
+      }
     }
   }
 }

@@ -2,30 +2,49 @@
 
 import NumericCore
 
+/// Items of `width` features each at the start of a row (a set of `items` elements or a series of `items` steps).
+public struct ChannelGroups: Sendable, Codable, Equatable {
+  public var items: Int
+  public var width: Int
+  public init(items: Int, width: Int) {
+    self.items = items
+    self.width = width
+  }
+}
+
 /// Per-feature running mean and standard deviation (Welford 1962; batches merged by Chan et al. 1979):
 ///
 ///     n_ab = n_a + n_b,  δ = μ_b − μ_a,  μ_ab = μ_a + δ·n_b/n_ab,  M2_ab = M2_a + M2_b + δ²·n_a·n_b/n_ab
 ///
 /// `std = √(M2/n)` (population), replaced by 1 where it is 0 or undefined, as BayesFlow's `Standardization`.
 /// Forward `z = (x − μ)/std`, inverse `x = μ + std·z`. Statistics are Double; stored with the model.
+///
+/// With `channels`, the first `items × width` columns are items (set elements, time steps) of `width` features:
+/// the statistics of feature k are those of all items' k-th values together (standardization per feature channel,
+/// so that permuting the items of a set commutes with standardization), stored repeated for every item.
 public struct Standardizer: Sendable, Codable, Equatable {
   /// Number of finite values seen per feature.
   public private(set) var counts: [Double]
   public private(set) var mean: [Double]
   public private(set) var m2: [Double]
+  /// Item structure of the leading columns whose statistics are tied per feature channel (nil: per column).
+  public private(set) var channels: ChannelGroups?
 
-  public init(dimension: Int) {
+  public init(dimension: Int, channels: ChannelGroups? = nil) {
+    precondition(channels.map { $0.items * $0.width <= dimension } ?? true, "channel groups exceed the dimension")
     mean = [Double](repeating: 0, count: dimension)
     m2 = mean
     counts = mean
+    self.channels = channels
   }
 
   /// Restores saved statistics.
-  public init(counts: [Double], mean: [Double], m2: [Double]) {
+  public init(counts: [Double], mean: [Double], m2: [Double], channels: ChannelGroups? = nil) {
     precondition(mean.count == m2.count && counts.count == mean.count)
     self.counts = counts
     self.mean = mean
     self.m2 = m2
+    self.channels = channels
   }
 
   public var dimension: Int { mean.count }
@@ -39,23 +58,38 @@ public struct Standardizer: Sendable, Codable, Equatable {
   /// sequences, failed simulations) are skipped feature by feature.
   public mutating func update(_ batch: Matrix) {
     precondition(batch.cols == dimension, "standardizer has dimension \(dimension), batch has \(batch.cols)")
-    for j in 0..<dimension {
-      var nb = 0.0, mb = 0.0
-      for r in 0..<batch.rows where batch[r, j].isFinite {
+    let tied = channels.map { $0.items * $0.width } ?? 0
+    if let g = channels {
+      for k in 0..<g.width { merge(batch, columns: Array(stride(from: k, to: tied, by: g.width))) }
+    }
+    for j in tied..<dimension { merge(batch, columns: [j]) }
+  }
+
+  /// Folds the finite values of `columns` (one channel: statistics equal across them) into their statistics.
+  private mutating func merge(_ batch: Matrix, columns: [Int]) {
+    guard let first = columns.first else { return }
+    var nb = 0.0, mb = 0.0
+    for r in 0..<batch.rows {
+      for j in columns where batch[r, j].isFinite {
         nb += 1
         mb += Double(batch[r, j])
       }
-      guard nb > 0 else { continue }
-      mb /= nb
-      var m2b = 0.0
-      for r in 0..<batch.rows where batch[r, j].isFinite {
+    }
+    guard nb > 0 else { return }
+    mb /= nb
+    var m2b = 0.0
+    for r in 0..<batch.rows {
+      for j in columns where batch[r, j].isFinite {
         let d = Double(batch[r, j]) - mb
         m2b += d * d
       }
-      let na = counts[j], n = na + nb
-      let delta = mb - mean[j]
-      mean[j] += delta * nb / n
-      m2[j] += m2b + delta * delta * na * nb / n
+    }
+    let na = counts[first], n = na + nb
+    let delta = mb - mean[first]
+    let newMean = mean[first] + delta * nb / n, newM2 = m2[first] + m2b + delta * delta * na * nb / n
+    for j in columns {
+      mean[j] = newMean
+      m2[j] = newM2
       counts[j] = n
     }
   }

@@ -30,3 +30,45 @@ extension SummaryArchitecture {
     }
   }
 }
+
+extension SummaryArchitecture {
+  /// The items of one input row: set elements or time steps, each `width` features wide.
+  public var channelGroups: ChannelGroups {
+    switch self {
+    case .deepSet(let c): return ChannelGroups(items: c.setSize, width: c.elementDimension)
+    case .setTransformer(let c): return ChannelGroups(items: c.setSize, width: c.elementDimension)
+    case .timeSeries(let c): return ChannelGroups(items: c.steps, width: c.featureDimension)
+    }
+  }
+}
+
+extension SummaryArchitecture {
+  /// Whether every size is positive and bounded (and heads divide the attention width, the kernel fits the
+  /// series): model loading refuses other shapes, and `makeNetwork` may only be called on valid ones.
+  public var isValidShape: Bool {
+    switch self {
+    case .deepSet(let d):
+      let sizes = [d.elementDimension, d.setSize, d.summaryDimension] + d.innerWidths + d.outerWidths
+      return sizes.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }) && !d.innerWidths.isEmpty
+        && d.innerWidths.count + d.outerWidths.count <= 100 && d.elementDimension * d.setSize <= 1 << 24
+    case .setTransformer(let t):
+      return [t.elementDimension, t.setSize, t.summaryDimension, t.width, t.heads].allSatisfy({ $0 > 0 && $0 <= 1 << 16 })
+        && t.blocks >= 0 && t.blocks <= 64 && t.width % t.heads == 0
+    case .timeSeries(let t):
+      return [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
+        .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) && t.kernelSize <= t.steps
+    }
+  }
+
+  /// The width of one input row (items × features).
+  public var inputDimension: Int { channelGroups.items * channelGroups.width }
+
+  /// The width of the summary.
+  public var summaryDimension: Int {
+    switch self {
+    case .deepSet(let c): return c.summaryDimension
+    case .setTransformer(let c): return c.summaryDimension
+    case .timeSeries(let c): return c.summaryDimension
+    }
+  }
+}

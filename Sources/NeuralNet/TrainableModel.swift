@@ -31,10 +31,13 @@ public final class TrainableModel: @unchecked Sendable {
   public let summary: (any SummaryNetwork)?
   public let auxiliary: ParameterBuffer?
 
+  /// With a summary network, the network's condition is the summary followed by `passthrough` raw columns
+  /// (`passthrough = conditionDimension − summary output`), which the summary does not see: the local network of
+  /// a hierarchical model reads [summary(y_j), η].
   public init(network: TimeMLP, summary: (any SummaryNetwork)? = nil, auxiliary: ParameterBuffer? = nil) {
     if let summary {
-      precondition(summary.outputDimension == network.configuration.conditionDimension,
-                   "summary output \(summary.outputDimension) ≠ network condition \(network.configuration.conditionDimension)")
+      precondition(summary.outputDimension <= network.configuration.conditionDimension,
+                   "summary output \(summary.outputDimension) > network condition \(network.configuration.conditionDimension)")
     }
     self.network = network
     self.summary = summary
@@ -59,16 +62,40 @@ public final class TrainableModel: @unchecked Sendable {
     TrainableModel(network: network.replica(), summary: summary?.replica(), auxiliary: auxiliary?.sharingValues())
   }
 
-  /// The condition the inference network sees: the summary of `conditions`, or `conditions` itself.
+  /// Raw condition columns after the summary network's input that go to the network unchanged.
+  public var passthrough: Int {
+    guard let summary else { return 0 }
+    return network.configuration.conditionDimension - summary.outputDimension
+  }
+
+  /// Width of one raw condition row: the summary network's input plus the passed-through columns, or the
+  /// network's condition width without a summary network.
+  public var conditionDimension: Int {
+    guard let summary else { return network.configuration.conditionDimension }
+    return summary.inputDimension + passthrough
+  }
+
+  /// The item structure of raw condition rows (the summary network's set elements or time steps), whose
+  /// standardization is per feature channel; nil without a summary network.
+  public var conditionChannels: ChannelGroups? { summary?.architecture.channelGroups }
+
+  /// The condition the inference network sees: [summary(first columns), passed-through columns], or
+  /// `conditions` itself without a summary network.
   public func embed(_ conditions: Matrix?, training: Bool, rng: inout Xoshiro) -> Matrix? {
     guard let conditions else { return nil }
     guard let summary else { return conditions }
-    return summary.forward(conditions, training: training, rng: &rng)
+    let k = passthrough
+    guard k > 0 else { return summary.forward(conditions, training: training, rng: &rng) }
+    let n = summary.inputDimension
+    let s = summary.forward(conditions.columns(0..<n), training: training, rng: &rng)
+    return Matrix.hstack([s, conditions.columns(n..<(n + k))])
   }
 
-  /// Passes ∂L/∂condition (from `network.backward`) on to the summary network, if any.
+  /// Passes ∂L/∂condition (from `network.backward`) on to the summary network, if any (the columns of the
+  /// summary; passed-through columns have no parameters behind them).
   public func backpropagateCondition(_ gradient: Matrix?) {
-    if let summary, let gradient { summary.backward(gradient) }
+    guard let summary, let gradient else { return }
+    summary.backward(passthrough > 0 ? gradient.columns(0..<summary.outputDimension) : gradient)
   }
 
   /// Sets every gradient to zero.

@@ -33,7 +33,8 @@ extension Trainer {
 
   /// The batch source of `data` for this trainer's model and configuration (opened by `train`).
   public func makeSource(_ data: TrainingData) -> TrainingSource {
-    TrainingSource(data, configuration: configuration, transform: transform, conditionDimension: conditionDimension)
+    TrainingSource(data, configuration: configuration, transform: transform, conditionDimension: conditionDimension,
+                   conditionChannels: model.conditionChannels)
   }
 
   /// Trains on an opened or unopened source made by `makeSource(_:)` (see `train(_:progress:)`).

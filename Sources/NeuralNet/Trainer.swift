@@ -109,9 +109,9 @@ public final class Trainer: @unchecked Sendable {
     let d = model.network.configuration.inputDimension
     self.transform = transform ?? .identity(d)
     parameterStandardizer = Standardizer(dimension: d)
-    let dc = conditionDimension ?? (model.summary?.inputDimension ?? model.network.configuration.conditionDimension)
+    let dc = conditionDimension ?? model.conditionDimension
     self.conditionDimension = dc
-    conditionStandardizer = dc > 0 ? Standardizer(dimension: dc) : nil
+    conditionStandardizer = dc > 0 ? Standardizer(dimension: dc, channels: model.conditionChannels) : nil
     optimizer = AdamOptimizer(configuration: configuration.resolvedOptimizer(online: false))
     ema = configuration.useEMA ? PowerEMA(gamma: configuration.emaGamma) : nil
   }

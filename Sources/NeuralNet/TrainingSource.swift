@@ -79,6 +79,8 @@ public final class TrainingSource {
   public let configuration: TrainingConfiguration
   public let parameterDimension: Int
   public let conditionDimension: Int
+  /// Item structure of the condition rows (statistics per feature channel; nil: per column).
+  public let conditionChannels: ChannelGroups?
   /// θ statistics are kept in the unconstrained space.
   let transform: ConstraintTransform
   public private(set) var statistics = SourceStatistics()
@@ -105,8 +107,9 @@ public final class TrainingSource {
   /// A source for a model with `transform.constraints.count` parameters and raw condition rows of width
   /// `conditionDimension` (0: unconditional).
   public init(_ data: TrainingData, configuration: TrainingConfiguration, transform: ConstraintTransform,
-              conditionDimension: Int) {
+              conditionDimension: Int, conditionChannels: ChannelGroups? = nil) {
     self.data = data
+    self.conditionChannels = conditionChannels
     self.configuration = configuration
     self.transform = transform
     self.parameterDimension = transform.constraints.count
@@ -236,7 +239,7 @@ public final class TrainingSource {
   private func loadFinite(_ shard: TrainingShard) throws -> (Matrix, Matrix, Int) {
     let (theta, x) = try shard.load()
     try checkShapes(theta, x, name: shard.name)
-    let (kept, dropped) = try NonFiniteRows.drop([theta, x])
+    let (kept, dropped) = try NonFiniteRows.drop([theta, x], items: [nil, conditionChannels.map { ($0.items, $0.width) }])
     return (kept[0], kept[1], dropped)
   }
 
@@ -244,7 +247,7 @@ public final class TrainingSource {
   /// running mean and M2 merged batch by batch, equal to the statistics of the concatenated training rows).
   private func openShards(_ shards: [TrainingShard]) throws {
     var p = Standardizer(dimension: parameterDimension)
-    var cstat = conditionDimension > 0 ? Standardizer(dimension: conditionDimension) : nil
+    var cstat = conditionDimension > 0 ? Standardizer(dimension: conditionDimension, channels: conditionChannels) : nil
     var valTheta: [Matrix] = [], valX: [Matrix] = []
     for (i, shard) in shards.enumerated() {
       let l = try loadTraining(shard, index: i)

@@ -79,9 +79,7 @@ func runHighDimBenchmark(_ o: HighDimBenchCommand) throws {
         }
         if let p = o.dropout { optionArgs += ["--dropout", "\(p)"] }
         let m = try ModelOptions.parse(optionArgs)
-        let spec = BenchmarkSpecification(
-          settings: m.settings(), widths: try m.parsedWidths(), dropout: m.dropout, training: config, samplers: [nil],
-          samples: o.samples)
+        let spec = try m.benchmarkSpecification(training: config, samples: o.samples)
         let label = name == "diffusion" ? "diffusion (EDM-VP-F)" : m.label
         printHighDim(d, try runAnalyticPosteriorBenchmark(
           task: task, simulations: o.simulations, specification: spec, datasets: o.datasets, draws: o.draws,

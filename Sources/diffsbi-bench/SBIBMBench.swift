@@ -36,8 +36,7 @@ struct SBIBMBenchCommand: ParsableCommand {
   func run() throws {
     common.apply()
     let taskList = try parseList(tasks, option: "--tasks") { $0 }
-    let spec = BenchmarkSpecification(
-      settings: model.settings(), widths: try model.parsedWidths(), dropout: model.dropout,
+    let spec = try model.benchmarkSpecification(
       training: try training.configuration(seed: common.seed, online: false), samplers: [sampler],
       observations: try parseList(observations, option: "--observations") { Int($0) }, samples: samples)
     let c = spec.training

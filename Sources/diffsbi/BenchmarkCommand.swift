@@ -47,15 +47,16 @@ struct BenchmarkCommand: ParsableCommand {
     let budgets = try parseList(simulations, option: "--simulations") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
     let samplerList: [SamplerKind?] = try samplers.map { try parseList($0, option: "--samplers") { SamplerKind(rawValue: $0) } } ?? [nil]
     let obsList = try parseList(observations, option: "--observations") { Int($0) }
-    _ = try model.makeEstimator(parameters: 1, data: 1, constraints: nil, seed: 0)  // refuse bad settings before any work
     for t in taskList {
+      // Refuse bad settings (and structured data without --summary) before any work.
+      _ = try model.makeEstimator(parameters: t.parameterDimension, dataShape: t.dataShape, constraints: nil, seed: 0,
+                                  source: t.name)
       guard t.observationCount > 0 else { throw InputError("--tasks: task \(t.name) has no sbibm reference posteriors") }
       for k in obsList where k < 1 || k > t.observationCount {
         throw InputError("--observations: \(k) is outside 1…\(t.observationCount)")
       }
     }
-    let spec = BenchmarkSpecification(
-      settings: model.settings(), widths: try model.parsedWidths(), dropout: model.dropout,
+    let spec = try model.benchmarkSpecification(
       training: try training.configuration(seed: common.seed, online: false), samplers: samplerList,
       observations: obsList, samples: samples)
     try makeDirectory(out)

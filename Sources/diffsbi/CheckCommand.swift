@@ -11,7 +11,8 @@ struct CheckCommand: ParsableCommand {
     abstract: "Misspecification check: MMD between the observation(s) and simulations, with a bootstrap p-value.",
     discussion: """
       Compares the observation rows (K ≥ 1 i.i.d. data sets) with up to --reference simulations from --data in \
-      the model's standardized data space: the biased MMD² with a Gaussian kernel (median-heuristic bandwidth), \
+      the space the model's network reads (the learned summaries of a model with a summary network, otherwise the \
+      standardized data): the biased MMD² with a Gaussian kernel (median-heuristic bandwidth), \
       against --bootstrap draws of K simulations compared with the others (Schmitt et al. 2023). A small p-value \
       says the simulator rarely produces data like the observation, so the posterior for it cannot be trusted.
       """)
@@ -39,23 +40,22 @@ struct CheckCommand: ParsableCommand {
   func run() throws {
     common.apply()
     let estimator = try loadModel(model)
-    let obs = try readObservations(observation, expectedColumns: estimator.conditionDimension)
+    let obs = try readObservations(observation, for: estimator)
     let files = try SimulationFile.group(data)
     guard files.count == 1 else { throw InputError("--data: give one simulation file (or one .npy pair)") }
     let (_, x) = try files[0].load()
     guard x.cols == estimator.conditionDimension else {
       throw InputError("\(files[0].name): x has \(x.cols) columns, the model expects \(estimator.conditionDimension)")
     }
-    let finite = (0..<x.rows).filter { i in (0..<x.cols).allSatisfy { x[i, $0].isFinite } }
-    let rows = Array(finite.prefix(reference))
+    let invalid = Set(estimator.conditionChannels.map { NonFiniteRows.indices(in: x, items: $0.items, width: $0.width) }
+                      ?? NonFiniteRows.indices(in: x))
+    let rows = Array((0..<x.rows).filter { !invalid.contains($0) }.prefix(reference))
     guard rows.count >= obs.rows + 10 else {
       throw InputError("\(files[0].name): \(rows.count) finite simulations, need at least \(obs.rows + 10)")
     }
-    var simulated = x.gatherRows(rows), observed = obs
-    if let s = estimator.conditionStandardizer {
-      simulated = s.standardize(simulated)
-      observed = s.standardize(observed)
-    }
+    // Compared in the space the network reads: standardized data, or the learned summaries.
+    let simulated = try estimator.conditionEmbedding(x.gatherRows(rows))
+    let observed = try estimator.conditionEmbedding(obs)
     let start = Date()
     let r = try misspecificationTest(observed: observed, reference: simulated, bootstrap: bootstrap, seed: common.seed)
     let flagged = r.pValue < level

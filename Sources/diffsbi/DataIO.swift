@@ -74,8 +74,9 @@ struct SimulationFile {
     return out
   }
 
-  /// Row and column counts of θ and x, read from headers where possible; checks that the row counts agree.
-  func shapes() throws -> (rows: Int, thetaCols: Int, xCols: Int) {
+  /// Row count, θ columns and the shape of one data set ([d] for flat rows, [N, D] for x of shape [n, N, D]),
+  /// read from headers where possible; checks that the row counts agree and that an `x_mask` fits x.
+  func shapes() throws -> (rows: Int, thetaCols: Int, xShape: [Int]) {
     func dims(_ shape: [Int], _ label: String) throws -> (Int, Int) {
       switch shape.count {
       case 1: return (shape[0], 1)
@@ -83,33 +84,61 @@ struct SimulationFile {
       default: throw InputError("\(label): expected a 2-D array [rows, columns], found shape \(shape)")
       }
     }
+    func dataShape(_ shape: [Int], _ label: String) throws -> (Int, [Int]) {
+      switch shape.count {
+      case 1: return (shape[0], [1])
+      case 2: return (shape[0], [shape[1]])
+      case 3: return (shape[0], [shape[1], shape[2]])
+      default:
+        throw InputError("\(label): expected x of shape [n, D] or [n, N, D] (sets or series), found shape \(shape)")
+      }
+    }
     switch kind {
     case .npz(let p):
       let f = try NPZFile(path: p)
       let (n, dt) = try dims(f.header("theta").shape, "\(p)[theta]")
-      let (m, dx) = try dims(f.header("x").shape, "\(p)[x]")
+      let (m, xs) = try dataShape(f.header("x").shape, "\(p)[x]")
       guard n == m else { throw InputError("\(p): theta has \(n) rows but x has \(m) rows") }
-      return (n, dt, dx)
+      if f.names.contains("x_mask") { try Self.checkMaskShape(f.header("x_mask").shape, rows: m, xShape: xs, path: p) }
+      return (n, dt, xs)
     case .npyPair(let t, let x):
       let (n, dt) = try dims(NPY.readHeader(t).shape, t)
-      let (m, dx) = try dims(NPY.readHeader(x).shape, x)
+      let (m, xs) = try dataShape(NPY.readHeader(x).shape, x)
       guard n == m else { throw InputError("\(t): theta has \(n) rows but \(x) has \(m) rows") }
-      return (n, dt, dx)
-    case .csv(let p):
+      return (n, dt, xs)
+    case .csv:
       let (theta, x) = try load()
-      _ = p
-      return (theta.rows, theta.cols, x.cols)
+      return (theta.rows, theta.cols, [x.cols])
     }
   }
 
-  /// θ and x.
-  func load() throws -> (Matrix, Matrix) {
+  static func checkMaskShape(_ shape: [Int], rows: Int, xShape: [Int], path: String) throws {
+    guard xShape.count == 2 else {
+      throw InputError("\(path): x_mask marks the items of x of shape [n, N, D], but x has shape [\(rows), \(xShape[0])]")
+    }
+    guard shape == [rows, xShape[0]] else {
+      throw InputError("\(path): x_mask has shape \(shape), expected [\(rows), \(xShape[0])] for x of shape [\(rows), \(xShape[0]), \(xShape[1])]")
+    }
+  }
+
+  /// θ and x (one row per data set: items one after another; items that `x_mask` marks 0 become all-NaN padding).
+  /// Without `padding` (no summary network to read it), an `x_mask` that marks padding is refused.
+  func load(padding: Bool = true) throws -> (Matrix, Matrix) {
     switch kind {
     case .npz(let p):
       let f = try NPZFile(path: p)
-      return (try f.matrix("theta"), try f.matrix("x"))
+      let theta = try f.matrix("theta")
+      var x = try Self.flatRows(f.array("x"), source: "\(p)[x]")
+      if f.names.contains("x_mask") {
+        let xs = try shapes().xShape, mask = try f.array("x_mask")
+        if !padding && mask.data.contains(0) {
+          throw InputError("\(p): x_mask marks padded items, which need a summary network (--summary)")
+        }
+        try applyMask(mask, to: &x, width: xs.count == 2 ? xs[1] : 1, source: "\(p)[x_mask]")
+      }
+      return (theta, x)
     case .npyPair(let t, let x):
-      let theta = try NPY.readMatrix(t), data = try NPY.readMatrix(x)
+      let theta = try NPY.readMatrix(t), data = try Self.flatRows(NPY.read(x), source: x)
       guard theta.rows == data.rows else {
         throw InputError("\(t): theta has \(theta.rows) rows but \(x) has \(data.rows) rows")
       }
@@ -122,6 +151,33 @@ struct SimulationFile {
         throw InputError("\(p): CSV needs columns named theta* and x* (found \(table.names.joined(separator: ", ")))")
       }
       return (table.matrix.columnsGathered(t), table.matrix.columnsGathered(x))
+    }
+  }
+
+  /// An array [n, D] or [n, N, D] as rows of N·D values ([n] is n rows of one value).
+  static func flatRows(_ a: NDArray, source: String) throws -> Matrix {
+    switch a.rank {
+    case 1: return Matrix(rows: a.shape[0], cols: 1, storage: a.data)
+    case 2: return try a.matrix(source: source)
+    case 3: return Matrix(rows: a.shape[0], cols: a.shape[1] * a.shape[2], storage: a.data)
+    default: throw InputError("\(source): expected an array of rank 1 to 3, found shape \(a.shape)")
+    }
+  }
+}
+
+/// Marks the items (of `width` values each) of every row of `x` where `mask` [rows, N] is 0 as padding (all
+/// NaN). Mask values must be 0 or 1 (NumPy booleans read as 0 and 1).
+func applyMask(_ mask: NDArray, to x: inout Matrix, width: Int, source: String) throws {
+  let items = x.cols / max(1, width)
+  guard mask.shape == [x.rows, items] else {
+    throw InputError("\(source): shape \(mask.shape), expected [\(x.rows), \(items)]")
+  }
+  if let bad = mask.data.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+    throw InputError("\(source): value \(mask.data[bad]) at position \(bad); a mask holds 0 or 1 (or booleans)")
+  }
+  for r in 0..<x.rows {
+    for i in 0..<items where mask.data[r * items + i] == 0 {
+      for k in 0..<width { x[r, i * width + k] = .nan }
     }
   }
 }

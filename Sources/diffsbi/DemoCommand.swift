@@ -56,7 +56,7 @@ struct DemoCommand: ParsableCommand {
 
     common.info("demo 2/5: training the default diffusion estimator (\(epochs) epochs)")
     let model = try ModelOptions.parse(["--widths", widths])
-    let estimator = try model.makeEstimator(parameters: task.parameterDimension, data: task.dataDimension,
+    let estimator = try model.makeEstimator(parameters: task.parameterDimension, dataShape: task.dataShape,
                                             constraints: constraints(for: task), seed: common.seed)
     let config = try TrainingOptions.parse(["--epochs", "\(epochs)"]).configuration(seed: common.seed, online: false)
     let trainReporter = ProgressReporter(label: "train", mode: common.progressMode)

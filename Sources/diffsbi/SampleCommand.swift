@@ -36,17 +36,77 @@ func loadModel(_ path: String) throws -> PosteriorEstimator {
   }
 }
 
-/// Reads observations [R, D] and refuses non-finite values and wrong widths, naming the file.
-func readObservations(_ path: String, expectedColumns: Int) throws -> Matrix {
-  let obs = try readMatrix(path)
-  guard obs.rows > 0 else { throw InputError("\(path): no observation rows") }
-  guard obs.cols == expectedColumns else {
-    throw InputError("\(path): observations have \(obs.cols) columns, the model expects \(expectedColumns)")
+/// Reads the observations for `estimator`, one data set per row, and refuses non-finite values and wrong shapes,
+/// naming the file. Flat models read [R, D] (.npy, .npz, CSV) or [D]. Models with a summary network over items of
+/// D features read one data set [N, D] or several [R, N, D] (.npy, or array `x` of an .npz with an optional 0/1
+/// `x_mask` [R, N] or [N] marking the present items), or flat rows [R, N·D]; data sets with fewer items than the
+/// model's N are padded.
+func readObservations(_ path: String, for estimator: PosteriorEstimator) throws -> Matrix {
+  let expected = estimator.conditionDimension
+  var obs: Matrix
+  if let g = estimator.conditionChannels, estimator.model.passthrough == 0, fileExtension(path) != "csv" {
+    obs = try readStructured(path, items: g.items, width: g.width)
+  } else {
+    obs = try readMatrix(path)
   }
-  if let bad = NonFiniteRows.indices(in: obs).first {
-    throw InputError("\(path): observation row \(bad + 1) contains NaN or infinity")
+  guard obs.rows > 0 else { throw InputError("\(path): no observation rows") }
+  guard obs.cols == expected else {
+    throw InputError("\(path): observations have \(obs.cols) columns, the model expects \(expected)")
+  }
+  do { try estimator.checkObservations(obs) } catch let e as EstimatorError {
+    throw InputError("\(path): \(e)")
   }
   return obs
+}
+
+/// Structured observations (see `readObservations(_:for:)`) as rows of `items × width` values, NaN-padded.
+private func readStructured(_ path: String, items: Int, width: Int) throws -> Matrix {
+  var a: NDArray, mask: NDArray? = nil
+  switch fileExtension(path) {
+  case "npy": a = try NPY.read(path)
+  case "npz":
+    let f = try NPZFile(path: path)
+    let data = f.names.filter { $0 != "x_mask" }
+    guard let name = data.contains("x") ? "x" : (data.count == 1 ? data[0] : nil) else {
+      throw InputError("\(path): expected an array named x (and optionally x_mask), found \(f.names.joined(separator: ", "))")
+    }
+    a = try f.array(name)
+    if f.names.contains("x_mask") { mask = try f.array("x_mask") }
+  default: throw InputError("\(path): unsupported file type (use .npy, .npz or .csv)")
+  }
+  let flat = items * width
+  // Normalize to [R, N', D].
+  let shape: [Int]
+  switch a.rank {
+  case 1 where a.shape[0] == flat: shape = [1, items, width]
+  case 2 where a.shape[1] == width: shape = [1, a.shape[0], width]
+  case 2 where a.shape[1] == flat: shape = [a.shape[0], items, width]
+  case 3 where a.shape[2] == width: shape = a.shape
+  default:
+    throw InputError("\(path): observations of shape \(a.shape); the model reads data sets of shape [\(items), \(width)] "
+                     + "([N, \(width)] for one, [R, N, \(width)] for several)")
+  }
+  let (r, n) = (shape[0], shape[1])
+  guard n <= items else {
+    throw InputError("\(path): data sets of \(n) items; the model was trained on at most \(items)")
+  }
+  guard n > 0 else { throw InputError("\(path): data sets without items") }
+  var padded = Matrix(rows: r, cols: flat)
+  padded.withUnsafeMutableBufferPointer { dst in
+    dst.update(repeating: .nan)
+    for i in 0..<r {
+      for k in 0..<(n * width) { dst[i * flat + k] = a.data[i * n * width + k] }
+    }
+  }
+  if let mask {
+    guard mask.shape == [r, n] || (r == 1 && mask.shape == [n]) else {
+      throw InputError("\(path): x_mask has shape \(mask.shape), expected [\(r), \(n)]")
+    }
+    var values = [Float](repeating: 0, count: r * items)
+    for i in 0..<r { for k in 0..<n { values[i * items + k] = mask.data[i * n + k] } }
+    try applyMask(try NDArray(shape: [r, items], data: values), to: &padded, width: width, source: "\(path)[x_mask]")
+  }
+  return padded
 }
 
 /// Composition, prior adaptation and guidance options of `diffsbi sample`.
@@ -185,7 +245,7 @@ struct SampleCommand: ParsableCommand {
     if samplerArguments.sampler != nil && (method == .consistency || method == .stableConsistency) {
       throw ValidationError("--sampler: \(method.rawValue) models always use their own multistep sampler")
     }
-    let obs = try readObservations(observation, expectedColumns: estimator.conditionDimension)
+    let obs = try readObservations(observation, for: estimator)
     let inference = try inferenceArguments.inferenceOptions(dimension: estimator.parameterDimension,
                                                            observations: obs.rows)
     let reporter = ProgressReporter(label: "sample", mode: common.progressMode)

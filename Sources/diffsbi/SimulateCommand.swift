@@ -39,7 +39,7 @@ struct SimulateCommand: ParsableCommand {
     commandName: "simulate",
     abstract: "Simulate (θ, x) pairs from a built-in task into an .npz file.",
     discussion: """
-      Writes arrays "theta" [n, P] and "x" [n, D]. With --shard I/N (I = 1…N), --count is the size of the whole \
+      Writes arrays "theta" [n, P] and "x" [n, D], or [n, N, D] for tasks whose data sets are sets or series. With --shard I/N (I = 1…N), --count is the size of the whole \
       campaign and this run draws shard I's share (rows ⌊(I−1)·count/N⌋ to ⌊I·count/N⌋) from its own random \
       stream derived from (seed, I): shards are disjoint, reproducible, and can run in any order on any \
       machine. Members are stored uncompressed (as numpy.savez) unless --compress is given (as numpy.savez_compressed).
@@ -78,7 +78,9 @@ struct SimulateCommand: ParsableCommand {
     let start = Date()
     let (theta, x) = t.sampleJoint(count: rows.count, seed: s.seed(common.seed))
     let dropped = NonFiniteRows.count(in: x)
-    try NPZ.write([("theta", theta), ("x", x)], to: out, compression: compress ? .deflate : .stored)
+    // Structured tasks (sets, series) write x as [n, N, D].
+    let xArray = try NDArray(shape: [x.rows] + (t.dataShape.count == 2 ? t.dataShape : [x.cols]), data: x.storage)
+    try NPZ.write([("theta", NDArray(theta)), ("x", xArray)], to: out, compression: compress ? .deflate : .stored)
     let seconds = Date().timeIntervalSince(start)
     common.info("simulate: \(rows.count) simulations of \(task) → \(out) (\(fmt(seconds, 1)) s"
                 + (dropped > 0 ? ", \(dropped) rows with NaN/Inf" : "") + ")")

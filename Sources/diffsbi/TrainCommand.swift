@@ -74,10 +74,13 @@ struct TrainCommand: ParsableCommand {
     try common.emit(summary)
   }
 
-  /// θ columns of the --data files (nil without --data).
-  func dataColumns() throws -> Int? {
-    guard !data.isEmpty else { return nil }
-    return try SimulationFile.group(data)[0].shapes().thetaCols
+  /// θ columns and the shape of one data set ([d], or [N, D] for sets and series) of the task or the --data files,
+  /// with a name for messages.
+  func dataShape(task t: (any SimulationTask)?) throws -> (thetaCols: Int, xShape: [Int], source: String) {
+    guard !data.isEmpty else { return (t!.parameterDimension, t!.dataShape, t!.name) }
+    let first = try SimulationFile.group(data)[0]
+    let s = try first.shapes()
+    return (s.thetaCols, s.xShape, first.name)
   }
 
   /// The prior of --prior for `dimension` parameters, with its JSON text.
@@ -110,10 +113,13 @@ struct TrainCommand: ParsableCommand {
   }
 
   /// The training data the options describe, and the estimator's dimensions.
+  ///
+  /// `items` declares x's rows as padded items (sets, series): all-NaN items are padding, never dropped.
   func trainingData(
-    task t: (any SimulationTask)?, constraints: [Constraint]?, configuration config: inout TrainingConfiguration
+    task t: (any SimulationTask)?, constraints: [Constraint]?, items: (count: Int, width: Int)?,
+    configuration config: inout TrainingConfiguration
   ) throws
-    -> (data: TrainingData, parameters: Int, conditions: Int, dropped: Int)
+    -> (data: TrainingData, dropped: Int)
   {
     if data.isEmpty, let t {
       let n = simulations!
@@ -125,37 +131,38 @@ struct TrainCommand: ParsableCommand {
           let j = t.sampleJoint(count: count, seed: rng.next())
           return (j.parameters, j.data)
         }
-        return (.simulator(simulator), t.parameterDimension, t.dataDimension, 0)
+        return (.simulator(simulator), 0)
       }
       common.info("train: simulating \(n) pairs from \(t.name)")
       let (theta, x) = t.sampleJoint(count: n, seed: common.seed)
-      let (kept, dropped) = try NonFiniteRows.drop([theta, x])
+      let (kept, dropped) = try NonFiniteRows.drop([theta, x], items: [nil, items])
       guard kept[0].rows > 0 else { throw InputError("\(t.name): no finite simulations to train on") }
-      return (.simulations(parameters: kept[0], data: kept[1]), t.parameterDimension, t.dataDimension, dropped)
+      return (.simulations(parameters: kept[0], data: kept[1]), dropped)
     }
     let files = try SimulationFile.group(data)
     let shapes = try files.map { try $0.shapes() }
-    let dt = shapes[0].thetaCols, dx = shapes[0].xCols
-    for (f, s) in zip(files, shapes) where s.thetaCols != dt || s.xCols != dx {
-      throw InputError("\(f.name): theta/x have \(s.thetaCols)/\(s.xCols) columns, but \(files[0].name) has \(dt)/\(dx)")
+    let dt = shapes[0].thetaCols, xs = shapes[0].xShape
+    for (f, s) in zip(files, shapes) where s.thetaCols != dt || s.xShape != xs {
+      throw InputError("\(f.name): theta has \(s.thetaCols) columns and x data sets of shape \(s.xShape), but "
+                       + "\(files[0].name) has \(dt) and \(xs)")
     }
-    if let t, t.parameterDimension != dt || t.dataDimension != dx {
-      throw InputError("\(files[0].name): theta/x have \(dt)/\(dx) columns, task \(t.name) has \(t.parameterDimension)/\(t.dataDimension)")
+    if let t, t.parameterDimension != dt || t.dataDimension != xs.reduce(1, *) {
+      throw InputError("\(files[0].name): theta/x have \(dt)/\(xs.reduce(1, *)) columns, task \(t.name) has \(t.parameterDimension)/\(t.dataDimension)")
     }
     let strict = self.strict
     if files.count == 1 {
-      let (theta, x) = try files[0].load()
-      let (kept, d) = try NonFiniteRows.drop([theta, x])
+      let (theta, x) = try files[0].load(padding: items != nil)
+      let (kept, d) = try NonFiniteRows.drop([theta, x], items: [nil, items])
       if strict && d > 0 { throw InputError("\(files[0].name): \(d) rows contain NaN or infinity (--strict)") }
       try Self.checkSupport(kept[0], constraints, name: files[0].name)
       guard kept[0].rows > 0 else { throw InputError("\(files[0].name): no finite rows to train on") }
-      return (.simulations(parameters: kept[0], data: kept[1]), dt, dx, d)
+      return (.simulations(parameters: kept[0], data: kept[1]), d)
     }
     let shards = files.map { f in
       TrainingShard(name: f.name) {
-        let (theta, x) = try f.load()
+        let (theta, x) = try f.load(padding: items != nil)
         if strict || constraints != nil {  // the training loop drops non-finite rows itself
-          let (kept, d) = try NonFiniteRows.drop([theta, x])
+          let (kept, d) = try NonFiniteRows.drop([theta, x], items: [nil, items])
           if strict && d > 0 { throw InputError("\(f.name): \(d) rows contain NaN or infinity (--strict)") }
           try Self.checkSupport(kept[0], constraints, name: f.name)
         }
@@ -163,17 +170,19 @@ struct TrainCommand: ParsableCommand {
       }
     }
     common.info("train: streaming \(shapes.reduce(0) { $0 + $1.rows }) rows from \(files.count) files")
-    return (.shards(shards), dt, dx, 0)
+    return (.shards(shards), 0)
   }
 
   func trainModel(task t: (any SimulationTask)?) throws -> [String: Any] {
     var config = try training.configuration(seed: common.seed, online: online)
-    let columns = try dataColumns()
-    let stated = try columns.flatMap { try statedPrior(dimension: $0) }
+    let shape = try dataShape(task: t)
+    let stated = data.isEmpty ? nil : try statedPrior(dimension: shape.thetaCols)
     let transforms = stated.map { coordinateConstraints(of: $0.prior) } ?? t.map(constraints(for:))
-    let (data, dt, dx, droppedBefore) = try trainingData(task: t, constraints: stated.map { _ in transforms! },
-                                                          configuration: &config)
-    let estimator = try model.makeEstimator(parameters: dt, data: dx, constraints: transforms, seed: common.seed)
+    let estimator = try model.makeEstimator(parameters: shape.thetaCols, dataShape: shape.xShape,
+                                            constraints: transforms, seed: common.seed, source: shape.source)
+    let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
+    let (data, droppedBefore) = try trainingData(task: t, constraints: stated.map { _ in transforms! }, items: items,
+                                                 configuration: &config)
     if let stated { try estimator.setTrainingPrior(specification: stated.json) }
     let reporter = ProgressReporter(label: "train", mode: common.progressMode)
     let history = try estimator.train(

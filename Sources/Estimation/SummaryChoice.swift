@@ -1,0 +1,86 @@
+// Choosing a summary network for structured data: the kind (DeepSet, SetTransformer, time-series network), the
+// summary width and the hidden widths, turned into an architecture once the data's item shape is known
+// (Documentation/Methods.md §15).
+
+import NeuralNet
+
+/// The summary network families, as `--summary` spells them.
+public enum SummaryKind: String, Sendable, Codable, CaseIterable {
+  case deepSet = "deepset"
+  case setTransformer = "set-transformer"
+  case timeSeries = "time-series"
+}
+
+/// A summary network to attach to an estimator, before the data shape is known.
+///
+/// `widths` means, per kind: DeepSet, the widths of both the per-element network φ and the pooled network ρ
+/// (default 64, 64); SetTransformer, the attention width (first value, a multiple of the 4 heads) and one
+/// self-attention block per value (default 64, 64: width 64, two blocks); time-series network, the convolution
+/// filters and the GRU width (first and last value; default 32, 64).
+public struct SummaryChoice: Sendable, Equatable {
+  public var kind: SummaryKind
+  /// Width of the learned summary (default 16, as BayesFlow's summary networks).
+  public var summaryDimension: Int
+  public var widths: [Int]?
+
+  public init(kind: SummaryKind, summaryDimension: Int = 16, widths: [Int]? = nil) {
+    self.kind = kind
+    self.summaryDimension = summaryDimension
+    self.widths = widths
+  }
+
+  /// The architecture for data sets of `items` items with `width` features each; throws on sizes the network
+  /// cannot take (a time series shorter than the convolution kernel, attention widths not divisible by the heads).
+  public func architecture(items: Int, width: Int) throws -> SummaryArchitecture {
+    guard items > 0, width > 0 else {
+      throw EstimatorError.shapeMismatch("a summary network needs data of shape [items, features], got [\(items), \(width)]")
+    }
+    guard summaryDimension > 0 else { throw EstimatorError.unsupported("the summary dimension must be positive") }
+    if let w = widths, w.isEmpty || w.contains(where: { $0 <= 0 }) {
+      throw EstimatorError.unsupported("summary widths must be positive integers")
+    }
+    let arch: SummaryArchitecture
+    switch kind {
+    case .deepSet:
+      var c = DeepSetConfiguration(elementDimension: width, setSize: items, summaryDimension: summaryDimension)
+      if let w = widths {
+        c.innerWidths = w
+        c.outerWidths = w
+      }
+      arch = .deepSet(c)
+    case .setTransformer:
+      var c = SetTransformerConfiguration(elementDimension: width, setSize: items, summaryDimension: summaryDimension)
+      if let w = widths {
+        guard w[0] % c.heads == 0 else {
+          throw EstimatorError.unsupported("the set-transformer width \(w[0]) must be a multiple of its \(c.heads) heads")
+        }
+        c.width = w[0]
+        c.blocks = w.count
+      }
+      arch = .setTransformer(c)
+    case .timeSeries:
+      var c = TimeSeriesConfiguration(featureDimension: width, steps: items, summaryDimension: summaryDimension)
+      if let w = widths {
+        c.filters = w[0]
+        c.recurrentDimension = w[w.count - 1]
+      }
+      guard items >= c.kernelSize else {
+        throw EstimatorError.shapeMismatch("a time series needs at least \(c.kernelSize) steps, the data have \(items)")
+      }
+      arch = .timeSeries(c)
+    }
+    guard arch.isValidShape else { throw EstimatorError.unsupported("summary network shape out of range") }
+    return arch
+  }
+}
+
+extension SummaryChoice {
+  /// The architecture for data sets of shape `dataShape` = [items, features]; flat data ([d]) are refused.
+  public func architecture(dataShape: [Int]) throws -> SummaryArchitecture {
+    guard dataShape.count == 2 else {
+      throw EstimatorError.shapeMismatch(
+        "a \(kind.rawValue) summary network needs data sets of shape [items, features], got \(dataShape)")
+    }
+    return try architecture(items: dataShape[0], width: dataShape[1])
+  }
+}
