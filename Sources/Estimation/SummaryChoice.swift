@@ -1,6 +1,6 @@
 // Choosing a summary network for structured data: the kind (DeepSet, SetTransformer, time-series network), the
 // summary width and the hidden widths, turned into an architecture once the data's item shape is known
-// (Documentation/Methods.md §15).
+// (Documentation/Methods.md §14).
 
 import NeuralNet
 

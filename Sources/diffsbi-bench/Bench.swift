@@ -155,13 +155,19 @@ struct HierarchicalBenchCommand: ParsableCommand {
   @Option(help: "Training epochs.") var epochs = 30
   @Option(help: "Hidden layer widths, comma-separated.") var widths = "64,64,64"
   @Option(help: "Damping d0 of the composed global score.") var d0 = 1.0
+  @Option(help: "Summary network over each subject's trials (a set of [trials, 2] items), one for the global and one for the local network: none (raw columns), deepset, set-transformer.")
+  var summary: SummaryOption = .none
+  @Option(help: "Width of each learned summary.") var summaryDim = 16
   @Option(help: "Worker threads.") var threads: Int?
   func run() throws {
     Threading.configure(threads: threads)
+    let model = try ModelOptions.parse(["--widths", widths, "--summary", summary.rawValue]
+                                       + (summary == .none ? [] : ["--summary-dim", "\(summaryDim)"]))
     runHierarchicalBenchmark(
       subjects: try parseList(subjects, option: "--subjects") { Int($0).flatMap { $0 > 0 ? $0 : nil } },
       trials: trials, datasets: datasets, samples: samples, sims: simulations, epochs: epochs,
-      widths: try ModelOptions.parse(["--widths", widths]).parsedWidths(), d0: d0)
+      widths: try model.parsedWidths(), d0: d0,
+      summary: try model.summaryArchitecture(dataShape: [trials, 2], source: "hierarchical"))
   }
 }
 

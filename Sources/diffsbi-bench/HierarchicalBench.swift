@@ -7,13 +7,18 @@
 // the composed global sampler and seconds.
 //
 //   diffsbi-bench hierarchical [--subjects 2,10,50,100] [--trials 30] [--datasets 8] [--samples 50]
-//       [--simulations 20000] [--epochs 30] [--widths 64,64,64] [--d0 1] [--threads N]
+//       [--simulations 20000] [--epochs 30] [--widths 64,64,64] [--d0 1] [--summary none|deepset|set-transformer]
+//       [--threads N]
+//
+// With --summary, each of the two networks reads its own summary network's output over the subject's trials (the
+// local one beside η), trained jointly with it, as in the review's case study.
 
 import DiffusionSBI
 import Foundation
 
 func runHierarchicalBenchmark(
-  subjects: [Int], trials: Int, datasets: Int, samples: Int, sims: Int, epochs: Int, widths: [Int], d0: Double
+  subjects: [Int], trials: Int, datasets: Int, samples: Int, sims: Int, epochs: Int, widths: [Int], d0: Double,
+  summary: SummaryArchitecture? = nil
 ) {
   func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
   do {
@@ -42,7 +47,7 @@ func runHierarchicalBenchmark(
     }
     let h = try HierarchicalEstimator(globalDimension: 7, localDimension: 3, groupDimension: 2 * trials,
                                       globalNetwork: network(7, 2 * trials), localNetwork: network(3, 2 * trials + 7),
-                                      seed: 4)
+                                      globalSummary: summary, localSummary: summary, seed: 4)
     var cfg = TrainingConfiguration()
     cfg.epochs = epochs
     cfg.batchSize = 128
@@ -53,7 +58,9 @@ func runHierarchicalBenchmark(
     let trainSeconds = Date().timeIntervalSince(trainStart)
     log("simulated \(sims) subjects in \(Int(simulationSeconds)) s, trained both networks in \(Int(trainSeconds)) s")
 
-    print("Hierarchical drift-diffusion (case study 4 shape): \(trials) trials per subject; global and local TimeMLP \(widths) trained \(epochs) epochs on \(sims) single-subject simulations from the full hierarchical prior (simulation \(Int(simulationSeconds)) s, training \(Int(trainSeconds)) s); direct composition with the exact diffused hyperprior score, all subjects per evaluation, d0 = \(d0), d1 = 1, clip ±3, two-step adaptive (global and local); \(datasets) data sets × \(samples) draws per J; metrics averaged over the 7 global / 3 local parameters, local metrics pooled over all subjects of all data sets.")
+    let inputs = summary.map { "a \($0.summaryDimension)-wide \(summaryName($0)) summary of each subject's trial set" }
+      ?? "the raw trial columns"
+    print("Hierarchical drift-diffusion (case study 4 shape): \(trials) trials per subject; global and local TimeMLP \(widths) on \(inputs), trained \(epochs) epochs on \(sims) single-subject simulations from the full hierarchical prior (simulation \(Int(simulationSeconds)) s, training \(Int(trainSeconds)) s); direct composition with the exact diffused hyperprior score, all subjects per evaluation, d0 = \(d0), d1 = 1, clip ±3, two-step adaptive (global and local); \(datasets) data sets × \(samples) draws per J; metrics averaged over the 7 global / 3 local parameters, local metrics pooled over all subjects of all data sets.")
     print()
     print("| J | global NRMSE | global calibration error | local NRMSE | local calibration error | global solver steps | seconds |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
@@ -93,3 +100,12 @@ func runHierarchicalBenchmark(
 }
 
 func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(v.count, 1)) }
+
+/// The `--summary` spelling of an architecture.
+func summaryName(_ a: SummaryArchitecture) -> String {
+  switch a {
+  case .deepSet: return "deepset"
+  case .setTransformer: return "set-transformer"
+  case .timeSeries: return "time-series"
+  }
+}
