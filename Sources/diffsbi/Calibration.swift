@@ -58,16 +58,17 @@ func runCalibration(
 
 /// Draws `draws` posterior samples for each simulated data set x_i (all in one batched call) and computes NRMSE,
 /// calibration error, contraction, SBC log γ and TARP against the θ_i that generated it, with the SBC ECDF,
-/// coverage, recovery and z-score/contraction plots. Rows with a non-finite θ or x are left out.
+/// coverage, recovery and z-score/contraction plots. Rows with a non-finite θ or x (other than padding items of
+/// structured data) are left out.
 func runCalibration(
   estimator: PosteriorEstimator, parameters theta: Matrix, data x: Matrix, draws: Int, seed: UInt64,
   sampler: SamplerKind?, options: SamplerOptions, progress: ProgressReporter
 ) throws -> CalibrationResult {
   let start = Date()
-  let keep = (0..<x.rows).filter { i in
-    (0..<x.cols).allSatisfy { x[i, $0].isFinite } && (0..<theta.cols).allSatisfy { theta[i, $0].isFinite }
-  }
-  let targets = theta.gatherRows(keep), obs = x.gatherRows(keep)
+  // Padding items of structured data are not bad data.
+  let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
+  let (kept, _) = try NonFiniteRows.drop([theta, x], items: [nil, items])
+  let targets = kept[0], obs = kept[1]
   guard targets.rows >= 2 else { throw InputError("calibration: fewer than 2 finite simulated data sets") }
   let result = try estimator.sample(
     observations: obs, count: draws, sampler: sampler, options: options, seed: seed &+ 0x5A3B,

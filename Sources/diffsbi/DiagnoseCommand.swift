@@ -50,10 +50,14 @@ struct DiagnoseCommand: ParsableCommand {
         throw InputError("\(files[0].name): theta/x have \(theta.cols)/\(x.cols) columns, the model expects "
                          + "\(estimator.parameterDimension)/\(estimator.conditionDimension)")
       }
-      let n = min(datasets, theta.rows)
+      // The first N valid rows (padding items of structured data are valid).
+      let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
+      let (kept, _) = try NonFiniteRows.drop([theta, x], items: [nil, items])
+      let n = min(datasets, kept[0].rows)
       name = files[0].name
       cal = try runCalibration(
-        estimator: estimator, parameters: theta.rows(0..<n), data: x.rows(0..<n), draws: draws, seed: common.seed,
+        estimator: estimator, parameters: kept[0].rows(0..<n), data: kept[1].rows(0..<n), draws: draws,
+        seed: common.seed,
         sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
     } else {
       guard let taskName = task ?? estimator.settings.task else {

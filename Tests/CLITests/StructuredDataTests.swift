@@ -17,7 +17,7 @@ struct StructuredDataTests {
       let size = 3 + rng.nextInt(below: 4)
       for i in 0..<size {
         mask[r * 6 + i] = 1
-        for k in 0..<2 { x[r * 12 + 2 * i + k] = theta[r, k] + Float(rng.normal()) }
+        for k in 0..<2 { x[r * 12 + 2 * i + k] = theta[r, k] + Float(rng.nextNormal()) }
       }
     }
     return (NDArray(theta), try NDArray(shape: [n, 6, 2], data: x), try NDArray(shape: [n, 6], data: mask))
@@ -57,6 +57,7 @@ struct StructuredDataTests {
     let d = try CLI.run(["diagnose", "--model", model, "--data", sims, "--datasets", "12", "--draws", "20",
                          "--out", Fixture.path(dir, "diag"), "--json", "--quiet"])
     #expect(d.status == 0, "\(d.stderr)")
+    #expect(try Fixture.json(d)["datasets"] as? Int == 12)  // padded data sets are used, not dropped
   }
 
   @Test func malformedStructuredInputIsBadInput() throws {

@@ -189,7 +189,7 @@ import NumericCore
       for r in 0..<count {
         let size = 3 + rng.nextInt(below: items - 2)
         for i in 0..<items {
-          for k in 0..<2 { x[r, 2 * i + k] = i < size ? theta[r, k] + Float(rng.normal()) : .nan }
+          for k in 0..<2 { x[r, 2 * i + k] = i < size ? theta[r, k] + Float(rng.nextNormal()) : .nan }
         }
       }
       return (theta, x)
