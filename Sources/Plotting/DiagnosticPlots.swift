@@ -164,3 +164,47 @@ public struct CoveragePlot: Sendable {
     return c.render(title: title ?? "coverage")
   }
 }
+
+/// A bootstrap null distribution as a histogram with the observed statistic as a vertical line (the
+/// misspecification check: MMD² of the observation against simulations, Documentation/Methods.md §12.2).
+public struct NullDistributionPlot: Sendable {
+  public var null: [Double]
+  public var observed: Double
+  public var xLabel: String
+  public var title: String?
+
+  public init(null: [Double], observed: Double, xLabel: String, title: String? = nil) {
+    self.null = null
+    self.observed = observed
+    self.xLabel = xLabel
+    self.title = title
+  }
+
+  public func render() -> String {
+    let f = Frame(x: 70, y: title == nil ? 30 : 50, w: 420, h: 260)
+    var c = SVGCanvas(width: f.right + 30, height: f.bottom + 52)
+    c.title(title)
+    let values = null.filter(\.isFinite)
+    guard let (lo, hi) = dataRange(values + (observed.isFinite ? [observed] : [])) else {
+      c.note(f, "no finite values")
+      return c.render(title: title ?? "null distribution")
+    }
+    let bins = max(10, min(40, values.count / 20))
+    var counts = [Int](repeating: 0, count: bins)
+    for v in values { counts[min(bins - 1, max(0, Int((v - lo) / (hi - lo) * Double(bins))))] += 1 }
+    let top = Double(counts.max() ?? 1) * 1.1
+    let xs = Scale(lo: lo, hi: hi, a: f.x, b: f.right), ys = Scale(lo: 0, hi: max(top, 1), a: f.bottom, b: f.y)
+    c.axes(f, x: xs, y: ys, style: AxisStyle(xLabel: xLabel, yLabel: "bootstrap draws"))
+    let width = (hi - lo) / Double(bins)
+    for (k, n) in counts.enumerated() where n > 0 {
+      let x0 = xs(lo + Double(k) * width), x1 = xs(lo + Double(k + 1) * width)
+      c.rect(x: x0, y: ys(Double(n)), width: x1 - x0 - 1, height: ys(0) - ys(Double(n)), fill: PlotColors.posterior,
+             opacity: 0.7, kind: "bar")
+    }
+    if observed.isFinite {
+      c.line(xs(observed), f.y, xs(observed), f.bottom, stroke: PlotColors.truth, width: 2.5, kind: "observed")
+      c.text(xs(observed) + 4, f.y + 12, "observed", size: 11, fill: PlotColors.truth, kind: "observedlabel")
+    }
+    return c.render(title: title ?? "null distribution")
+  }
+}

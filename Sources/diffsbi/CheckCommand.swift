@@ -29,6 +29,8 @@ struct CheckCommand: ParsableCommand {
   var bootstrap = 1000
   @Option(help: "Flag the observation when the p-value is below this level.")
   var level = 0.05
+  @Option(help: "Write report.html and null_distribution.svg (the bootstrap null with the observed MMD²) here.")
+  var out: String?
   @OptionGroup var common: CommonOptions
 
   func validate() throws {
@@ -63,9 +65,29 @@ struct CheckCommand: ParsableCommand {
                 + "(\(bootstrap) bootstrap draws, \(fmt(Date().timeIntervalSince(start), 1)) s): "
                 + (flagged ? "the observation is unlike the simulations (misspecified at level \(level))"
                    : "no evidence of misspecification"))
-    try common.emit([
+    var summary: [String: Any] = [
       "mmd": r.mmd, "p_value": r.pValue, "misspecified": flagged, "observations": obs.rows,
       "reference": rows.count, "bootstrap": bootstrap, "bandwidth": r.bandwidth,
-    ])
+    ]
+    if let out {
+      try makeDirectory(out)
+      let space = estimator.model.summary == nil ? "standardized data" : "learned summary space"
+      let figure = HTMLReport.Figure(
+        title: "Misspecification check: bootstrap null distribution of MMD²",
+        svg: NullDistributionPlot(null: r.null, observed: r.mmd, xLabel: "MMD² (\(space))").render(),
+        caption: "MMD² of \(bootstrap) sets of \(obs.rows) simulations against the others; the line is the observation's "
+          + "(p = \(fmt(r.pValue, 3))). An observation far right of the histogram is unlike anything the simulator produced.")
+      var report = HTMLReport(title: "diffsbi check", subtitle: model)
+      report.settings = modelSettingsRows(estimator)
+      report.tables = [HTMLReport.Table(title: "Result", header: ["quantity", "value"], rows: [
+        ["MMD²", fmt(r.mmd, 5)], ["p-value", fmt(r.pValue, 3)], ["misspecified at level \(level)", flagged ? "yes" : "no"],
+        ["observations", "\(obs.rows)"], ["reference simulations", "\(rows.count)"], ["kernel bandwidth", fmt(r.bandwidth, 4)],
+      ])]
+      report.figures = [figure]
+      try writeFigure(figure, named: "null_distribution", in: out)
+      try AtomicFile.write(report.render(), to: (out as NSString).appendingPathComponent("report.html"))
+      summary["out"] = out
+    }
+    try common.emit(summary)
   }
 }

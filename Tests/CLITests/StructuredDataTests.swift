@@ -50,8 +50,17 @@ struct StructuredDataTests {
       #expect(try NPY.read(out).shape == (rows == 1 ? [20, 2] : [rows, 20, 2]))
     }
     let c = try CLI.run(["check", "--model", model, "--observation", one, "--data", sims, "--bootstrap", "100",
-                         "--json", "--quiet"])
+                         "--out", Fixture.path(dir, "check"), "--json", "--quiet"])
     #expect(c.status == 0, "\(c.stderr)")
+    let svg = try String(contentsOfFile: Fixture.path(dir, "check/null_distribution.svg"), encoding: .utf8)
+    #expect(svg.contains("class=\"bar\"") && svg.contains("class=\"observed\""))
+    #expect(Fixture.exists(Fixture.path(dir, "check/report.html")))
+    // Composition takes structured observations too: three sets of one θ give one posterior.
+    let composed = Fixture.path(dir, "composed.npy")
+    let k = try CLI.run(["sample", "--model", model, "--observation", many, "--compose", "--count", "20",
+                         "--out", composed, "--quiet"])
+    #expect(k.status == 0, "\(k.stderr)")
+    #expect(try NPY.read(composed).shape == [20, 2])
     let p = try #require(try Fixture.json(c)["p_value"] as? Double)
     #expect(p > 0 && p <= 1)
     let d = try CLI.run(["diagnose", "--model", model, "--data", sims, "--datasets", "12", "--draws", "20",
