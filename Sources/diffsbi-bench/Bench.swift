@@ -2,7 +2,8 @@
 //
 //   diffsbi-bench gemm          GEMM GFLOP/s at the network's shapes, 1 and 2 threads, vs raw cblas_sgemm
 //   diffsbi-bench kernels       ns/element of the elementwise kernels
-//   diffsbi-bench train         TimeMLP training/inference throughput and FLOP utilization
+//   diffsbi-bench train         TimeMLP training/inference throughput and FLOP utilization (--summaries: also
+//                               summary networks + TimeMLP training throughput)
 //   diffsbi-bench sbibm         an estimator (any method) on sbibm tasks: C2ST per observation, times, evaluations
 //   diffsbi-bench highdim       diffusion, flow matching (± OT) and consistency models on Gaussian linear 50/100
 //   diffsbi-bench sweep         trained-model numerical sweep: every schedule × prediction × sampler
@@ -76,19 +77,28 @@ struct TrainBenchOptions: ParsableArguments {
   var quick = false
   @Flag(help: "Time 1-thread runs by the thread's CPU clock (ignores time the thread is descheduled).")
   var threadClock = false
-  @Option(help: "Also time the identical network in PyTorch with this Python (Benchmarks/torch_timemlp.py).")
+  @Option(help: "Also time the identical networks in PyTorch with this Python (Benchmarks/torch_*.py).")
   var torch: String?
+  @Flag(help: "Also time the summary networks (DeepSet, SetTransformer, time series) trained with the TimeMLP.")
+  var summaries = false
+  @Flag(help: "Time only the summary networks (skip the TimeMLP tables).")
+  var summariesOnly = false
+  @Option(help: "Comma-separated batch sizes of the summary-network part.")
+  var summaryBatches = "128,512"
 
   func run() throws {
     let t = try parseList(threads, option: "--threads") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
     let b = try parseList(batches, option: "--batches") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
-    runTrainBenchmark(threads: t, batches: b, quick: quick, threadClock: threadClock, torchPython: torch)
+    let sb = try parseList(summaryBatches, option: "--summary-batches") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+    runTrainBenchmark(threads: t, batches: b, quick: quick, threadClock: threadClock, torchPython: torch,
+                      timeMLP: !summariesOnly, summaryBatches: summaries || summariesOnly ? sb : nil)
   }
 }
 
 struct TrainBenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "train", abstract: "TimeMLP training/inference throughput and FLOP utilization.")
+    commandName: "train",
+    abstract: "TimeMLP training/inference throughput and FLOP utilization (--summaries: summary networks too).")
   @OptionGroup var options: TrainBenchOptions
   func run() throws { try options.run() }
 }
