@@ -39,6 +39,7 @@ struct DiffSBIBench: ParsableCommand {
 @main
 enum BenchEntry {
   static func main() {
+    BLAS.ensureFastKernels()
     var command: ParsableCommand
     do {
       command = try DiffSBIBench.parseAsRoot(Array(CommandLine.arguments.dropFirst()))

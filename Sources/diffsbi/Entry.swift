@@ -4,10 +4,12 @@
 import ArgumentParser
 import ExitCodes
 import Foundation
+import DiffusionSBI
 
 @main
 enum Entry {
   static func main() {
+    BLAS.ensureFastKernels()
     let arguments = Array(CommandLine.arguments.dropFirst())
     let command: ParsableCommand
     do {
