@@ -27,12 +27,13 @@ public func driftDiffusionStartingPoint(betaRaw: Double) -> Double {
 
 /// Flat DDM (one subject): θ = (ν, log α, log t₀, β_raw) with independent normal priors
 /// ν ~ N(0.5, e⁻²), log α ~ N(0, e⁻⁶), log t₀ ~ N(−1, e⁻²), β_raw ~ N(0, 1) (scales e⁻¹, e⁻³, e⁻¹, 1);
-/// x = (c₁, rt₁, …, c_T, rt_T) for T trials (30 in the case study).
+/// x = (c₁, rt₁, …, c_T, rt_T) for T trials (30 in the case study): a set of T items (c, rt), `dataShape` [T, 2].
 public struct DriftDiffusionTask: SimulationTask {
   public let name = "drift_diffusion"
   public let trials: Int
   public let parameterDimension = 4
   public var dataDimension: Int { 2 * trials }
+  public var dataShape: [Int] { [trials, 2] }
   public let prior: any Prior = GaussianPrior(
     mean: [0.5, 0, -1, 0], standardDeviation: [Foundation.exp(-1.0), Foundation.exp(-3.0), Foundation.exp(-1.0), 1])
 

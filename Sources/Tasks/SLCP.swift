@@ -1,4 +1,5 @@
-// sbibm's slcp and slcp_distractors (Papamakarios et al. 2019; Lueckmann et al. 2021, `sbibm/tasks/slcp/task.py`).
+// sbibm's slcp and slcp_distractors (Papamakarios et al. 2019; Lueckmann et al. 2021, `sbibm/tasks/slcp/task.py`),
+// and slcp_set, the same slcp data declared as a set of four 2-D draws.
 
 import Foundation
 import NumericCore
@@ -9,18 +10,24 @@ import NumericCore
 /// With `distractors`, the 8 values are followed by 92 draws of a fixed mixture of 20 multivariate Student-t
 /// distributions (df 2) and the 100 columns are permuted by a fixed index (sbibm's `gmm.torch` and
 /// `permutation_idx.torch`, exported to the data assets): x = [slcp | noise][permutation].
+///
+/// slcp_set is slcp with `dataShape` [4, 2]: the same prior, simulator and 8 values, read as a set of four 2-D draws
+/// (the draws are i.i.d., so the posterior is invariant to their order); it uses slcp's observations and reference
+/// posteriors (Documentation/Methods.md §11.3).
 public struct SLCPTask: SimulationTask {
   public let name: String
   public let parameterDimension = 5
   public let dataDimension: Int
+  public let dataShape: [Int]
   public let prior: any Prior = BoxUniformPrior(dimension: 5, bound: 3)
-  public var sbibmDataName: String? { name }
+  public var sbibmDataName: String? { distractors == nil ? "slcp" : name }
   let distractors: DistractorModel?
 
-  /// The plain task (8 data values).
-  public init() {
-    name = "slcp"
+  /// The plain task (8 data values); with `asSet`, slcp_set (the same task with `dataShape` [4, 2]).
+  public init(asSet: Bool = false) {
+    name = asSet ? "slcp_set" : "slcp"
     dataDimension = 8
+    dataShape = asSet ? [4, 2] : [8]
     distractors = nil
   }
 
@@ -32,6 +39,7 @@ public struct SLCPTask: SimulationTask {
   init(distractors: DistractorModel) {
     name = "slcp_distractors"
     dataDimension = 100
+    dataShape = [100]
     self.distractors = distractors
   }
 

@@ -30,7 +30,7 @@ struct DiffSBIBench: ParsableCommand {
     subcommands: [
       GEMMBenchCommand.self, KernelBenchCommand.self, TrainBenchCommand.self, SBIBMBenchCommand.self,
       HighDimBenchCommand.self, SweepBenchCommand.self, CompositionBenchCommand.self, DriftDiffusionAblationCommand.self,
-      CouplingTimingCommand.self,
+      CouplingTimingCommand.self, ReferenceCommand.self,
       HierarchicalBenchCommand.self, NPZBenchCommand.self, CheckpointProbeCommand.self, AllBenchCommand.self,
     ],
     defaultSubcommand: AllBenchCommand.self)
