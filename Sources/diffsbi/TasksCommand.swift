@@ -23,18 +23,19 @@ struct TasksCommand: ParsableCommand {
       let reference = task.hasExactPosterior ? "exact" : (task.sbibmDataName != nil ? "sbibm samples" : "none")
       rows.append([
         "name": name, "available": true, "parameters": task.parameterDimension, "data": task.dataDimension,
-        "observations": task.observationCount, "reference": reference,
+        "observations": task.observationCount, "reference": reference, "data_shape": task.dataShape,
       ])
     }
     if json { return try printJSON(["tasks": rows]) }
     func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
-    print(pad("task", 26) + pad("θ dim", 8) + pad("x dim", 8) + pad("obs", 6) + "reference posterior")
+    print(pad("task", 26) + pad("θ dim", 8) + pad("x shape", 10) + pad("obs", 6) + "reference posterior")
     for r in rows {
       guard r["available"] as? Bool == true else {
         print(pad(r["name"] as! String, 26) + "unavailable: \(r["reason"] as! String)")
         continue
       }
-      print(pad(r["name"] as! String, 26) + pad("\(r["parameters"]!)", 8) + pad("\(r["data"]!)", 8)
+      let shape = (r["data_shape"] as! [Int]).map(String.init).joined(separator: "×")
+      print(pad(r["name"] as! String, 26) + pad("\(r["parameters"]!)", 8) + pad(shape, 10)
             + pad("\(r["observations"]!)", 6) + "\(r["reference"]!)")
     }
   }
