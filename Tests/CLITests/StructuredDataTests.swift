@@ -56,9 +56,10 @@ struct StructuredDataTests {
     #expect(svg.contains("class=\"bar\"") && svg.contains("class=\"observed\""))
     #expect(Fixture.exists(Fixture.path(dir, "check/report.html")))
     // Composition takes structured observations too: three sets of one θ give one posterior.
-    let composed = Fixture.path(dir, "composed.npy")
-    let k = try CLI.run(["sample", "--model", model, "--observation", many, "--compose", "--count", "20",
-                         "--out", composed, "--quiet"])
+    let composed = Fixture.path(dir, "composed.npy"), prior = Fixture.path(dir, "prior.json")
+    try AtomicFile.write(#"{"type": "gaussian", "mean": [0, 0], "std": [1, 1]}"#, to: prior)
+    let k = try CLI.run(["sample", "--model", model, "--observation", many, "--compose", "--training-prior", prior,
+                         "--count", "20", "--out", composed, "--quiet"])
     #expect(k.status == 0, "\(k.stderr)")
     #expect(try NPY.read(composed).shape == [20, 2])
     let p = try #require(try Fixture.json(c)["p_value"] as? Double)

@@ -154,6 +154,36 @@ import NumericCore
     var partial = obs
     partial[1, 2] = .nan
     #expect(throws: EstimatorError.self) { try loaded.sample(observations: partial, count: 5) }
+    // The model-file reader bounds the summary network's and the channel groups' sizes.
+    let configPath = dir + "/config.json"
+    let json = try String(contentsOfFile: configPath, encoding: .utf8)
+    for (from, to) in [("\"items\" : 4", "\"items\" : 50"), ("\"steps\" : 4", "\"steps\" : 70000")] {
+      #expect(json.contains(from), "config.json lacks \(from)")
+      try json.replacingOccurrences(of: from, with: to).write(toFile: configPath, atomically: true, encoding: .utf8)
+      #expect(throws: (any Error).self) { try PosteriorEstimator.load(from: dir) }
+    }
+    try json.write(toFile: configPath, atomically: true, encoding: .utf8)
+    _ = try PosteriorEstimator.load(from: dir)
+  }
+
+  /// Classifier-free guidance with a summary network: trained with condition dropout, sampled with a guidance
+  /// scale; the unconditional branch is the null token, not a summary of padding.
+  @Test func classifierFreeGuidanceWithASummaryNetwork() throws {
+    let estimator = try PosteriorEstimator(
+      parameterDimension: 2, conditionDimension: 8, settings: EstimatorSettings(conditionDropout: 0.3),
+      network: Self.smallNetwork(), summary: Self.architectures[0], seed: 7)
+    var rng = Xoshiro(seed: 4)
+    var config = TrainingConfiguration()
+    config.epochs = 2
+    config.batchSize = 64
+    try estimator.train(.simulations(parameters: rng.normalMatrix(rows: 256, cols: 2),
+                                     data: Self.conditions(rows: 256, extra: 0, rng: &rng)), configuration: config)
+    let obs = Self.conditions(rows: 1, extra: 0, rng: &rng)
+    let guided = try estimator.sample(observations: obs, count: 50, inference: InferenceOptions(guidanceScale: 2),
+                                      seed: 1)
+    let plain = try estimator.sample(observations: obs, count: 50, seed: 1)
+    #expect(guided.samples[0].allFinite && guided.evaluations > 0)
+    #expect(guided.samples[0].storage != plain.samples[0].storage)
   }
 
   /// A hierarchical estimator with a set summary on each level: the local network passes η through beside the
