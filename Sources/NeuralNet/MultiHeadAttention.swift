@@ -34,7 +34,7 @@ struct AttentionBlock {
     let xhat1 = ScratchBuffer(), rstd1 = ScratchBuffer(), h = ScratchBuffer(), gate = ScratchBuffer()
     let xhat2 = ScratchBuffer(), rstd2 = ScratchBuffer(), out = ScratchBuffer()
     let d1 = ScratchBuffer(), d2 = ScratchBuffer(), dq = ScratchBuffer(), dk = ScratchBuffer(), dv = ScratchBuffer()
-    let da = ScratchBuffer()
+    let da = ScratchBuffer(), kt = ScratchBuffer(), maskPad = ScratchBuffer()
   }
 
   /// Forward for `sets` sets; `x` [sets·nq, D], `y` [sets·nk, D], `mask` [sets·nk]. Result in `cache.out`.
@@ -47,26 +47,23 @@ struct AttentionBlock {
     q.forward(rows: rq, x: x, ldx: d, parameters: p, y: qp, ldy: d)
     k.forward(rows: rk, x: y, ldx: d, parameters: p, y: kp, ldy: d)
     v.forward(rows: rk, x: y, ldx: d, parameters: p, y: vp, ldy: d)
-    let att = c.att.ensure(sets * heads * nq * nk), op = c.ob.ensure(rq * d)
+    // Attention rows are padded to a multiple of 8 keys (padding masked out) for the SIMD kernels.
+    let nkp = (nk + 7) / 8 * 8
+    let att = c.att.ensure(sets * heads * nq * nkp), op = c.ob.ensure(rq * d)
+    let mp = c.maskPad.ensure(sets * nkp), kt = c.kt.ensure(dh * nkp)
+    for s in 0..<sets {
+      for j in 0..<nkp { mp[s * nkp + j] = j < nk ? mask[s * nk + j] : 0 }
+    }
     let scale = 1 / Float(dh).squareRoot()
     for s in 0..<sets {
       for h in 0..<heads {
-        let a = att + (s * heads + h) * nq * nk
-        BLAS.sgemm(transA: false, transB: true, m: nq, n: nk, k: dh, alpha: scale, a: qp + s * nq * d + h * dh, lda: d,
-                   b: kp + s * nk * d + h * dh, ldb: d, beta: 0, c: a, ldc: nk)
-        for i in 0..<nq {
-          let row = a + i * nk
-          var mx = -Float.infinity
-          for j in 0..<nk where mask[s * nk + j] > 0 { mx = max(mx, row[j]) }
-          var sum: Float = 0
-          for j in 0..<nk {
-            row[j] = mask[s * nk + j] > 0 ? Foundation.exp(row[j] - mx) : 0
-            sum += row[j]
-          }
-          if sum > 0 { for j in 0..<nk { row[j] /= sum } }
-        }
-        BLAS.sgemm(transA: false, transB: false, m: nq, n: dh, k: nk, alpha: 1, a: a, lda: nk,
-                   b: vp + s * nk * d + h * dh, ldb: d, beta: 0, c: op + s * nq * d + h * dh, ldc: d)
+        let a = att + (s * heads + h) * nq * nkp
+        HeadKernels.transpose(rows: nk, cols: dh, kp + s * nk * d + h * dh, lds: d, into: kt, ldt: nkp)
+        HeadKernels.product(m: nq, n: nkp, k: dh, alpha: scale, a: qp + s * nq * d + h * dh, ars: d, acs: 1,
+                            b: kt, ldb: nkp, c: a, ldc: nkp)
+        HeadKernels.softmax(rows: nq, a, ld: nkp, mask: mp + s * nkp)
+        HeadKernels.product(m: nq, n: dh, k: nk, alpha: 1, a: a, ars: nkp, acs: 1, b: vp + s * nk * d + h * dh, ldb: d,
+                            c: op + s * nq * d + h * dh, ldc: d)
       }
     }
     let hp = c.h.ensure(rq * d)
@@ -113,25 +110,22 @@ struct AttentionBlock {
     o.accumulateGradients(rows: rq, x: c.ob.p, ldx: d, dy: d2, ldy: d, gradients: g)
     o.inputGradient(rows: rq, dy: d2, ldy: d, parameters: p, dx: d1, ldx: d)  // d1 = ∂L/∂O
     let dq = c.dq.ensure(rq * d), dk = c.dk.ensure(rk * d), dv = c.dv.ensure(rk * d)
-    let da = c.da.ensure(nq * nk)
+    let nkp = (nk + 7) / 8 * 8
+    let da = c.da.ensure(nq * nkp), vt = c.kt.ensure(dh * nkp)
     let scale = 1 / Float(dh).squareRoot()
     for s in 0..<sets {
       for h in 0..<heads {
-        let a = c.att.p + (s * heads + h) * nq * nk
-        let dO = d1 + s * nq * d + h * dh
-        BLAS.sgemm(transA: false, transB: true, m: nq, n: nk, k: dh, alpha: 1, a: dO, lda: d,
-                   b: c.vb.p + s * nk * d + h * dh, ldb: d, beta: 0, c: da, ldc: nk)
-        BLAS.sgemm(transA: true, transB: false, m: nk, n: dh, k: nq, alpha: 1, a: a, lda: nk, b: dO, ldb: d,
-                   beta: 0, c: dv + s * nk * d + h * dh, ldc: d)
-        for i in 0..<nq {
-          var dot: Float = 0
-          for j in 0..<nk { dot += da[i * nk + j] * a[i * nk + j] }
-          for j in 0..<nk { da[i * nk + j] = a[i * nk + j] * (da[i * nk + j] - dot) * scale }
-        }
-        BLAS.sgemm(transA: false, transB: false, m: nq, n: dh, k: nk, alpha: 1, a: da, lda: nk,
-                   b: c.kb.p + s * nk * d + h * dh, ldb: d, beta: 0, c: dq + s * nq * d + h * dh, ldc: d)
-        BLAS.sgemm(transA: true, transB: false, m: nk, n: dh, k: nq, alpha: 1, a: da, lda: nk,
-                   b: c.qb.p + s * nq * d + h * dh, ldb: d, beta: 0, c: dk + s * nk * d + h * dh, ldc: d)
+        let a = UnsafePointer(c.att.p + (s * heads + h) * nq * nkp)
+        let dO = UnsafePointer(d1 + s * nq * d + h * dh)
+        let hk = s * nk * d + h * dh, hq = s * nq * d + h * dh
+        HeadKernels.transpose(rows: nk, cols: dh, c.vb.p + hk, lds: d, into: vt, ldt: nkp)
+        HeadKernels.product(m: nq, n: nkp, k: dh, alpha: 1, a: dO, ars: d, acs: 1, b: vt, ldb: nkp, c: da, ldc: nkp)
+        HeadKernels.product(m: nk, n: dh, k: nq, alpha: 1, a: a, ars: 1, acs: nkp, b: dO, ldb: d, c: dv + hk, ldc: d)
+        HeadKernels.softmaxBackward(rows: nq, da, a, ld: nkp, scale: scale)
+        HeadKernels.product(m: nq, n: dh, k: nk, alpha: 1, a: da, ars: nkp, acs: 1, b: c.kb.p + hk, ldb: d,
+                            c: dq + hq, ldc: d)
+        HeadKernels.product(m: nk, n: dh, k: nq, alpha: 1, a: da, ars: 1, acs: nkp, b: c.qb.p + hq, ldb: d,
+                            c: dk + hk, ldc: d)
       }
     }
     // ∂L/∂x = residual + Q projection; ∂L/∂y += K and V projections.
@@ -142,5 +136,173 @@ struct AttentionBlock {
     k.inputGradient(rows: rk, dy: dk, ldy: d, parameters: p, dx: dy, ldx: d, accumulate: true)
     v.accumulateGradients(rows: rk, x: y, ldx: d, dy: dv, ldy: d, gradients: g)
     v.inputGradient(rows: rk, dy: dv, ldy: d, parameters: p, dx: dy, ldx: d, accumulate: true)
+  }
+}
+
+// MARK: - Small per-head products
+
+/// Per-set, per-head products on blocks of a few dozen rows, where a BLAS call costs more than the arithmetic.
+/// Rows of the result are vectorized in SIMD8 chunks with register accumulators; a column tail shorter than
+/// eight is done in scalar code.
+enum HeadKernels {
+  @inline(__always)
+  static func load(_ p: UnsafePointer<Float>) -> FloatVector {
+    UnsafeRawPointer(p).loadUnaligned(as: FloatVector.self)
+  }
+
+  @inline(__always)
+  static func store(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: FloatVector.self)
+  }
+
+  /// `C[m, n] = alpha · A[m, k] · B[k, n]`; element (i, p) of A at `a[i · ars + p · acs]`, B rows `ldb` apart.
+  static func product(
+    m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, ars: Int, acs: Int,
+    b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    let al = FloatVector(repeating: alpha)
+    let zero = FloatVector(repeating: 0)
+    // Pairs of rows first: twice the independent accumulators for the same loads of B.
+    var i0 = 0
+    while i0 + 2 <= m {
+      let a0 = a + i0 * ars, a1 = a0 + ars, c0 = c + i0 * ldc, c1 = c0 + ldc
+      var j = 0
+      while j + 32 <= n {
+        var s0 = zero, s1 = zero, s2 = zero, s3 = zero, t0 = zero, t1 = zero, t2 = zero, t3 = zero
+        for p in 0..<k {
+          let x = FloatVector(repeating: a0[p * acs]), y = FloatVector(repeating: a1[p * acs]), bp = b + p * ldb + j
+          let b0 = load(bp), b1 = load(bp + 8), b2 = load(bp + 16), b3 = load(bp + 24)
+          s0 += x * b0; s1 += x * b1; s2 += x * b2; s3 += x * b3
+          t0 += y * b0; t1 += y * b1; t2 += y * b2; t3 += y * b3
+        }
+        store(al * s0, c0 + j); store(al * s1, c0 + j + 8); store(al * s2, c0 + j + 16); store(al * s3, c0 + j + 24)
+        store(al * t0, c1 + j); store(al * t1, c1 + j + 8); store(al * t2, c1 + j + 16); store(al * t3, c1 + j + 24)
+        j += 32
+      }
+      while j + 16 <= n {
+        var s0 = zero, s1 = zero, t0 = zero, t1 = zero
+        for p in 0..<k {
+          let x = FloatVector(repeating: a0[p * acs]), y = FloatVector(repeating: a1[p * acs]), bp = b + p * ldb + j
+          let b0 = load(bp), b1 = load(bp + 8)
+          s0 += x * b0; s1 += x * b1; t0 += y * b0; t1 += y * b1
+        }
+        store(al * s0, c0 + j); store(al * s1, c0 + j + 8); store(al * t0, c1 + j); store(al * t1, c1 + j + 8)
+        j += 16
+      }
+      while j + 8 <= n {
+        var s0 = zero, t0 = zero
+        for p in 0..<k {
+          let b0 = load(b + p * ldb + j)
+          s0 += FloatVector(repeating: a0[p * acs]) * b0; t0 += FloatVector(repeating: a1[p * acs]) * b0
+        }
+        store(al * s0, c0 + j); store(al * t0, c1 + j)
+        j += 8
+      }
+      while j < n {
+        var s: Float = 0, t: Float = 0
+        for p in 0..<k { s += a0[p * acs] * b[p * ldb + j]; t += a1[p * acs] * b[p * ldb + j] }
+        c0[j] = alpha * s
+        c1[j] = alpha * t
+        j += 1
+      }
+      i0 += 2
+    }
+    for i in i0..<m {
+      let ai = a + i * ars, ci = c + i * ldc
+      var j = 0
+      while j + 32 <= n {
+        var s0 = zero, s1 = zero, s2 = zero, s3 = zero
+        for p in 0..<k {
+          let x = FloatVector(repeating: ai[p * acs]), bp = b + p * ldb + j
+          s0 += x * load(bp); s1 += x * load(bp + 8); s2 += x * load(bp + 16); s3 += x * load(bp + 24)
+        }
+        store(al * s0, ci + j); store(al * s1, ci + j + 8); store(al * s2, ci + j + 16); store(al * s3, ci + j + 24)
+        j += 32
+      }
+      while j + 16 <= n {
+        var s0 = zero, s1 = zero
+        for p in 0..<k {
+          let x = FloatVector(repeating: ai[p * acs]), bp = b + p * ldb + j
+          s0 += x * load(bp); s1 += x * load(bp + 8)
+        }
+        store(al * s0, ci + j); store(al * s1, ci + j + 8)
+        j += 16
+      }
+      while j + 8 <= n {
+        var s0 = zero
+        for p in 0..<k { s0 += FloatVector(repeating: ai[p * acs]) * load(b + p * ldb + j) }
+        store(al * s0, ci + j)
+        j += 8
+      }
+      while j < n {
+        var s: Float = 0
+        for p in 0..<k { s += ai[p * acs] * b[p * ldb + j] }
+        ci[j] = alpha * s
+        j += 1
+      }
+    }
+  }
+
+  /// `t[c, j] = src[j, c]` for j < rows, c < cols (source rows `lds` apart), zero for rows ≤ j < `ldt`.
+  static func transpose(rows: Int, cols: Int, _ src: UnsafePointer<Float>, lds: Int,
+                        into t: UnsafeMutablePointer<Float>, ldt: Int) {
+    for c in 0..<cols {
+      let tc = t + c * ldt
+      for j in 0..<rows { tc[j] = src[j * lds + c] }
+      for j in rows..<ldt { tc[j] = 0 }
+    }
+  }
+
+  /// Masked softmax of each of `rows` rows of `s` (stride `ld`, a multiple of 8, `mask` padded to `ld` with
+  /// zeros): absent keys get weight 0, and a row with no present key becomes all zeros.
+  static func softmax(rows: Int, _ s: UnsafeMutablePointer<Float>, ld: Int, mask: UnsafePointer<Float>) {
+    let zero = FloatVector(repeating: 0), ninf = FloatVector(repeating: -.infinity)
+    for i in 0..<rows {
+      let row = s + i * ld
+      var mv = ninf
+      var j = 0
+      while j < ld {
+        var v = load(row + j)
+        v.replace(with: ninf, where: load(mask + j) .<= zero)
+        mv.replace(with: v, where: v .> mv)
+        j += 8
+      }
+      let mx = mv.max()
+      if mx == -.infinity {
+        row.update(repeating: 0, count: ld)
+        continue
+      }
+      let mxv = FloatVector(repeating: mx)
+      var sv = zero
+      j = 0
+      while j < ld {
+        var e = VectorMath.exp(load(row + j) - mxv)
+        e.replace(with: zero, where: load(mask + j) .<= zero)
+        store(e, row + j)
+        sv += e
+        j += 8
+      }
+      let inv = FloatVector(repeating: 1 / sv.sum())
+      j = 0
+      while j < ld {
+        store(load(row + j) * inv, row + j)
+        j += 8
+      }
+    }
+  }
+
+  /// Softmax backward in place: `da ← a ⊙ (da − rowsum(da ⊙ a)) · scale`, rows of `ld` (a multiple of 8).
+  static func softmaxBackward(rows: Int, _ da: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, ld: Int,
+                              scale: Float) {
+    let sc = FloatVector(repeating: scale)
+    for i in 0..<rows {
+      let d = da + i * ld, ar = a + i * ld
+      var acc = FloatVector(repeating: 0)
+      var j = 0
+      while j < ld { acc += load(d + j) * load(ar + j); j += 8 }
+      let dot = FloatVector(repeating: acc.sum())
+      j = 0
+      while j < ld { store(load(ar + j) * (load(d + j) - dot) * sc, d + j); j += 8 }
+    }
   }
 }
