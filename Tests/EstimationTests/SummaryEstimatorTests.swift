@@ -26,6 +26,21 @@ import NumericCore
     }()),
     .timeSeries(TimeSeriesConfiguration(featureDimension: 2, steps: 4, summaryDimension: 3, filters: 4, kernelSize: 2,
                                         recurrentDimension: 6)),
+    // Attention heads 8 and 16 wide (the SIMD head kernels' full-width paths; the default heads are 16 wide).
+    .setTransformer({
+      var c = SetTransformerConfiguration(elementDimension: 2, setSize: 4, summaryDimension: 3)
+      c.width = 16
+      c.heads = 2
+      c.blocks = 1
+      return c
+    }()),
+    .setTransformer({
+      var c = SetTransformerConfiguration(elementDimension: 2, setSize: 4, summaryDimension: 3)
+      c.width = 32
+      c.heads = 2
+      c.blocks = 1
+      return c
+    }()),
   ]
 
   static func smallNetwork() -> TimeMLPConfiguration {
@@ -46,7 +61,7 @@ import NumericCore
 
   /// Central differences of the diffusion and flow-matching losses (fixed noise draws) against the analytic
   /// gradients of the summary network's and the TimeMLP's parameters, with two passed-through condition columns.
-  @Test(arguments: [EstimatorMethod.diffusion, .flowMatching], [0, 1, 2])
+  @Test(arguments: [EstimatorMethod.diffusion, .flowMatching], [0, 1, 2, 3, 4])
   func objectiveGradientReachesTheSummaryNetwork(method: EstimatorMethod, architecture: Int) throws {
     let arch = Self.architectures[architecture]
     let estimator = try PosteriorEstimator(
@@ -101,7 +116,7 @@ import NumericCore
 
   /// After training (standardizer fitted per feature channel), a set's summary does not depend on the order of
   /// its items or on where the padding sits; the standardizer's statistics are equal across items.
-  @Test(arguments: [0, 1]) func setSummariesIgnoreOrderAndPadding(architecture: Int) throws {
+  @Test(arguments: [0, 1, 3, 4]) func setSummariesIgnoreOrderAndPadding(architecture: Int) throws {
     let estimator = try PosteriorEstimator(
       parameterDimension: 2, conditionDimension: 8, network: Self.smallNetwork(),
       summary: Self.architectures[architecture], seed: 4)
