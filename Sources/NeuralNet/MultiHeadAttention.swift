@@ -146,14 +146,10 @@ struct AttentionBlock {
 /// eight is done in scalar code.
 enum HeadKernels {
   @inline(__always)
-  static func load(_ p: UnsafePointer<Float>) -> FloatVector {
-    UnsafeRawPointer(p).loadUnaligned(as: FloatVector.self)
-  }
+  static func load(_ p: UnsafePointer<Float>) -> FloatVector { SIMDLoad.load8(p) }
 
   @inline(__always)
-  static func store(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: FloatVector.self)
-  }
+  static func store(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>) { SIMDLoad.store8(v, p) }
 
   /// `C[m, n] = alpha · A[m, k] · B[k, n]`; element (i, p) of A at `a[i · ars + p · acs]`, B rows `ldb` apart.
   static func product(

@@ -178,7 +178,8 @@ struct HierarchicalBenchCommand: ParsableCommand {
       subjects: try parseList(subjects, option: "--subjects") { Int($0).flatMap { $0 > 0 ? $0 : nil } },
       trials: trials, datasets: datasets, samples: samples, sims: simulations, epochs: epochs,
       widths: try model.parsedWidths(), d0: d0,
-      summary: try model.summaryArchitecture(dataShape: [trials, 2], source: "hierarchical"))
+      summary: try model.summaryArchitecture(dataShape: [trials, 2], source: "hierarchical"),
+      summaryLabel: summary.rawValue)
   }
 }
 

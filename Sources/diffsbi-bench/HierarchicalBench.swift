@@ -18,7 +18,7 @@ import Foundation
 
 func runHierarchicalBenchmark(
   subjects: [Int], trials: Int, datasets: Int, samples: Int, sims: Int, epochs: Int, widths: [Int], d0: Double,
-  summary: SummaryArchitecture? = nil
+  summary: SummaryArchitecture? = nil, summaryLabel: String = ""
 ) {
   func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
   do {
@@ -58,7 +58,7 @@ func runHierarchicalBenchmark(
     let trainSeconds = Date().timeIntervalSince(trainStart)
     log("simulated \(sims) subjects in \(Int(simulationSeconds)) s, trained both networks in \(Int(trainSeconds)) s")
 
-    let inputs = summary.map { "a \($0.summaryDimension)-wide \(summaryName($0)) summary of each subject's trial set" }
+    let inputs = summary.map { "a \($0.summaryDimension)-wide \(summaryLabel) summary of each subject's trial set" }
       ?? "the raw trial columns"
     print("Hierarchical drift-diffusion (case study 4 shape): \(trials) trials per subject; global and local TimeMLP \(widths) on \(inputs), trained \(epochs) epochs on \(sims) single-subject simulations from the full hierarchical prior (simulation \(Int(simulationSeconds)) s, training \(Int(trainSeconds)) s); direct composition with the exact diffused hyperprior score, all subjects per evaluation, d0 = \(d0), d1 = 1, clip ±3, two-step adaptive (global and local); \(datasets) data sets × \(samples) draws per J; metrics averaged over the 7 global / 3 local parameters, local metrics pooled over all subjects of all data sets.")
     print()
@@ -101,11 +101,3 @@ func runHierarchicalBenchmark(
 
 func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(v.count, 1)) }
 
-/// The `--summary` spelling of an architecture.
-func summaryName(_ a: SummaryArchitecture) -> String {
-  switch a {
-  case .deepSet: return "deepset"
-  case .setTransformer: return "set-transformer"
-  case .timeSeries: return "time-series"
-  }
-}

@@ -114,7 +114,7 @@ struct SimulationFile {
 
   static func checkMaskShape(_ shape: [Int], rows: Int, xShape: [Int], path: String) throws {
     guard xShape.count == 2 else {
-      throw InputError("\(path): x_mask marks the items of x of shape [n, N, D], but x has shape [\(rows), \(xShape[0])]")
+      throw InputError("\(path): x_mask marks the items of x of shape [n, N, D], but x has shape \([rows] + xShape)")
     }
     guard shape == [rows, xShape[0]] else {
       throw InputError("\(path): x_mask has shape \(shape), expected [\(rows), \(xShape[0])] for x of shape [\(rows), \(xShape[0]), \(xShape[1])]")
@@ -127,14 +127,15 @@ struct SimulationFile {
     switch kind {
     case .npz(let p):
       let f = try NPZFile(path: p)
-      let theta = try f.matrix("theta")
-      var x = try Self.flatRows(f.array("x"), source: "\(p)[x]")
+      let theta = try f.matrix("theta"), xArray = try f.array("x")
+      var x = try Self.flatRows(xArray, source: "\(p)[x]")
       if f.names.contains("x_mask") {
-        let xs = try shapes().xShape, mask = try f.array("x_mask")
+        let mask = try f.array("x_mask")
+        try Self.checkMaskShape(mask.shape, rows: xArray.shape[0], xShape: Array(xArray.shape.dropFirst()), path: p)
         if !padding && mask.data.contains(0) {
           throw InputError("\(p): x_mask marks padded items, which need a summary network (--summary)")
         }
-        try applyMask(mask, to: &x, width: xs.count == 2 ? xs[1] : 1, source: "\(p)[x_mask]")
+        try applyMask(mask, to: &x, width: xArray.rank == 3 ? xArray.shape[2] : 1, source: "\(p)[x_mask]")
       }
       return (theta, x)
     case .npyPair(let t, let x):
