@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   runs the main job (diffsbi demo: two_moons end to end, with an HTML report)
-#   make test   runs the test suite (release build: numeric code in debug mode is orders of magnitude slower)
+#   make test   runs the test suite (release build: numeric code in debug mode is orders of magnitude slower), then
+#               the Python front end's tests against the diffsbi it built
 # Both install the system BLAS first if it is missing.
 
 UNAME_S := $(shell uname -s)
@@ -34,6 +35,7 @@ demo: deps
 test: deps
 	bash scripts/check_citations.sh -q
 	swift test $(RELEASE) --no-parallel
+	DIFFSBI_EXECUTABLE="$$(swift build $(RELEASE) --show-bin-path)/diffsbi" sh scripts/python_tests.sh
 
 bench: deps
 	swift run $(RELEASE) diffsbi-bench all

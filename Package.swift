@@ -13,6 +13,7 @@
 //   Consistency        consistency models (discrete CT and continuous sCM)
 //   Composition        compositional inference, guidance, prior adaptation
 //   Diagnostics        C2ST, SBC, calibration metrics
+//   ExternalSimulator  users' simulators as worker processes (the .npy pipe protocol), campaigns, online feeding
 //   Estimation         the posterior estimator: network + objective + training loop entry + sampling + model
 //                      files; task ↔ composition bridges; the benchmark runner (scored with Diagnostics)
 //   DiffusionSBI       umbrella re-export (no code of its own)
@@ -59,6 +60,7 @@ let package = Package(
     .target(name: "Consistency", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
     .target(name: "Composition", dependencies: ["NumericCore", "Diffusion"]),
     .target(name: "Diagnostics", dependencies: ["NumericCore"]),
+    .target(name: "ExternalSimulator", dependencies: ["NumericCore", "FileFormats", "NeuralNet", "Tasks"]),
     .target(
       name: "Estimation",
       dependencies: [
@@ -69,7 +71,7 @@ let package = Package(
       name: "DiffusionSBI",
       dependencies: [
         "NumericCore", "FileFormats", "NeuralNet", "Plotting", "Tasks", "Diffusion", "Diagnostics",
-        "FlowMatching", "Consistency", "Composition", "Estimation",
+        "FlowMatching", "Consistency", "Composition", "Estimation", "ExternalSimulator",
       ]),
     // Option groups shared by diffsbi and diffsbi-bench.
     .target(
@@ -112,6 +114,9 @@ let package = Package(
         "Estimation", "Composition", "Consistency", "Diagnostics", "Diffusion", "FlowMatching", "NeuralNet",
         "NumericCore", "Tasks", "TestSupport",
       ]),
+    .testTarget(
+      name: "ExternalSimulatorTests",
+      dependencies: ["ExternalSimulator", "FileFormats", "NeuralNet", "NumericCore", "Tasks", "TestSupport"]),
     .testTarget(name: "CLITests", dependencies: ["DiffusionSBI", "ExitCodes", "TestSupport"]),
   ]
 )

@@ -4,6 +4,7 @@
 @_exported import Diagnostics
 @_exported import Diffusion
 @_exported import Estimation
+@_exported import ExternalSimulator
 @_exported import FileFormats
 @_exported import FlowMatching
 @_exported import NeuralNet

@@ -27,10 +27,14 @@ extension SpecificationError: UserInputError {}
 
 extension ODEError: ComputationError {}
 extension LinearAlgebraError: ComputationError {}
+// A simulator that crashed, hung or wrote garbage is a failure of the run (1); output whose shape contradicts the
+// model, the task or saved simulations is bad input (2).
+extension SimulatorError: ComputationError {}
 
 /// The exit code of an error: 2 for bad input (a `UserInputError`, or JSON that does not decode), 1 otherwise.
 public func exitCode(for error: any Error) -> Int32 {
-  error is UserInputError || error is DecodingError ? 2 : 1
+  if let s = error as? SimulatorError { return s.isShapeContradiction ? 2 : 1 }
+  return error is UserInputError || error is DecodingError ? 2 : 1
 }
 
 /// An error's one-line message (the first line of its description) and its exit code.

@@ -51,7 +51,12 @@ public enum NPY {
   public static func parseHeader(_ bytes: [UInt8], fileSize: Int? = nil, source: String = "<memory>") throws
     -> NPYHeader
   {
-    let total = fileSize ?? bytes.count
+    try parseHeader(bytes, fileSize: fileSize ?? bytes.count, checkData: true, source: source)
+  }
+
+  /// The header parser behind `parseHeader(_:fileSize:source:)` and `readStream`: with `checkData` false the data
+  /// are not in `bytes` (a stream), so only the header itself is validated.
+  static func parseHeader(_ bytes: [UInt8], fileSize total: Int, checkData: Bool, source: String) throws -> NPYHeader {
     func bad(_ r: String) -> FileFormatError { .malformed(path: source, format: .npy, reason: r) }
     guard bytes.count >= 8 else {
       throw FileFormatError.truncated(path: source, format: .npy, reason: "\(bytes.count) bytes, shorter than the preamble")
@@ -95,6 +100,11 @@ public enum NPY {
     let (needed, overflow) = count.multipliedReportingOverflow(by: elementType.size)
     guard !overflow else { throw bad("shape \(shape) overflows") }
     let available = total - dataOffset
+    guard checkData else {
+      return NPYHeader(
+        version: (major, minor), elementType: elementType, bigEndian: bigEndian, fortranOrder: fortranOrder,
+        shape: shape, dataOffset: dataOffset, elementCount: count)
+    }
     guard needed <= available else {
       throw FileFormatError.truncated(
         path: source, format: .npy,
@@ -153,6 +163,43 @@ public enum NPY {
       header.elementType.decode(
         UnsafeRawBufferPointer(rebasing: raw[header.dataOffset...]), count: header.elementCount,
         bigEndian: header.bigEndian)
+    }
+    if header.fortranOrder && header.shape.count > 1 {
+      return NDArray(unchecked: header.shape, data: fortranToC(data, shape: header.shape))
+    }
+    return NDArray(unchecked: header.shape, data: data)
+  }
+
+  /// Reads one `.npy` array from a byte stream (a pipe), never trusting its header: `read(n)` must return exactly
+  /// `n` bytes (or throw); the header may be at most `maximumHeaderBytes` long; `accept` sees the parsed header
+  /// before any data byte is read and throws to refuse a shape (for example a wrong row count or an element count
+  /// above the caller's bound), so that a hostile header cannot make the reader allocate or wait for more than
+  /// the caller allows.
+  public static func readStream(
+    source: String, maximumHeaderBytes: Int = 1 << 20, read: (Int) throws -> [UInt8],
+    accept: (NPYHeader) throws -> Void
+  ) throws -> NDArray {
+    var bytes = try read(8)
+    guard Array(bytes[0..<6]) == magic else {
+      throw FileFormatError.malformed(path: source, format: .npy, reason: "missing the \\x93NUMPY magic string")
+    }
+    guard (1...3).contains(bytes[6]), bytes[7] == 0 else {
+      throw FileFormatError.unsupported(path: source, format: .npy, feature: "format version \(bytes[6]).\(bytes[7])")
+    }
+    let lengthBytes = bytes[6] == 1 ? 2 : 4
+    bytes += try read(lengthBytes)
+    let headerLength = lengthBytes == 2
+      ? Int(readLE(bytes, 8, as: UInt16.self)!) : Int(readLE(bytes, 8, as: UInt32.self)!)
+    guard headerLength <= maximumHeaderBytes else {
+      throw FileFormatError.malformed(
+        path: source, format: .npy, reason: "header of \(headerLength) bytes (at most \(maximumHeaderBytes))")
+    }
+    bytes += try read(headerLength)
+    let header = try parseHeader(bytes, fileSize: bytes.count, checkData: false, source: source)
+    try accept(header)
+    let payload = try read(header.elementCount * header.elementType.size)
+    let data = payload.withUnsafeBytes { raw in
+      header.elementType.decode(raw, count: header.elementCount, bigEndian: header.bigEndian)
     }
     if header.fortranOrder && header.shape.count > 1 {
       return NDArray(unchecked: header.shape, data: fortranToC(data, shape: header.shape))

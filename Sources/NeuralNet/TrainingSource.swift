@@ -8,7 +8,8 @@ import NumericCore
 
 /// A simulator: given a count and a generator, returns θ [n, dθ] (constrained space) and x [n, dx] (or nil).
 /// It must draw all its randomness from the generator so that training is reproducible and resumable.
-public typealias BatchSimulator = (_ count: Int, _ rng: inout Xoshiro) -> (parameters: Matrix, data: Matrix?)
+/// It may throw (an external simulator that failed); the error ends training.
+public typealias BatchSimulator = (_ count: Int, _ rng: inout Xoshiro) throws -> (parameters: Matrix, data: Matrix?)
 
 /// One shard of simulations that can be (re)loaded on demand: θ [n, d_θ] (constrained space) and x [n, d_x].
 ///
@@ -143,7 +144,7 @@ public final class TrainingSource {
     case .simulator(let simulator):
       var rng = Xoshiro(seed: c.seed, stream: 0xB47C)
       if c.validationSimulations > 0 {
-        let v = simulator(c.validationSimulations, &rng)
+        let v = try simulator(c.validationSimulations, &rng)
         try checkShapes(v.parameters, v.data, name: "the validation simulations")
         validation = v
       }
@@ -204,7 +205,7 @@ public final class TrainingSource {
       let idx = Array(l.permutation[(k * bs)..<((k + 1) * bs)])
       return (l.theta.gatherRows(idx), conditionDimension > 0 ? l.x.gatherRows(idx) : nil)
     case .simulator(let simulator):
-      let (p, d) = simulator(configuration.batchSize, &stream)
+      let (p, d) = try simulator(configuration.batchSize, &stream)
       try checkShapes(p, d, name: "the simulator's batch")
       guard p.rows == configuration.batchSize else {
         throw TrainingError.shapeMismatch("the simulator returned \(p.rows) rows for a batch of \(configuration.batchSize)")

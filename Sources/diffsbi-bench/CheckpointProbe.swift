@@ -41,7 +41,7 @@ func runCheckpointProbe(out: String, directory: String?, mode: TrainingMode, eve
     } else {
       cfg.validationFraction = 0.1
       var rng = Xoshiro(seed: 3)
-      let (theta, simulated) = simulator(3000, &rng)
+      let (theta, simulated) = try simulator(3000, &rng)
       let x = simulated!
       let shards = (0..<4).map { k in
         let r = (k * 750)..<((k + 1) * 750)

@@ -37,16 +37,23 @@ struct Shard: ExpressibleByArgument, Equatable {
 struct SimulateCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "simulate",
-    abstract: "Simulate (θ, x) pairs from a built-in task into an .npz file.",
+    abstract: "Simulate (θ, x) pairs from a built-in task or your own simulator into an .npz file.",
     discussion: """
       Writes arrays "theta" [n, P] and "x" [n, D], or [n, N, D] for tasks whose data sets are sets or series. With --shard I/N (I = 1…N), --count is the size of the whole \
       campaign and this run draws shard I's share (rows ⌊(I−1)·count/N⌋ to ⌊I·count/N⌋) from its own random \
       stream derived from (seed, I): shards are disjoint, reproducible, and can run in any order on any \
-      machine. Members are stored uncompressed (as numpy.savez) unless --compress is given (as numpy.savez_compressed).
+      machine. Members are stored uncompressed (as numpy.savez) unless --compress is given (as numpy.savez_compressed). \
+      With --simulator CMD, θ come from --prior FILE (or --task's prior, drawn exactly as the built-in task draws \
+      them) and x from CMD's worker processes (Documentation/Simulators.md).
       """)
 
-  @Option(help: "Task name (see 'diffsbi tasks').")
-  var task: String
+  @Option(help: "Task name (see 'diffsbi tasks'): its simulator, or with --simulator its prior.")
+  var task: String?
+
+  @Option(help: "With --simulator: the prior to draw θ from (JSON, as train --prior).")
+  var prior: String?
+
+  @OptionGroup(title: "External simulator") var external: SimulatorOptions
 
   @Option(help: "Number of simulations (of the whole campaign with --shard).")
   var count: Int
@@ -67,25 +74,45 @@ struct SimulateCommand: ParsableCommand {
 
   func validate() throws {
     if count < 1 { throw ValidationError("--count must be at least 1") }
+    if external.simulator == nil && task == nil { throw ValidationError("give --task NAME or --simulator CMD") }
+    if external.simulator == nil && prior != nil { throw ValidationError("--prior applies to --simulator") }
+    if prior != nil && task != nil { throw ValidationError("give --task or --prior, not both") }
+    if external.simulator != nil && prior == nil && task == nil {
+      throw ValidationError("--simulator needs --prior FILE or --task NAME for θ")
+    }
   }
 
   func run() throws {
     common.apply()
     try checkOutputPath(out, allowed: ["npz"], option: "--out")
-    let t = try lookupTask(task)
     let s = shard ?? Shard(index: 1, count: 1)
     let rows = s.rows(of: count)
     let start = Date()
-    let (theta, x) = t.sampleJoint(count: rows.count, seed: s.seed(common.seed))
+    let theta: Matrix, x: Matrix, shape: [Int]
+    if external.simulator != nil {
+      let source = try SimulatorPrior.resolve(priorFile: prior, task: task)
+      // θ from the same stream as a built-in task's (SimulationTask.sampleJoint, Sources/Tasks/Task.swift), x from the workers.
+      var priorStream = Xoshiro(seed: s.seed(common.seed), stream: 0x7072_696F_72)
+      theta = source.prior.sample(count: rows.count, seed: priorStream.next())
+      let pool = try external.pool(seed: s.seed(common.seed), dataShape: source.task?.dataShape, quiet: common.quiet)
+      defer { pool.shutdown() }
+      x = try pool.simulate(theta, batchSize: external.simulatorBatch ?? 128)
+      shape = pool.dataShape ?? [x.cols]
+    } else {
+      let t = try lookupTask(task!)
+      (theta, x) = t.sampleJoint(count: rows.count, seed: s.seed(common.seed))
+      shape = t.dataShape
+    }
     let dropped = NonFiniteRows.count(in: x)
-    // Structured tasks (sets, series) write x as [n, N, D].
-    let xArray = try NDArray(shape: [x.rows] + (t.dataShape.count == 2 ? t.dataShape : [x.cols]), data: x.storage)
+    // Structured data (sets, series) are written as [n, N, D].
+    let xArray = try NDArray(shape: [x.rows] + (shape.count == 2 ? shape : [x.cols]), data: x.storage)
     try NPZ.write([("theta", NDArray(theta)), ("x", xArray)], to: out, compression: compress ? .deflate : .stored)
     let seconds = Date().timeIntervalSince(start)
-    common.info("simulate: \(rows.count) simulations of \(task) → \(out) (\(fmt(seconds, 1)) s"
+    let name = external.simulator.map { "'\($0)'" } ?? task!
+    common.info("simulate: \(rows.count) simulations of \(name) → \(out) (\(fmt(seconds, 1)) s"
                 + (dropped > 0 ? ", \(dropped) rows with NaN/Inf" : "") + ")")
     try common.emit([
-      "task": task, "simulations": rows.count, "shard": "\(s.index)/\(s.count)", "first_row": rows.lowerBound,
+      "task": task ?? NSNull(), "simulator": external.simulator ?? NSNull(), "simulations": rows.count, "shard": "\(s.index)/\(s.count)", "first_row": rows.lowerBound,
       "seconds": seconds, "non_finite_rows": dropped, "out": out,
     ])
   }

@@ -28,32 +28,52 @@ struct TrainCommand: ParsableCommand {
   var data: [String] = []
   @Option(help: "Output model directory.")
   var out: String
-  @Flag(help: "Online training: fresh simulations for every batch (with --task).")
+  @Flag(help: "Online training: fresh simulations for every batch (with --task or --simulator).")
   var online = false
-  @Option(help: "With --data: the prior θ was drawn from (JSON as sample --prior: gaussian, uniform, mixture, lognormal, product); sets the constraint transforms and is stored with the model.")
+  @Option(help: "With --data: the prior θ was drawn from; with --simulator: the prior to draw θ from (JSON as sample --prior: gaussian, uniform, mixture, lognormal, product). Sets the constraint transforms and is stored with the model.")
   var prior: String?
+  @OptionGroup(title: "External simulator") var external: SimulatorOptions
+  @Flag(help: "With --simulator --online: keep every simulation in OUT/simulations/online-*.npz.")
+  var keepSimulations = false
   @Flag(help: "Refuse data with NaN or infinite rows instead of dropping them.")
   var strict = false
   @Option(help: "Write crash-safe checkpoints (weights, optimizer, EMA, RNG and data position) to this directory.")
   var checkpoint: String?
   @Option(help: "Seconds between checkpoints (with --checkpoint; default 60; one is also written at the end).")
   var checkpointEvery: Double?
-  @Flag(help: "Continue from the checkpoint in --checkpoint DIR when one exists (same command, seed and threads).")
+  @Flag(help: """
+    Continue from the checkpoint in --checkpoint DIR when one exists (same command, seed and threads); with \
+    --simulator, also continue the simulations saved in OUT/simulations.
+    """)
   var resume = false
   @OptionGroup(title: "Estimator") var model: ModelOptions
   @OptionGroup(title: "Training") var training: TrainingOptions
   @OptionGroup var common: CommonOptions
 
   func validate() throws {
-    if task == nil && data.isEmpty { throw ValidationError("give --task NAME --simulations N, or --data FILE...") }
-    if task != nil && data.isEmpty && simulations == nil { throw ValidationError("--task needs --simulations N") }
+    let simulator = external.simulator != nil
+    if task == nil && data.isEmpty && !simulator {
+      throw ValidationError("give --task NAME --simulations N, --data FILE..., or --simulator CMD --prior FILE --simulations N")
+    }
+    if simulator && !data.isEmpty { throw ValidationError("give --simulator or --data, not both") }
+    if simulator && task == nil && prior == nil { throw ValidationError("--simulator needs --prior FILE or --task NAME for θ") }
+    if (task != nil || simulator) && data.isEmpty && simulations == nil {
+      throw ValidationError("\(simulator ? "--simulator" : "--task") needs --simulations N")
+    }
     if !data.isEmpty && simulations != nil { throw ValidationError("--simulations applies to --task without --data") }
     if let s = simulations, s < 1 { throw ValidationError("--simulations must be at least 1") }
-    if online && (task == nil || !data.isEmpty) { throw ValidationError("--online needs --task and no --data") }
+    if online && ((task == nil && !simulator) || !data.isEmpty) {
+      throw ValidationError("--online needs --task or --simulator, and no --data")
+    }
     if strict && data.isEmpty { throw ValidationError("--strict applies to --data files") }
-    if prior != nil && data.isEmpty { throw ValidationError("--prior applies to --data files (a task's prior is built in)") }
+    if prior != nil && data.isEmpty && !simulator {
+      throw ValidationError("--prior applies to --data files or --simulator (a task's prior is built in)")
+    }
     if prior != nil && task != nil { throw ValidationError("give --task or --prior, not both") }
-    if resume && checkpoint == nil { throw ValidationError("--resume needs --checkpoint DIR") }
+    if resume && checkpoint == nil && !(simulator && !online) {
+      throw ValidationError("--resume needs --checkpoint DIR (or --simulator without --online, for saved simulations)")
+    }
+    if keepSimulations && !(simulator && online) { throw ValidationError("--keep-simulations applies to --simulator with --online") }
     if checkpointEvery != nil && checkpoint == nil { throw ValidationError("--checkpoint-every needs --checkpoint DIR") }
     if let e = checkpointEvery, !(e > 0) { throw ValidationError("--checkpoint-every must be positive") }
   }
@@ -175,19 +195,40 @@ struct TrainCommand: ParsableCommand {
 
   func trainModel(task t: (any SimulationTask)?) throws -> [String: Any] {
     var config = try training.configuration(seed: common.seed, online: online)
-    let shape = try dataShape(task: t)
-    let stated = data.isEmpty ? nil : try statedPrior(dimension: shape.thetaCols)
-    let transforms = stated.map { coordinateConstraints(of: $0.prior) } ?? t.map(constraints(for:))
-    let estimator = try model.makeEstimator(parameters: shape.thetaCols, dataShape: shape.xShape,
-                                            constraints: transforms, seed: common.seed, source: shape.source)
-    let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
-    let (data, droppedBefore) = try trainingData(task: t, constraints: stated.map { _ in transforms! }, items: items,
-                                                 configuration: &config)
-    if let stated { try estimator.setTrainingPrior(specification: stated.json) }
+    let estimator: PosteriorEstimator
+    let data: TrainingData, droppedBefore: Int
+    var finish: () throws -> Void = {}
+    if external.simulator != nil {
+      let source = try SimulatorPrior.resolve(priorFile: prior, task: task)
+      let made = try simulatorData(source, configuration: &config)
+      estimator = try model.makeEstimator(
+        parameters: source.prior.dimension, dataShape: made.shape,
+        constraints: source.task.map(constraints(for:)) ?? coordinateConstraints(of: source.prior),
+        seed: common.seed, source: "the output of '\(external.simulator!)'")
+      if let json = source.json { try estimator.setTrainingPrior(specification: json) }
+      (data, droppedBefore, finish) = (made.data, made.dropped, made.finish)
+    } else {
+      let shape = try dataShape(task: t)
+      let stated = self.data.isEmpty ? nil : try statedPrior(dimension: shape.thetaCols)
+      let transforms = stated.map { coordinateConstraints(of: $0.prior) } ?? t.map(constraints(for:))
+      estimator = try model.makeEstimator(parameters: shape.thetaCols, dataShape: shape.xShape,
+                                          constraints: transforms, seed: common.seed, source: shape.source)
+      let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
+      (data, droppedBefore) = try trainingData(task: t, constraints: stated.map { _ in transforms! }, items: items,
+                                               configuration: &config)
+      if let stated { try estimator.setTrainingPrior(specification: stated.json) }
+    }
     let reporter = ProgressReporter(label: "train", mode: common.progressMode)
-    let history = try estimator.train(
-      data, configuration: config, checkpoint: try checkpointOptions(), resume: resume,
-      progress: trainingProgress(reporter, epochs: config.epochs, batchSize: config.batchSize))
+    let history: TrainingHistory
+    do {
+      history = try estimator.train(
+        data, configuration: config, checkpoint: try checkpointOptions(), resume: resume,
+        progress: trainingProgress(reporter, epochs: config.epochs, batchSize: config.batchSize))
+    } catch {
+      try? finish()
+      throw error
+    }
+    try finish()
     let dropped = droppedBefore + estimator.lastSourceStatistics.droppedRows
     if dropped > 0 { common.info("train: dropped \(dropped) rows with NaN or infinity") }
     try saveModel(estimator, task: t?.name, to: out)

@@ -24,6 +24,7 @@ import Testing
     (SpecificationError.invalid("prior"), 2),
     (ODEError.stepSizeTooSmall(t: 0.5), 1),
     (LinearAlgebraError.notPositiveDefinite(pivot: 1), 1),
+    (SimulatorError.timedOut(command: "sim", batch: 0, seconds: 1, stderr: []), 1),
   ]
 
   /// The names of the public error types declared in Sources (outside the command-line tool).
@@ -50,6 +51,11 @@ import Testing
     #expect(declared.subtracting(listed).isEmpty,
             "error types without an exit-code decision: \(declared.subtracting(listed).sorted())")
     #expect(listed.subtracting(declared).isEmpty, "listed but not declared: \(listed.subtracting(declared).sorted())")
+  }
+
+  @Test func simulatorOutputThatContradictsTheModelIsBadInput() {
+    #expect(exitCode(for: SimulatorError.wrongShape(command: "sim", batch: 0, expected: [2], got: [3])) == 2)
+    #expect(exitCode(for: SimulatorError.exited(command: "sim", batch: 0, status: "s", restarts: 3, stderr: [])) == 1)
   }
 
   @Test func eachTypeIsClassifiedOnceWithItsCode() {
