@@ -25,11 +25,11 @@ if [ "$what" = overhead ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = parallel ] || [ "$what" = all ]; then
-  echo "## a simulator costing 1 ms per row: 4,000 rows in batches of 100"
+  echo "## a simulator costing 1 ms per row: 10,000 rows in batches of 100"
   for k in 1 2; do
     start=$(date +%s.%N)
     $D simulate --simulator "python3 Examples/simulators/gaussian_noise.py --sleep-per-row 0.001" --task gaussian_linear \
-      --count 4000 --simulator-batch 100 --workers $k --out "$T/p$k.npz" --quiet
+      --count 10000 --simulator-batch 100 --workers $k --out "$T/p$k.npz" --quiet
     end=$(date +%s.%N)
     echo "workers $k: $(python3 -c "print('%.2f s' % ($end - $start))")"
   done

@@ -63,6 +63,9 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   /// condition, as BayesFlow's `drop_cond_prob`), so that the same network also learns the unconditional
   /// (prior) score for classifier-free guidance. 0 (the default) trains a purely conditional model.
   public var conditionDropout: Double
+  /// For a model trained sequentially for one observation: that observation, the rounds and the last round's
+  /// truncation box (nil: an amortized model, valid for any observation).
+  public var sequential: SequentialRecord?
 
   public init(
     method: EstimatorMethod = .diffusion, diffusion: DiffusionConfiguration = DiffusionConfiguration(),
@@ -84,10 +87,11 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case method, diffusion, flowMatching, consistency, stableConsistency, task, trainingPrior, simulations
-    case trainSeconds, lossHistory, validationHistory, conditionDropout
+    case trainSeconds, lossHistory, validationHistory, conditionDropout, sequential
   }
 
-  /// Decodes settings; model files written before `conditionDropout` or `trainingPrior` existed load with 0 and nil.
+  /// Decodes settings; model files written before `conditionDropout`, `trainingPrior` or `sequential` existed load
+  /// with 0 and nil.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     method = try c.decode(EstimatorMethod.self, forKey: .method)
@@ -102,6 +106,7 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
     lossHistory = try c.decode([Double].self, forKey: .lossHistory)
     validationHistory = try c.decode([Double].self, forKey: .validationHistory)
     conditionDropout = try c.decodeIfPresent(Double.self, forKey: .conditionDropout) ?? 0
+    sequential = try c.decodeIfPresent(SequentialRecord.self, forKey: .sequential)
   }
 }
 

@@ -30,6 +30,8 @@ extension LinearAlgebraError: ComputationError {}
 // A simulator that crashed, hung or wrote garbage is a failure of the run (1); output whose shape contradicts the
 // model, the task or saved simulations is bad input (2).
 extension SimulatorError: ComputationError {}
+// A truncated proposal that accepts almost nothing, or a round without a finite simulation.
+extension SequentialError: ComputationError {}
 
 /// The exit code of an error: 2 for bad input (a `UserInputError`, or JSON that does not decode), 1 otherwise.
 public func exitCode(for error: any Error) -> Int32 {

@@ -246,6 +246,10 @@ struct SampleCommand: ParsableCommand {
       throw ValidationError("--sampler: \(method.rawValue) models always use their own multistep sampler")
     }
     let obs = try readObservations(observation, for: estimator)
+    if estimator.isOtherObservation(obs) {
+      log("sample: warning: \(model) was trained sequentially for one observation; its posterior is valid for that "
+          + "observation only, not for \(observation)")
+    }
     let inference = try inferenceArguments.inferenceOptions(dimension: estimator.parameterDimension,
                                                            observations: obs.rows)
     let reporter = ProgressReporter(label: "sample", mode: common.progressMode)

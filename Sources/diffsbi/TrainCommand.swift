@@ -35,6 +35,7 @@ struct TrainCommand: ParsableCommand {
   @OptionGroup(title: "External simulator") var external: SimulatorOptions
   @Flag(help: "With --simulator --online: keep every simulation in OUT/simulations/online-*.npz.")
   var keepSimulations = false
+  @OptionGroup(title: "Sequential inference for one observation") var sequential: SequentialOptions
   @Flag(help: "Refuse data with NaN or infinite rows instead of dropping them.")
   var strict = false
   @Option(help: "Write crash-safe checkpoints (weights, optimizer, EMA, RNG and data position) to this directory.")
@@ -74,6 +75,12 @@ struct TrainCommand: ParsableCommand {
       throw ValidationError("--resume needs --checkpoint DIR (or --simulator without --online, for saved simulations)")
     }
     if keepSimulations && !(simulator && online) { throw ValidationError("--keep-simulations applies to --simulator with --online") }
+    if sequential.isSequential {
+      if online || !data.isEmpty || (task == nil && !simulator) {
+        throw ValidationError("--rounds and --observation need --task or --simulator with --simulations, without --online or --data")
+      }
+      if resume || checkpoint != nil { throw ValidationError("--resume and --checkpoint do not apply to sequential training") }
+    }
     if checkpointEvery != nil && checkpoint == nil { throw ValidationError("--checkpoint-every needs --checkpoint DIR") }
     if let e = checkpointEvery, !(e > 0) { throw ValidationError("--checkpoint-every must be positive") }
   }
@@ -194,6 +201,7 @@ struct TrainCommand: ParsableCommand {
   }
 
   func trainModel(task t: (any SimulationTask)?) throws -> [String: Any] {
+    if sequential.isSequential { return try trainSequentially(task: t) }
     var config = try training.configuration(seed: common.seed, online: online)
     let estimator: PosteriorEstimator
     let data: TrainingData, droppedBefore: Int

@@ -25,6 +25,7 @@ import Testing
     (ODEError.stepSizeTooSmall(t: 0.5), 1),
     (LinearAlgebraError.notPositiveDefinite(pivot: 1), 1),
     (SimulatorError.timedOut(command: "sim", batch: 0, seconds: 1, stderr: []), 1),
+    (SequentialError.noValidSimulations(round: 2), 1),
   ]
 
   /// The names of the public error types declared in Sources (outside the command-line tool).
