@@ -73,7 +73,14 @@ func runCalibration(
   let result = try estimator.sample(
     observations: obs, count: draws, sampler: sampler, options: options, seed: seed &+ 0x5A3B,
     progress: { d, t in progress.update(done: d, total: t, unit: "batches") })
-  let estimates = result.samples.map { m -> Matrix in
+  return try calibration(draws: result.samples, targets: targets, seed: seed, start: start)
+}
+
+/// The metrics and plots of `runCalibration` for given posterior draws (one matrix per data set) and the
+/// parameters that generated each data set.
+func calibration(draws samples: [Matrix], targets: Matrix, seed: UInt64, start: Date) throws -> CalibrationResult {
+  let draws = samples.map(\.rows).max() ?? 0
+  let estimates = samples.map { m -> Matrix in
     let f = finiteRows(m)
     return f.rows >= 2 ? f : m
   }

@@ -12,7 +12,10 @@ struct DiagnoseCommand: ParsableCommand {
     discussion: """
       Simulates N data sets from the task (or takes the first N finite (θ, x) rows of --data, your own held-out \
       simulations, not used in training), draws posterior samples for all of them, and writes metrics.json, \
-      one SVG per plot and report.html to the output directory.
+      one SVG per plot and report.html to the output directory. With --compose J, every data set is J i.i.d. \
+      observations of one θ drawn from the task's prior, and the composed posterior (the --composition rule and \
+      its settings, as in 'diffsbi sample --compose') is checked: the composition check of \
+      Documentation/Composition.md.
       """)
 
   @Option(help: "Model directory.")
@@ -27,6 +30,9 @@ struct DiagnoseCommand: ParsableCommand {
   var draws = 200
   @Option(help: "Output directory.")
   var out = "diffsbi-diagnose"
+  @Option(help: "Check composition: J i.i.d. observations per data set, composed into one posterior (with a task).")
+  var compose: Int?
+  @OptionGroup(title: "Composition (with --compose J)") var compositionArguments: CompositionArguments
   @OptionGroup var samplerArguments: SamplerArguments
   @OptionGroup var common: CommonOptions
 
@@ -34,6 +40,14 @@ struct DiagnoseCommand: ParsableCommand {
     if datasets < 2 { throw ValidationError("--datasets must be at least 2") }
     if draws < 2 { throw ValidationError("--draws must be at least 2") }
     if !data.isEmpty && task != nil { throw ValidationError("give --task or --data, not both") }
+    if let j = compose {
+      if j < 1 || j > 100_000 { throw ValidationError("--compose must be in 1…100000") }
+      if !data.isEmpty { throw ValidationError("--compose simulates its data sets from a task; it does not take --data") }
+    } else if compositionArguments.minibatch != nil || compositionArguments.damping != nil
+      || compositionArguments.composition != .direct || compositionArguments.refine != 0
+    {
+      throw ValidationError("--composition, --minibatch, --damping and --refine need --compose J")
+    }
   }
 
   func run() throws {
@@ -68,10 +82,24 @@ struct DiagnoseCommand: ParsableCommand {
         throw InputError("\(model): model dimensions \(estimator.parameterDimension)/\(estimator.conditionDimension) "
                          + "do not match task \(taskName) (\(t.parameterDimension)/\(t.dataDimension))")
       }
-      name = taskName
-      cal = try runCalibration(
-        estimator: estimator, task: t, dataSets: datasets, draws: draws, seed: common.seed,
-        sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
+      if let j = compose {
+        name = "\(taskName), \(j) composed observations (\(compositionArguments.composition.rawValue))"
+        var inference = InferenceOptions(priorDiffusion: compositionArguments.priorDiffusion,
+                                         refinementSteps: compositionArguments.refine)
+        inference.composition = try compositionArguments.compositionOptions(observations: j)
+        let check = try estimator.compositionCheck(
+          task: t, groups: j, dataSets: datasets, draws: draws, inference: inference,
+          sampler: samplerArguments.sampler, options: samplerArguments.options, seed: common.seed
+        ) { done, total in reporter.update(done: done, total: total, unit: "data sets") }
+        guard check.targets.rows >= 2 else { throw InputError("composition check: fewer than 2 finite data sets") }
+        cal = try calibration(draws: check.estimates, targets: check.targets, seed: common.seed,
+                              start: Date().addingTimeInterval(-check.seconds))
+      } else {
+        name = taskName
+        cal = try runCalibration(
+          estimator: estimator, task: t, dataSets: datasets, draws: draws, seed: common.seed,
+          sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
+      }
     }
     try makeDirectory(out)
     var report = HTMLReport(title: "diffsbi diagnose: \(name)", subtitle: model)
@@ -87,6 +115,10 @@ struct DiagnoseCommand: ParsableCommand {
                     + "\(fmt(cal.meanCalibrationError)); SBC \(cal.sbcVerdict) → \(out)")
     var summary = cal.json
     summary["out"] = out
+    if let j = compose {
+      summary["composed_observations"] = j
+      summary["composition"] = compositionArguments.composition.rawValue
+    }
     try common.emit(summary)
   }
 }

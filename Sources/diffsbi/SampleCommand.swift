@@ -109,10 +109,8 @@ private func readStructured(_ path: String, items: Int, width: Int) throws -> Ma
   return padded
 }
 
-/// Composition, prior adaptation and guidance options of `diffsbi sample`.
-struct InferenceArguments: ParsableArguments {
-  @Flag(help: "Compose all observation rows into one posterior p(θ | y_1…y_J) (score composition).")
-  var compose = false
+/// Composition settings shared by `diffsbi sample --compose` and `diffsbi diagnose --compose J`.
+struct CompositionArguments: ParsableArguments {
   @Option(help: "Composition rule with --compose: direct, gauss, auto-gauss, jac.")
   var composition: CompositionRule = .direct
   @Option(help: "Observations per score evaluation with --compose (mini-batch M ≤ J; default: all).")
@@ -123,22 +121,10 @@ struct InferenceArguments: ParsableArguments {
   var priorDiffusion: PriorDiffusion = .exact
   @Option(help: "Langevin refinement moves at a small time after sampling (the direct rule needs them; 0: none).")
   var refine = 0
-  @Option(help: "New prior to sample under (JSON: gaussian, uniform, mixture, lognormal or product; Documentation/CLI.md §3.4).")
-  var prior: String?
-  @Option(help: "The prior the model was trained under (JSON as --prior; default: the one stated at training, or the task's).")
-  var trainingPrior: String?
-  @Option(help: "Constraint guidance (JSON: {\"intervals\": [{\"index\": 0, \"low\": a, \"high\": b}], \"strength\": λ}).")
-  var constraints: String?
-  @Option(help: "Classifier-free guidance scale w (needs a model trained with --condition-dropout; 1: off).")
-  var cfgScale = 1.0
 
   func validate() throws {
-    if !compose && (minibatch != nil || damping != nil) {
-      throw ValidationError("--minibatch and --damping need --compose")
-    }
     if let m = minibatch, m < 1 { throw ValidationError("--minibatch must be at least 1") }
     if refine < 0 { throw ValidationError("--refine must be at least 0") }
-    if !cfgScale.isFinite { throw ValidationError("--cfg-scale must be a finite number") }
     _ = try dampingValues()
   }
 
@@ -152,17 +138,42 @@ struct InferenceArguments: ParsableArguments {
     return (v[0], v.count == 2 ? v[1] : 1)
   }
 
+  /// The composition of `j` observation rows.
+  func compositionOptions(observations j: Int) throws -> CompositionOptions {
+    if let m = minibatch, m > j { throw InputError("--minibatch \(m) exceeds the \(j) observation rows") }
+    let (d0, d1) = try dampingValues()
+    return CompositionOptions(method: composition.method, miniBatchSize: minibatch, dampingStart: d0, dampingEnd: d1)
+  }
+}
+
+/// Composition, prior adaptation and guidance options of `diffsbi sample`.
+struct InferenceArguments: ParsableArguments {
+  @Flag(help: "Compose all observation rows into one posterior p(θ | y_1…y_J) (score composition).")
+  var compose = false
+  @OptionGroup var compositionArguments: CompositionArguments
+  var composition: CompositionRule { compositionArguments.composition }
+  var priorDiffusion: PriorDiffusion { compositionArguments.priorDiffusion }
+  var refine: Int { compositionArguments.refine }
+  @Option(help: "New prior to sample under (JSON: gaussian, uniform, mixture, lognormal or product; Documentation/CLI.md §3.4).")
+  var prior: String?
+  @Option(help: "The prior the model was trained under (JSON as --prior; default: the one stated at training, or the task's).")
+  var trainingPrior: String?
+  @Option(help: "Constraint guidance (JSON: {\"intervals\": [{\"index\": 0, \"low\": a, \"high\": b}], \"strength\": λ}).")
+  var constraints: String?
+  @Option(help: "Classifier-free guidance scale w (needs a model trained with --condition-dropout; 1: off).")
+  var cfgScale = 1.0
+
+  func validate() throws {
+    if !compose && (compositionArguments.minibatch != nil || compositionArguments.damping != nil) {
+      throw ValidationError("--minibatch and --damping need --compose")
+    }
+    if !cfgScale.isFinite { throw ValidationError("--cfg-scale must be a finite number") }
+  }
+
   /// The inference options for an estimator with `dimension` parameters and `observations` rows.
   func inferenceOptions(dimension d: Int, observations j: Int) throws -> InferenceOptions {
     var o = InferenceOptions(priorDiffusion: priorDiffusion, guidanceScale: cfgScale, refinementSteps: refine)
-    if compose {
-      if let m = minibatch, m > j {
-        throw InputError("--minibatch \(m) exceeds the \(j) observation rows")
-      }
-      let (d0, d1) = try dampingValues()
-      o.composition = CompositionOptions(method: composition.method, miniBatchSize: minibatch, dampingStart: d0,
-                                         dampingEnd: d1)
-    }
+    if compose { o.composition = try compositionArguments.compositionOptions(observations: j) }
     if let p = prior { o.newPrior = try readPrior(p, dimension: d) }
     if let p = trainingPrior { o.trainingPrior = try readPrior(p, dimension: d) }
     if let c = constraints {

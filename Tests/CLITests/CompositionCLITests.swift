@@ -104,4 +104,20 @@ struct CompositionCLITests {
     Fixture.expectBadInput(try CLI.run(base + ["--cfg-scale", "2"]), mentioning: "condition dropout")
     #expect(!Fixture.exists(out))
   }
+
+  @Test func diagnoseComposeChecksComposedPosteriors() throws {
+    let (dir, model) = try Fixture.model()
+    let out = Fixture.path(dir, "compose-check")
+    let r = try CLI.run(["diagnose", "--model", model, "--compose", "3", "--datasets", "6", "--draws", "20",
+                         "--sampler", "dpm-solver-2m", "--steps", "10", "--composition", "gauss", "--out", out,
+                         "--json", "--quiet"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let summary = try Fixture.json(r)
+    #expect(summary["composed_observations"] as? Int == 3 && summary["composition"] as? String == "gauss")
+    #expect(summary["datasets"] as? Int == 6 && (summary["calibration_error"] as? [Double])?.count == 2)
+    #expect(Fixture.exists(Fixture.path(dir, "compose-check/report.html")))
+    Fixture.expectBadInput(
+      try CLI.run(["diagnose", "--model", model, "--composition", "gauss", "--out", out]), mentioning: "--compose J")
+  }
 }
+
