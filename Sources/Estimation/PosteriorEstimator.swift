@@ -240,6 +240,9 @@ public final class PosteriorEstimator: @unchecked Sendable {
     _ data: TrainingData, configuration: TrainingConfiguration, checkpoint: CheckpointOptions? = nil,
     resume: Bool = false, progress: ((TrainingProgress) -> Void)? = nil
   ) throws -> TrainingHistory {
+    if configuration.conditionTransform.map({ $0 != .identity }) == true && !configuration.standardizeConditions {
+      throw EstimatorError.unsupported("a condition transform is part of the condition standardization")
+    }
     let source = TrainingSource(data, configuration: configuration, transform: transform,
                                 conditionDimension: conditionDimension, conditionChannels: model.conditionChannels)
     do { try source.open() } catch let e as TrainingError {

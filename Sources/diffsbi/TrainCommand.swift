@@ -175,6 +175,9 @@ struct TrainCommand: ParsableCommand {
 
   func trainModel(task t: (any SimulationTask)?) throws -> [String: Any] {
     var config = try training.configuration(seed: common.seed, online: online)
+    if config.conditionTransform == nil, let name = t?.suggestedDataTransform {
+      config.conditionTransform = ElementTransform(rawValue: name)
+    }
     let shape = try dataShape(task: t)
     let stated = data.isEmpty ? nil : try statedPrior(dimension: shape.thetaCols)
     let transforms = stated.map { coordinateConstraints(of: $0.prior) } ?? t.map(constraints(for:))
