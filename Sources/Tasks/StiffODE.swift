@@ -40,6 +40,8 @@ public final class StiffODESolver {
   private let linearSolver: SUNLinearSolver
   private let callbacks: StiffCallbacks
   private var initialized = false
+  /// Internal steps taken over all integrations so far.
+  public private(set) var steps = 0
 
   /// A solver for systems of `dimension` states.
   public init(
@@ -117,6 +119,9 @@ public final class StiffODESolver {
           let flag = CVode(memory, stop, state, &tReached, CV_NORMAL)
           if flag < 0 { return .solverFailed(code: Int(flag), t: tReached) }
         }
+        var taken = 0
+        CVodeGetNumSteps(memory, &taken)
+        steps += taken
         for i in 0..<n {
           guard data[i].isFinite else { return .nonFinite(t: tReached) }
           y[i] = data[i]
