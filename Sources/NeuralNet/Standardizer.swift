@@ -21,6 +21,13 @@ public enum ElementTransform: String, Sendable, Codable, Equatable, CaseIterable
   case identity
   case log1p
 
+  /// The number of finite entries of `m` outside the transform's domain (log1p: x ≤ −1, which would become NaN or
+  /// −∞ and read as padding or break training).
+  public func countOutsideDomain(_ m: Matrix) -> Int {
+    guard self == .log1p else { return 0 }
+    return m.storage.reduce(0) { $0 + ($1.isFinite && $1 <= -1 ? 1 : 0) }
+  }
+
   /// The map applied to every element of `m`.
   public func apply(_ m: Matrix) -> Matrix {
     switch self {
