@@ -1,5 +1,7 @@
 // diffsbi-bench beer2014: throughput of the beer2014 simulator (CVODE BDF, Sources/Tasks/Beer2014.swift) on prior
-// draws, per thread count and tolerance, with the number of failed integrations and the range of the data.
+// draws, per thread count and tolerance, with the number of failed integrations and the range of the data; with
+// --network, training steps of the time-series summary network (714 × 38 series, 144-wide summary) with the
+// default TimeMLP, per convolution stride, timed by the thread's CPU clock on one thread.
 
 import ArgumentParser
 import DiffusionSBI
@@ -17,9 +19,16 @@ struct Beer2014BenchCommand: ParsableCommand {
   var tolerances = "1e-8:1e-12"
   @Option(help: "Random seed of the prior draws and the noise.")
   var seed: UInt64 = 1
+  @Flag(help: "Time training steps of the time-series summary network on 714 × 38 series instead.")
+  var network = false
+  @Option(help: "With --network: comma-separated convolution strides (0: the automatic one).")
+  var strides = "1,0"
+  @Option(help: "With --network: batch size.")
+  var batch = 64
 
   func run() throws {
     print(machineDescription())
+    if network { return try summaryTiming() }
     let base = Beer2014Task()
     let theta = base.prior.sample(count: simulations, seed: seed)
     let saved = Threading.count
@@ -46,6 +55,37 @@ struct Beer2014BenchCommand: ParsableCommand {
         print("| \(parts[0]) | \(parts[1]) | \(t) | \(simulations) | \(fmt(seconds, 2)) | \(fmt(Double(simulations) / seconds, 1)) "
               + "| \(fmt(cpu, 2)) | \(fmt(Double(simulations) / cpu, 1)) | \(failed) | \(fmt(Double(maxBac), 2)) | \(fmt(Double(maxInd), 2)) |")
       }
+    }
+  }
+}
+
+extension Beer2014BenchCommand {
+  /// Training steps (BenchObjective, AdamW) of the time-series network + 5 × 256 TimeMLP on standard-normal
+  /// series of the beer2014 shape, one thread, thread CPU clock.
+  func summaryTiming() throws {
+    let saved = (Threading.count, benchUsesThreadClock)
+    (Threading.count, benchUsesThreadClock) = (1, true)
+    defer { (Threading.count, benchUsesThreadClock) = saved }
+    print("| stride | kernel | GRU steps | summary params | batch | samples/s (1 thread, CPU clock) | step ms |")
+    print("|---|---|---|---|---|---|---|")
+    for stride in strides.split(separator: ",").compactMap({ Int($0) }) {
+      let choice = SummaryChoice(kind: .timeSeries, summaryDimension: 144, stride: stride == 0 ? nil : stride)
+      let architecture = try choice.architecture(dataShape: [714, 38])
+      guard case .timeSeries(let c) = architecture else { continue }
+      var rng = Xoshiro(seed: 1)
+      let summary = architecture.makeNetwork(rng: &rng)
+      let net = TimeMLP(configuration: TimeMLPConfiguration(inputDimension: 72, conditionDimension: 144), rng: &rng)
+      var cfg = TrainingConfiguration()
+      cfg.batchSize = batch
+      cfg.optimizer = .adamW
+      let trainer = Trainer(model: TrainableModel(network: net, summary: summary), objective: BenchObjective(),
+                            configuration: cfg)
+      var data = Xoshiro(seed: 2)
+      let b = TrainingBatch(parameters: data.normalMatrix(rows: batch, cols: 72),
+                            conditions: data.normalMatrix(rows: batch, cols: 714 * 38))
+      let s = stepSeconds(trainer, b, targetSeconds: 3)
+      print("| \(c.stride) | \(c.kernelSize) | \(c.windows) | \(summary.parameters.count) | \(batch) "
+            + "| \(fmt(Double(batch) / s, 0)) | \(fmt(s * 1e3, 1)) |")
     }
   }
 }
