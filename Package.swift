@@ -2,12 +2,12 @@
 // DiffusionSBI: amortized simulation-based inference with diffusion models.
 //
 // Layering (dependencies point downward only):
-//   COpenBLAS (Linux) / Accelerate (Apple), CZlib (system zlib)
+//   COpenBLAS (Linux) / Accelerate (Apple), CZlib (system zlib), CSundials (SUNDIALS CVODE)
 //   NumericCore        Matrix, BLAS shim, SIMD kernels, special functions, RNG and distributions
 //   FileFormats        .npy / .npz / CSV / safetensors readers and writers, atomic writes
 //   NeuralNet          layers with hand-written backward passes, TimeMLP, summary nets, optimizers, training
 //   Plotting           self-contained SVG plots
-//   Tasks              sbibm benchmark tasks and the review's case-study simulators
+//   Tasks              sbibm benchmark tasks and the review's case-study simulators (stiff ones through CVODE)
 //   Diffusion          schedules, parameterizations, samplers, the diffusion posterior estimator
 //   FlowMatching       flow matching and optimal-transport couplings
 //   Consistency        consistency models (discrete CT and continuous sCM)
@@ -46,6 +46,11 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
+    // SUNDIALS CVODE for stiff ODE simulators: libsundials-dev on Debian/Ubuntu, which ships no pkg-config file
+    // (the module map links libsundials_cvode by name; the headers are in the default include path).
+    .systemLibrary(
+      name: "CSundials",
+      providers: [.apt(["libsundials-dev"])]),
 
     // MARK: - Public API
     .target(
@@ -54,7 +59,7 @@ let package = Package(
     .target(name: "FileFormats", dependencies: ["NumericCore", "CZlib"]),
     .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats"]),
     .target(name: "Plotting", dependencies: ["NumericCore"]),
-    .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats"]),
+    .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats", "CSundials"]),
     .target(name: "Diffusion", dependencies: ["NumericCore"]),
     .target(name: "FlowMatching", dependencies: ["NumericCore", "Diffusion"]),
     .target(name: "Consistency", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs what DiffusionSBI needs beyond the Swift toolchain: the system BLAS and zlib.
-# Linux: OpenBLAS (pthreads build), zlib and pkg-config from the distribution; each is checked on its own and only
-# the missing ones are installed. macOS: nothing (Accelerate and zlib are part of the SDK).
+# Installs what DiffusionSBI needs beyond the Swift toolchain: the system BLAS, zlib and SUNDIALS CVODE.
+# Linux: OpenBLAS (pthreads build), zlib, SUNDIALS and pkg-config from the distribution; each is checked on its own
+# and only the missing ones are installed. macOS: SUNDIALS from Homebrew when missing (Accelerate and zlib are part
+# of the SDK).
 set -e
 case "$(uname -s)" in
   Linux)
@@ -16,6 +17,15 @@ case "$(uname -s)" in
         missing_dnf="$missing_dnf $2"
       fi
     done
+    # SUNDIALS ships no pkg-config file on Debian: look for the CVODE header and library instead.
+    cvode_lib=""
+    for f in /usr/lib/libsundials_cvode.so /usr/lib64/libsundials_cvode.so /usr/lib/*/libsundials_cvode.so; do
+      if [ -f "$f" ]; then cvode_lib="$f"; fi
+    done
+    if [ ! -f /usr/include/cvode/cvode.h ] || [ -z "$cvode_lib" ]; then
+      missing_apt="$missing_apt libsundials-dev"
+      missing_dnf="$missing_dnf sundials-devel"
+    fi
     if [ -z "$missing_apt" ]; then exit 0; fi
     SUDO=""
     if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
@@ -27,9 +37,13 @@ case "$(uname -s)" in
     elif command -v dnf >/dev/null 2>&1; then
       $SUDO dnf install -y $missing_dnf pkgconf-pkg-config
     else
-      echo "Please install the development files of OpenBLAS and zlib (pkg-config names: openblas, zlib)." >&2
+      echo "Please install the development files of OpenBLAS, zlib (pkg-config names: openblas, zlib) and SUNDIALS." >&2
       exit 1
     fi
     ;;
-  Darwin) ;;
+  Darwin)
+    if [ ! -f "$(brew --prefix 2>/dev/null)/include/cvode/cvode.h" ]; then
+      command -v brew >/dev/null 2>&1 && brew install sundials || echo "Please install SUNDIALS (CVODE)." >&2
+    fi
+    ;;
 esac

@@ -12,6 +12,7 @@ extension Prediction: ExpressibleByArgument {}
 extension LossWeighting: ExpressibleByArgument {}
 extension EstimatorMethod: ExpressibleByArgument {}
 extension SummaryKind: ExpressibleByArgument {}
+extension ElementTransform: ExpressibleByArgument {}
 
 /// `--summary`: a summary network, or none (structured data flattened into one row per data set).
 public enum SummaryOption: String, CaseIterable, ExpressibleByArgument, Sendable {
@@ -96,6 +97,8 @@ public struct ModelOptions: ParsableArguments {
   public var summaryDim: Int?
   @Option(help: "Hidden widths of the summary network, comma-separated (deepset: φ and ρ layers, default 64,64; set-transformer: attention width and one block per value, default 64,64; time-series: convolution filters and GRU width, default 32,64).")
   public var summaryWidths: String?
+  @Option(help: "Time-series network: stride of the convolution before the GRU, with a kernel of stride + 2 steps (default: 1 for series of up to 128 steps, else ceil(steps / 128)).")
+  public var summaryStride: Int?
 
   public init() {}
 
@@ -140,6 +143,10 @@ public struct ModelOptions: ParsableArguments {
       throw ValidationError("--summary-dim and --summary-widths need --summary deepset, set-transformer or time-series")
     }
     if let k = summaryDim, k < 1 { throw ValidationError("--summary-dim must be at least 1") }
+    if let s = summaryStride {
+      if summary?.kind != .timeSeries { throw ValidationError("--summary-stride needs --summary time-series") }
+      if s < 1 { throw ValidationError("--summary-stride must be at least 1") }
+    }
     if let w = summaryWidths { _ = try Self.parseWidths(w, option: "--summary-widths") }
   }
 
@@ -157,7 +164,8 @@ public struct ModelOptions: ParsableArguments {
   public func summaryChoice() throws -> SummaryChoice? {
     guard let kind = summary?.kind else { return nil }
     return SummaryChoice(kind: kind, summaryDimension: summaryDim ?? 16,
-                         widths: try summaryWidths.map { try Self.parseWidths($0, option: "--summary-widths") })
+                         widths: try summaryWidths.map { try Self.parseWidths($0, option: "--summary-widths") },
+                         stride: summaryStride)
   }
 
   /// The summary architecture for data sets of shape `dataShape` ([d] flat, [N, D] structured); refuses
@@ -282,6 +290,8 @@ public struct TrainingOptions: ParsableArguments {
   public var validationFraction = 0.0
   @Option(help: "Stop after this many epochs without a better validation loss and restore the best weights (needs --validation-fraction).")
   public var patience: Int?
+  @Option(help: "Element transform of the data before their standardization, stored with the model and applied when sampling: identity or log1p (default: the task's suggestion, log1p for beer2014; identity otherwise).")
+  public var dataTransform: ElementTransform?
 
   public init() {}
 
@@ -313,6 +323,7 @@ public struct TrainingOptions: ParsableArguments {
     c.useEMA = ema
     c.validationFraction = validationFraction
     c.earlyStoppingPatience = patience
+    c.conditionTransform = dataTransform
     let kind = optimizer ?? (online ? .adam : .adamw)
     if kind == .adam && weightDecay != nil {
       throw ValidationError("--weight-decay applies to AdamW; online training uses Adam unless --optimizer adamw")

@@ -245,6 +245,12 @@ public final class PosteriorEstimator: @unchecked Sendable {
     _ data: TrainingData, configuration: TrainingConfiguration, checkpoint: CheckpointOptions? = nil,
     resume: Bool = false, progress: ((TrainingProgress) -> Void)? = nil
   ) throws -> TrainingHistory {
+    if configuration.conditionTransform.map({ $0 != .identity }) == true && !configuration.standardizeConditions {
+      throw EstimatorError.unsupported("a condition transform is part of the condition standardization")
+    }
+    if let g = configuration.conditionTransform, case .simulations(_, let x?) = data, g.countOutsideDomain(x) > 0 {
+      throw EstimatorError.nonFiniteInput("the \(g.rawValue) data transform needs values above −1")
+    }
     let source = TrainingSource(data, configuration: configuration, transform: transform,
                                 conditionDimension: conditionDimension, conditionChannels: model.conditionChannels)
     do { try source.open() } catch let e as TrainingError {
@@ -325,6 +331,9 @@ public final class PosteriorEstimator: @unchecked Sendable {
   public func checkObservations(_ observations: Matrix) throws {
     let invalid = conditionChannels.map { NonFiniteRows.indices(in: observations, items: $0.items, width: $0.width) }
       ?? NonFiniteRows.indices(in: observations)
+    if let g = conditionStandardizer?.transform, g.countOutsideDomain(observations) > 0 {
+      throw EstimatorError.nonFiniteInput("the model's \(g.rawValue) data transform needs observation values above −1")
+    }
     if let r = invalid.first {
       throw EstimatorError.nonFiniteInput(
         conditionChannels == nil ? "observation \(r + 1) contains NaN or infinity"

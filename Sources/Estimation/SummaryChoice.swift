@@ -17,17 +17,28 @@ public enum SummaryKind: String, Sendable, Codable, CaseIterable {
 /// (default 64, 64); SetTransformer, the attention width (first value, a multiple of the 4 heads) and one
 /// self-attention block per value (default 64, 64: width 64, two blocks); time-series network, the convolution
 /// filters and the GRU width (first and last value; default 32, 64).
+///
+/// `stride` (time-series network only) is the convolution's stride S; with S > 1 the kernel is S + 2 steps wide
+/// (neighbouring windows overlap by two steps, as the unit-stride kernel of 3), so that the GRU reads
+/// ⌊(T − S − 2)/S⌋ + 1 windows instead of T − 2. nil chooses S = 1 for series of up to 128 steps and ⌈T/128⌉
+/// beyond (714 steps: S = 6, kernel 8, 118 windows).
 public struct SummaryChoice: Sendable, Equatable {
   public var kind: SummaryKind
   /// Width of the learned summary (default 16, as BayesFlow's summary networks).
   public var summaryDimension: Int
   public var widths: [Int]?
+  public var stride: Int?
 
-  public init(kind: SummaryKind, summaryDimension: Int = 16, widths: [Int]? = nil) {
+  public init(kind: SummaryKind, summaryDimension: Int = 16, widths: [Int]? = nil, stride: Int? = nil) {
     self.kind = kind
     self.summaryDimension = summaryDimension
     self.widths = widths
+    self.stride = stride
   }
+
+  /// The stride chosen for a series of `steps` steps when none is given: the smallest that leaves the GRU at most
+  /// 128 convolution windows (about; 1 up to 128 steps).
+  public static func automaticStride(steps: Int) -> Int { steps <= 128 ? 1 : (steps + 127) / 128 }
 
   /// The architecture for data sets of `items` items with `width` features each; throws on sizes the network
   /// cannot take (a time series shorter than the convolution kernel, attention widths not divisible by the heads).
@@ -63,6 +74,12 @@ public struct SummaryChoice: Sendable, Equatable {
       if let w = widths {
         c.filters = w[0]
         c.recurrentDimension = w[w.count - 1]
+      }
+      let s = stride ?? Self.automaticStride(steps: items)
+      guard s >= 1 else { throw EstimatorError.unsupported("the convolution stride must be positive") }
+      if s > 1 {
+        c.stride = s
+        c.kernelSize = s + 2
       }
       guard items >= c.kernelSize else {
         throw EstimatorError.shapeMismatch("a time series needs at least \(c.kernelSize) steps, the data have \(items)")

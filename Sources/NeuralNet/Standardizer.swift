@@ -12,12 +12,42 @@ public struct ChannelGroups: Sendable, Codable, Equatable {
   }
 }
 
+/// An elementwise map applied to data before their statistics and before standardization (part of the network's
+/// input transform, stored with the condition standardizer in the model file).
+///
+/// - `log1p`: x ↦ log(1 + x), for non-negative data spanning orders of magnitude (the beer2014 task's clipped
+///   concentrations, as the review's `log1p` adapter step). NaN padding stays NaN.
+public enum ElementTransform: String, Sendable, Codable, Equatable, CaseIterable {
+  case identity
+  case log1p
+
+  /// The number of finite entries of `m` outside the transform's domain (log1p: x ≤ −1, which would become NaN or
+  /// −∞ and read as padding or break training).
+  public func countOutsideDomain(_ m: Matrix) -> Int {
+    guard self == .log1p else { return 0 }
+    return m.storage.reduce(0) { $0 + ($1.isFinite && $1 <= -1 ? 1 : 0) }
+  }
+
+  /// The map applied to every element of `m`.
+  public func apply(_ m: Matrix) -> Matrix {
+    switch self {
+    case .identity: return m
+    case .log1p:
+      var out = m
+      out.withUnsafeMutableBufferPointer { p in for k in p.indices { p[k] = Foundation.log1p(p[k]) } }
+      return out
+    }
+  }
+}
+
 /// Per-feature running mean and standard deviation (Welford 1962; batches merged by Chan et al. 1979):
 ///
 ///     n_ab = n_a + n_b,  δ = μ_b − μ_a,  μ_ab = μ_a + δ·n_b/n_ab,  M2_ab = M2_a + M2_b + δ²·n_a·n_b/n_ab
 ///
 /// `std = √(M2/n)` (population), replaced by 1 where it is 0 or undefined, as BayesFlow's `Standardization`.
 /// Forward `z = (x − μ)/std`, inverse `x = μ + std·z`. Statistics are Double; stored with the model.
+/// With an element transform g (`transform`), the statistics are those of g(x) and forward is `(g(x) − μ)/std`;
+/// `destandardize` returns g(x), not x (g is only ever applied to data, which are never mapped back).
 ///
 /// With `channels`, the first `items × width` columns are items (set elements, time steps) of `width` features:
 /// the statistics of feature k are those of all items' k-th values together (standardization per feature channel,
@@ -29,22 +59,29 @@ public struct Standardizer: Sendable, Codable, Equatable {
   public private(set) var m2: [Double]
   /// Item structure of the leading columns whose statistics are tied per feature channel (nil: per column).
   public private(set) var channels: ChannelGroups?
+  /// The element transform applied before the statistics and the standardization (nil: none; model files written
+  /// before it existed load with nil).
+  public private(set) var transform: ElementTransform?
 
-  public init(dimension: Int, channels: ChannelGroups? = nil) {
+  public init(dimension: Int, channels: ChannelGroups? = nil, transform: ElementTransform? = nil) {
     precondition(channels.map { $0.items * $0.width <= dimension } ?? true, "channel groups exceed the dimension")
     mean = [Double](repeating: 0, count: dimension)
     m2 = mean
     counts = mean
     self.channels = channels
+    self.transform = transform == .identity ? nil : transform
   }
 
   /// Restores saved statistics.
-  public init(counts: [Double], mean: [Double], m2: [Double], channels: ChannelGroups? = nil) {
+  public init(
+    counts: [Double], mean: [Double], m2: [Double], channels: ChannelGroups? = nil, transform: ElementTransform? = nil
+  ) {
     precondition(mean.count == m2.count && counts.count == mean.count)
     self.counts = counts
     self.mean = mean
     self.m2 = m2
     self.channels = channels
+    self.transform = transform == .identity ? nil : transform
   }
 
   public var dimension: Int { mean.count }
@@ -56,8 +93,9 @@ public struct Standardizer: Sendable, Codable, Equatable {
 
   /// Folds a batch (rows are samples) into the running statistics. Non-finite values (NaN padding of sets or
   /// sequences, failed simulations) are skipped feature by feature.
-  public mutating func update(_ batch: Matrix) {
-    precondition(batch.cols == dimension, "standardizer has dimension \(dimension), batch has \(batch.cols)")
+  public mutating func update(_ raw: Matrix) {
+    precondition(raw.cols == dimension, "standardizer has dimension \(dimension), batch has \(raw.cols)")
+    let batch = transform?.apply(raw) ?? raw
     let tied = channels.map { $0.items * $0.width } ?? 0
     if let g = channels {
       for k in 0..<g.width { merge(batch, columns: Array(stride(from: k, to: tied, by: g.width))) }
@@ -94,13 +132,13 @@ public struct Standardizer: Sendable, Codable, Equatable {
     }
   }
 
-  /// `(x − μ)/std` row by row.
+  /// `(g(x) − μ)/std` row by row (g the element transform, if any).
   public func standardize(_ x: Matrix) -> Matrix {
     precondition(x.cols == dimension)
     let s = std
     let scale = s.map { Float(1 / $0) }
     let shift = zip(mean, s).map { Float(-$0 / $1) }
-    var out = x
+    var out = transform?.apply(x) ?? x
     out.multiplyRowVector(scale)
     out.addRowVector(shift)
     return out

@@ -55,7 +55,7 @@ extension SummaryArchitecture {
       return [t.elementDimension, t.setSize, t.summaryDimension, t.width, t.heads].allSatisfy({ $0 > 0 && $0 <= 1 << 16 })
         && t.blocks >= 0 && t.blocks <= 64 && t.width % t.heads == 0
     case .timeSeries(let t):
-      return [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension]
+      return [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension, t.stride]
         .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) && t.kernelSize <= t.steps
     }
   }

@@ -1,4 +1,5 @@
-// Summary network for sequences: a 1-D convolution followed by a GRU (as BayesFlow's TimeSeriesNetwork).
+// Summary network for sequences: a (strided) 1-D convolution followed by a GRU (as BayesFlow's TimeSeriesNetwork;
+// the stride shortens long series before the recurrent block).
 
 import NumericCore
 
@@ -8,25 +9,47 @@ public struct TimeSeriesConfiguration: Sendable, Codable, Equatable {
   public var featureDimension: Int
   public var steps: Int
   public var summaryDimension: Int
-  /// Convolution filters F and kernel size K, GRU width H, activation of the convolution.
+  /// Convolution filters F, kernel size K and stride S, GRU width H, activation of the convolution.
   public var filters: Int
   public var kernelSize: Int
   public var recurrentDimension: Int
   public var activation: Activation
+  public var stride: Int
 
   public init(
     featureDimension: Int, steps: Int, summaryDimension: Int, filters: Int = 32, kernelSize: Int = 3,
-    recurrentDimension: Int = 64, activation: Activation = .mish
+    recurrentDimension: Int = 64, activation: Activation = .mish, stride: Int = 1
   ) {
     (self.featureDimension, self.steps, self.summaryDimension) = (featureDimension, steps, summaryDimension)
     (self.filters, self.kernelSize, self.recurrentDimension) = (filters, kernelSize, recurrentDimension)
     self.activation = activation
+    self.stride = stride
   }
+
+  enum CodingKeys: String, CodingKey {
+    case featureDimension, steps, summaryDimension, filters, kernelSize, recurrentDimension, activation, stride
+  }
+
+  /// Decodes a configuration; model files written before `stride` existed load with stride 1.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    featureDimension = try c.decode(Int.self, forKey: .featureDimension)
+    steps = try c.decode(Int.self, forKey: .steps)
+    summaryDimension = try c.decode(Int.self, forKey: .summaryDimension)
+    filters = try c.decode(Int.self, forKey: .filters)
+    kernelSize = try c.decode(Int.self, forKey: .kernelSize)
+    recurrentDimension = try c.decode(Int.self, forKey: .recurrentDimension)
+    activation = try c.decode(Activation.self, forKey: .activation)
+    stride = try c.decodeIfPresent(Int.self, forKey: .stride) ?? 1
+  }
+
+  /// The number of convolution windows the GRU reads, ⌊(T − K)/S⌋ + 1.
+  public var windows: Int { (steps - kernelSize) / max(stride, 1) + 1 }
 }
 
 /// Conv1D + GRU summary network:
 ///
-///     c_t = act(Σ_{k<K} x_{t+k} W_k + b)                    ('valid' convolution, t < T − K + 1)
+///     c_t = act(Σ_{k<K} x_{tS+k} W_k + b)                   ('valid' convolution with stride S, t < ⌊(T−K)/S⌋ + 1)
 ///     z = σ(c W_z + h U_z + b),  r = σ(c W_r + h U_r + b),  n = tanh(c W_n + b + r ⊙ (h U_n + b'))
 ///     h ← z ⊙ h + (1 − z) ⊙ n                               (GRU, Cho et al. 2014, Keras `reset_after`)
 ///     s = h_T W_out + b_out
@@ -63,7 +86,7 @@ public final class TimeSeriesNetwork: SummaryNetwork, @unchecked Sendable {
   }
 
   static func makeLayout(_ c: TimeSeriesConfiguration) -> (ParameterLayout, (Dense, Dense, Dense, Dense)) {
-    precondition(c.featureDimension > 0 && c.kernelSize > 0 && c.steps >= c.kernelSize && c.filters > 0
+    precondition(c.featureDimension > 0 && c.kernelSize > 0 && c.stride > 0 && c.steps >= c.kernelSize && c.filters > 0
                  && c.recurrentDimension > 0 && c.summaryDimension > 0, "invalid TimeSeriesNetwork shape")
     var layout = ParameterLayout()
     let k = c.kernelSize * c.featureDimension, h = c.recurrentDimension
@@ -77,7 +100,7 @@ public final class TimeSeriesNetwork: SummaryNetwork, @unchecked Sendable {
   public var inputDimension: Int { configuration.steps * configuration.featureDimension }
   public var outputDimension: Int { configuration.summaryDimension }
   public var architecture: SummaryArchitecture { .timeSeries(configuration) }
-  var windows: Int { configuration.steps - configuration.kernelSize + 1 }
+  var windows: Int { configuration.windows }
 
   /// Steps per block of the input-projection and weight-gradient GEMMs: about 512 rows, so that a block's
   /// [rows, 3H] projections and gradients stay in cache between the GEMM and the gate pass.
@@ -98,7 +121,7 @@ public final class TimeSeriesNetwork: SummaryNetwork, @unchecked Sendable {
     x.withUnsafeBufferPointer { src in
       for t in 0..<tw {
         for r in 0..<b {
-          let xr = src.baseAddress! + r * cf.steps * d + t * d, cr = col + (t * b + r) * kk
+          let xr = src.baseAddress! + r * cf.steps * d + t * cf.stride * d, cr = col + (t * b + r) * kk
           var ok: Float = 1
           for j in 0..<kk {
             let v = xr[j]

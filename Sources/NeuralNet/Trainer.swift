@@ -28,6 +28,9 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
   public var restoreBestWeights = true
   public var standardizeParameters = true
   public var standardizeConditions = true
+  /// Element transform of the conditions before their standardization (nil: none), stored with the condition
+  /// standardizer so that sampling applies it too; it needs `standardizeConditions`.
+  public var conditionTransform: ElementTransform?
 
   public init() {}
 
@@ -111,7 +114,8 @@ public final class Trainer: @unchecked Sendable {
     parameterStandardizer = Standardizer(dimension: d)
     let dc = conditionDimension ?? model.conditionDimension
     self.conditionDimension = dc
-    conditionStandardizer = dc > 0 ? Standardizer(dimension: dc, channels: model.conditionChannels) : nil
+    conditionStandardizer = dc > 0
+      ? Standardizer(dimension: dc, channels: model.conditionChannels, transform: configuration.conditionTransform) : nil
     optimizer = AdamOptimizer(configuration: configuration.resolvedOptimizer(online: false))
     ema = configuration.useEMA ? PowerEMA(gamma: configuration.emaGamma) : nil
   }

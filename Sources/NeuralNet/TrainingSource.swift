@@ -248,7 +248,9 @@ public final class TrainingSource {
   /// running mean and M2 merged batch by batch, equal to the statistics of the concatenated training rows).
   private func openShards(_ shards: [TrainingShard]) throws {
     var p = Standardizer(dimension: parameterDimension)
-    var cstat = conditionDimension > 0 ? Standardizer(dimension: conditionDimension, channels: conditionChannels) : nil
+    var cstat = conditionDimension > 0
+      ? Standardizer(dimension: conditionDimension, channels: conditionChannels, transform: configuration.conditionTransform)
+      : nil
     var valTheta: [Matrix] = [], valX: [Matrix] = []
     for (i, shard) in shards.enumerated() {
       let l = try loadTraining(shard, index: i)

@@ -17,6 +17,8 @@ public enum ODEError: Error, Equatable, CustomStringConvertible {
   case nonFinite(t: Double)
   /// The output times are not sorted ascending or start before the initial time.
   case invalidTimes
+  /// An external solver (CVODE, Tasks/StiffODE.swift) returned the negative flag `code` at time `t`.
+  case solverFailed(code: Int, t: Double)
 
   public var description: String {
     switch self {
@@ -24,6 +26,7 @@ public enum ODEError: Error, Equatable, CustomStringConvertible {
     case .tooManySteps(let t): return "ODE integration exceeded the step limit at t = \(t)"
     case .nonFinite(let t): return "ODE state became non-finite at t = \(t)"
     case .invalidTimes: return "ODE output times must be ascending and not before the initial time"
+    case .solverFailed(let code, let t): return "ODE solver failed with flag \(code) at t = \(t)"
     }
   }
 }

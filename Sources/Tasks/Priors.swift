@@ -166,3 +166,87 @@ public struct LogNormalPrior: Prior {
     zip(mu, sigma).map { ((Foundation.exp($1 * $1) - 1) * Foundation.exp(2 * $0 + $1 * $1)).squareRoot() }
   }
 }
+
+/// Independent truncated normals: θ_j ~ N(μ_j, σ_j²) restricted to [a_j, b_j] (the review's prior of the beer2014
+/// task, SciPy `truncnorm`). With α = (a − μ)/σ, β = (b − μ)/σ, z = (θ − μ)/σ and Z = Φ(β) − Φ(α):
+///
+///     log p = Σ_j [−½z² − log σ − ½ log 2π − log Z]  inside the box (−∞ outside),  ∂/∂θ_j = −z/σ,
+///     mean = μ + σ(φ(α) − φ(β))/Z,  variance = σ²[1 + (αφ(α) − βφ(β))/Z − ((φ(α) − φ(β))/Z)²]
+///
+/// (Johnson, Kotz & Balakrishnan, "Continuous Univariate Distributions" Vol. 1, §10.1). Draws: rejection from the
+/// untruncated normal when Z ≥ 0.3, otherwise the inverse CDF Φ⁻¹(Φ(α) + u·Z).
+public struct TruncatedNormalPrior: Prior {
+  public let mu: [Double]
+  public let sigma: [Double]
+  public let lower: [Double]
+  public let upper: [Double]
+  /// Z_j = Φ(β_j) − Φ(α_j), the mass inside the bounds.
+  public let mass: [Double]
+  public var dimension: Int { mu.count }
+  public var constraint: ParameterConstraint { .box(lower: lower, upper: upper) }
+
+  public init(mean: [Double], standardDeviation: [Double], lower: [Double], upper: [Double]) {
+    let d = mean.count
+    precondition(standardDeviation.count == d && lower.count == d && upper.count == d)
+    precondition((0..<d).allSatisfy { standardDeviation[$0] > 0 && lower[$0] < upper[$0] }, "empty truncation")
+    mu = mean
+    sigma = standardDeviation
+    self.lower = lower
+    self.upper = upper
+    mass = (0..<d).map {
+      Special.normalCDF((upper[$0] - mean[$0]) / standardDeviation[$0])
+        - Special.normalCDF((lower[$0] - mean[$0]) / standardDeviation[$0])
+    }
+  }
+
+  public func sample(count: Int, seed: UInt64) -> Matrix {
+    blockedRowMap(rows: count, outputColumns: dimension, seed: seed) { rng, _, out in
+      for j in 0..<mu.count {
+        let a = (lower[j] - mu[j]) / sigma[j], b = (upper[j] - mu[j]) / sigma[j]
+        var z: Double
+        if mass[j] >= 0.3 {
+          repeat { z = rng.nextNormal() } while z < a || z > b
+        } else {
+          let pa = Special.normalCDF(a)
+          z = min(max(Special.normalQuantile(pa + rng.nextDouble() * mass[j]), a), b)
+        }
+        out[j] = Float(mu[j] + sigma[j] * z)
+      }
+    }
+  }
+
+  public func logDensity(_ theta: Matrix) -> [Double] {
+    (0..<theta.rows).map { r in
+      var s = 0.0
+      for j in 0..<dimension {
+        let v = Double(theta[r, j])
+        if !(v >= lower[j] && v <= upper[j]) { return -.infinity }
+        let z = (v - mu[j]) / sigma[j]
+        s += -0.5 * z * z - Foundation.log(sigma[j]) - 0.5 * log2Pi - Foundation.log(mass[j])
+      }
+      return s
+    }
+  }
+
+  public func score(_ theta: Matrix) -> Matrix? {
+    var out = Matrix(rows: theta.rows, cols: dimension)
+    for r in 0..<theta.rows {
+      for j in 0..<dimension { out[r, j] = Float(-(Double(theta[r, j]) - mu[j]) / (sigma[j] * sigma[j])) }
+    }
+    return out
+  }
+
+  /// (φ(α) − φ(β))/Z and (αφ(α) − βφ(β))/Z per coordinate.
+  private var moments: [(Double, Double)] {
+    (0..<dimension).map { j in
+      let a = (lower[j] - mu[j]) / sigma[j], b = (upper[j] - mu[j]) / sigma[j]
+      let pdf = { (x: Double) -> Double in x.isInfinite ? 0 : Foundation.exp(-0.5 * x * x) / (2 * Double.pi).squareRoot() }
+      return ((pdf(a) - pdf(b)) / mass[j], (a * pdf(a) - b * pdf(b)) / mass[j])
+    }
+  }
+
+  public var mean: [Double] { zip(moments, 0..<dimension).map { mu[$1] + sigma[$1] * $0.0 } }
+  public var standardDeviation: [Double] {
+    zip(moments, 0..<dimension).map { m, j in sigma[j] * (1 + m.1 - m.0 * m.0).squareRoot() }
+  }
+}

@@ -82,11 +82,14 @@ public protocol SimulationTask: Sendable {
   var hasExactPosterior: Bool { get }
   /// The folder name under the sbibm data directory, or nil for tasks without sbibm data.
   var sbibmDataName: String? { get }
+  /// The element transform an estimator should apply to x before standardizing it (`log1p`), or nil for none.
+  var suggestedDataTransform: String? { get }
 }
 
 extension SimulationTask {
   public func samplePosterior(observation: [Float], count: Int, seed: UInt64) -> Matrix? { nil }
   public var sbibmDataName: String? { nil }
+  public var suggestedDataTransform: String? { nil }
   public var hasExactPosterior: Bool { false }
   public var dataShape: [Int] { [dataDimension] }
 

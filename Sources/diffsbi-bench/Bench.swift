@@ -12,6 +12,7 @@
 //   diffsbi-bench coupling      cost of the optimal-transport couplings of flow matching
 //   diffsbi-bench hierarchical  hierarchical drift-diffusion with trained global/local networks
 //   diffsbi-bench npz           time to load a large .npz, stored and deflated
+//   diffsbi-bench beer2014      simulations per second of the beer2014 ODE task on prior draws
 //   diffsbi-bench all           gemm, kernels and train
 //
 // Options are parsed by swift-argument-parser with the option groups of `diffsbi` (CommandLineOptions): a bad
@@ -30,7 +31,7 @@ struct DiffSBIBench: ParsableCommand {
     subcommands: [
       GEMMBenchCommand.self, KernelBenchCommand.self, TrainBenchCommand.self, SBIBMBenchCommand.self,
       HighDimBenchCommand.self, SweepBenchCommand.self, CompositionBenchCommand.self, DriftDiffusionAblationCommand.self,
-      CouplingTimingCommand.self, ReferenceCommand.self,
+      CouplingTimingCommand.self, ReferenceCommand.self, Beer2014BenchCommand.self,
       HierarchicalBenchCommand.self, NPZBenchCommand.self, CheckpointProbeCommand.self, AllBenchCommand.self,
     ],
     defaultSubcommand: AllBenchCommand.self)

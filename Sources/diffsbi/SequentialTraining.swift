@@ -35,7 +35,8 @@ struct SequentialOptions: ParsableArguments {
 
 extension TrainCommand {
   func trainSequentially(task t: (any SimulationTask)?) throws -> [String: Any] {
-    let config = try training.configuration(seed: common.seed, online: false)
+    var config = try training.configuration(seed: common.seed, online: false)
+    applySuggestedTransform(&config, task: t)
     let n = simulations!
     let rounds = sequential.rounds ?? 2
     let drawPrior: any Prior, priorJSON: String?, transforms: [Constraint], dataShape: [Int]

@@ -203,6 +203,7 @@ struct TrainCommand: ParsableCommand {
   func trainModel(task t: (any SimulationTask)?) throws -> [String: Any] {
     if sequential.isSequential { return try trainSequentially(task: t) }
     var config = try training.configuration(seed: common.seed, online: online)
+    applySuggestedTransform(&config, task: t)
     let estimator: PosteriorEstimator
     let data: TrainingData, droppedBefore: Int
     var finish: () throws -> Void = {}
@@ -263,5 +264,14 @@ func saveModel(_ estimator: PosteriorEstimator, task: String?, to path: String) 
   do { try estimator.save(to: path) } catch {
     if !existed { try? FileManager.default.removeItem(atPath: path) }
     throw error
+  }
+}
+
+extension TrainCommand {
+  /// A task's suggested input transform of the data (beer2014: log1p) unless --data-transform gave one.
+  func applySuggestedTransform(_ config: inout TrainingConfiguration, task t: (any SimulationTask)?) {
+    if config.conditionTransform == nil, let name = t?.suggestedDataTransform {
+      config.conditionTransform = ElementTransform(rawValue: name)
+    }
   }
 }

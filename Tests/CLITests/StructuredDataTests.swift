@@ -92,6 +92,10 @@ struct StructuredDataTests {
     try NPZ.write([("theta", theta), ("x", try NDArray(shape: [200, 12], data: x.data))], to: flat)
     Fixture.expectBadInput(try train(flat, ["--summary", "deepset"]), mentioning: "[n, N, D]")
     Fixture.expectBadInput(try train(sims, ["--summary-dim", "4"]), mentioning: "--summary")
+    Fixture.expectBadInput(try train(sims, ["--summary", "deepset", "--summary-stride", "2"]),
+                           mentioning: "--summary-stride")
+    // Normal draws go below −1, outside log1p's domain.
+    Fixture.expectBadInput(try train(sims, ["--summary", "deepset", "--data-transform", "log1p"]), mentioning: "log1p")
     Fixture.expectBadInput(try train(sims, ["--summary", "set-transformer", "--summary-widths", "10"]),
                            mentioning: "heads")
     #expect(!Fixture.exists(Fixture.path(dir, "bad")))

@@ -121,6 +121,29 @@ extension NeuralNetSuite {
       #expect(abs(p.std[0] - (8.0 / 3).squareRoot()) < 1e-12 && p.std[1] == 1)
     }
 
+    /// With the log1p element transform the statistics are those of log1p(x) and standardizing applies it first;
+    /// the transform is stored, and standardizers saved without it decode with none.
+    @Test func log1pTransformPrecedesTheStatistics() throws {
+      var rng = Xoshiro(seed: 12)
+      var x = rng.normalMatrix(rows: 400, cols: 2, mean: 0, std: 1)
+      x.withUnsafeMutableBufferPointer { p in for k in p.indices { p[k] = exp(3 * p[k]) } }  // spans e^±9
+      x[0, 1] = .nan
+      var plain = Standardizer(dimension: 2), logged = Standardizer(dimension: 2, transform: .log1p)
+      plain.update(ElementTransform.log1p.apply(x))
+      logged.update(x)
+      #expect(logged.mean == plain.mean && logged.m2 == plain.m2 && logged.counts == [400, 399])
+      let direct = logged.standardize(x).storage, viaPlain = plain.standardize(ElementTransform.log1p.apply(x)).storage
+      #expect(zip(direct, viaPlain).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) } && direct[1].isNaN)
+      #expect(abs(Double(ElementTransform.log1p.apply(Matrix([[1e-8, 1]]))[0, 0]) - 1e-8) < 1e-14)
+      #expect(ElementTransform.log1p.countOutsideDomain(Matrix([[-1, -0.5, .nan, -2]])) == 2)
+      let again = try JSONDecoder().decode(Standardizer.self, from: try JSONEncoder().encode(logged))
+      #expect(again == logged && again.transform == .log1p)
+      let old = try JSONEncoder().encode(Standardizer(dimension: 2))
+      #expect(!String(decoding: old, as: UTF8.self).contains("transform"))
+      #expect(try JSONDecoder().decode(Standardizer.self, from: old).transform == nil)
+      #expect(Standardizer(dimension: 2, transform: .identity).transform == nil)
+    }
+
     @Test func constraintTransformsRoundTripWithJacobian() {
       let cs: [Constraint] = [.interval(lower: -1, upper: 3), .positive, .unbounded]
       let xs: [Double] = [-0.999, 0.2, 2.9, 1e-3, 17]

@@ -30,13 +30,17 @@ extension NeuralNetSuite {
       #expect(res.error <= 1, "GRU gradient \(res) \(net.parameters.tensors.first { $0.offset <= res.index && res.index < $0.offset + $0.count }?.name ?? "")")
     }
 
-    /// Several step blocks (130 rows), partial SIMD chunks (H = 11) and padded rows, some with a gap: the summary
-    /// matches a Double reference of the formulas, and the gradients match finite differences.
-    @Test func blocksAndPartialChunks() {
+    /// Several step blocks (130 rows), partial SIMD chunks (H = 11) and padded rows, some with a gap, with a unit
+    /// and a strided convolution: the summary matches a Double reference of the formulas, and the gradients match
+    /// finite differences.
+    @Test(arguments: [(2, 1), (3, 2)])
+    func blocksAndPartialChunks(kernel: Int, stride: Int) {
       var c = TimeSeriesConfiguration(featureDimension: 2, steps: 9, summaryDimension: 3)
       c.filters = 5
-      c.kernelSize = 2
+      c.kernelSize = kernel
+      c.stride = stride
       c.recurrentDimension = 11
+      #expect(c.windows == (stride == 1 ? 8 : 4))
       var rng = Xoshiro(seed: 3)
       let net = TimeSeriesNetwork(configuration: c, rng: &rng)
       for i in 0..<net.parameters.count { net.parameters.values[i] += Float(rng.nextNormal()) * 0.1 }
@@ -60,6 +64,17 @@ extension NeuralNetSuite {
         return weightedSum(net.forward(x, training: true, rng: &r), w)
       }
       #expect(res.error <= 1, "GRU gradient \(res)")
+    }
+
+    /// Configurations stored before the stride existed decode with stride 1; the stride round-trips.
+    @Test func strideDecodesWithADefault() throws {
+      let old = #"{"featureDimension":2,"steps":9,"summaryDimension":3,"filters":5,"kernelSize":2,"recurrentDimension":4,"activation":"mish"}"#
+      let c = try JSONDecoder().decode(TimeSeriesConfiguration.self, from: Data(old.utf8))
+      #expect(c.stride == 1 && c.windows == 8)
+      var strided = c
+      strided.stride = 4
+      let again = try JSONDecoder().decode(TimeSeriesConfiguration.self, from: try JSONEncoder().encode(strided))
+      #expect(again == strided && again.windows == 2)
     }
 
     /// Padding at the end leaves the summary of the observed steps unchanged.
@@ -94,8 +109,8 @@ func referenceSummary(_ net: TimeSeriesNetwork, _ x: Matrix) -> [[Double]] {
   func mish(_ v: Double) -> Double { v * tanh(log1p(exp(v))) }
   return (0..<x.rows).map { row in
     var state = [Double](repeating: 0, count: h)
-    for t in 0..<(c.steps - c.kernelSize + 1) {
-      let window = (0..<kd).map { Double(x[row, t * d + $0]) }
+    for t in 0..<c.windows {
+      let window = (0..<kd).map { Double(x[row, t * c.stride * d + $0]) }
       if window.contains(where: \.isNaN) { continue }
       let conv = (0..<f).map { j in mish(cb[j] + (0..<kd).reduce(0.0) { $0 + window[$1] * cw[$1 * f + j] }) }
       let gx = (0..<(3 * h)).map { j in wb[j] + (0..<f).reduce(0.0) { $0 + conv[$1] * w[$1 * 3 * h + j] } }

@@ -13,7 +13,7 @@ func columnMoments(_ m: Matrix) -> (mean: [Double], std: [Double]) {
   func shapesSupportAndReproducibility(name: String) throws {
     let task = try TaskRegistry.task(named: name)
     #expect(task.name == name)
-    let n = name == "drift_diffusion" ? 40 : 300
+    let n = name == "drift_diffusion" ? 40 : name == "beer2014" ? 6 : 300
     let (theta, x) = task.sampleJoint(count: n, seed: 11)
     #expect(theta.rows == n && theta.cols == task.parameterDimension)
     #expect(x.rows == n && x.cols == task.dataDimension)

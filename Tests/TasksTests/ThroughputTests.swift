@@ -9,7 +9,7 @@ struct ThroughputTests {
   @Test(arguments: TaskRegistry.names)
   func simulateAtScale(name: String) throws {
     let task = try TaskRegistry.task(named: name)
-    let n = name == "drift_diffusion" ? 10_000 : 100_000
+    let n = name == "drift_diffusion" ? 10_000 : name == "beer2014" ? 1_000 : 100_000
     let start = Date()
     let (_, x) = task.sampleJoint(count: n, seed: 1)
     let seconds = Date().timeIntervalSince(start)
