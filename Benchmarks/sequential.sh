@@ -20,13 +20,18 @@ json() { python3 -c "import json,sys; d=json.loads(sys.stdin.read().strip().spli
 if [ "$what" = logprob ] || [ "$what" = all ]; then
   echo "## log q(θ | x) against the exact Gaussian posterior, 1000 θ drawn from it"
   # 2-D: θ ~ N(0, I), x = θ + 0.1 ε (Examples/simulators/gaussian_noise.py): posterior N(x/1.01, (0.01/1.01) I).
+  # LOGPROB_DIMS="2 10" (default) chooses the cases.
+  dims=" ${LOGPROB_DIMS:-2 10} "
   echo '{"type": "gaussian", "mean": [0, 0], "std": [1, 1]}' > "$T/prior2.json"
-  $D train --simulator "python3 Examples/simulators/gaussian_noise.py" --prior "$T/prior2.json" --simulations 20000 \
-    --epochs 50 --out "$T/g2" --quiet
+  case "$dims" in *" 2 "*)
+    $D train --simulator "python3 Examples/simulators/gaussian_noise.py" --prior "$T/prior2.json" --simulations 20000 \
+      --epochs 50 --out "$T/g2" --quiet ;;
+  esac
   # 10-D: gaussian_linear, θ ~ N(0, 0.1 I), x = θ + N(0, 0.1 I): posterior N(x/2, 0.05 I).
-  $D train --task gaussian_linear --simulations 20000 --epochs 50 --out "$T/g10" --quiet
+  case "$dims" in *" 10 "*) $D train --task gaussian_linear --simulations 20000 --epochs 50 --out "$T/g10" --quiet ;; esac
   for case in "g2 2 1.01 0.00990099" "g10 10 2 0.05"; do
     set -- $case
+    case "$dims" in *" $2 "*) ;; *) continue ;; esac
     python3 - "$T" "$1" "$2" "$3" "$4" <<'PY'
 import sys, numpy as np
 t, name, d, div, var = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])

@@ -12,6 +12,9 @@ func singleObservation(_ path: String?, for estimator: PosteriorEstimator) throw
   guard let path else { throw ValidationError("--observation is required for a conditional model") }
   let obs = try readObservations(path, for: estimator)
   guard obs.rows == 1 else { throw InputError("\(path): holds \(obs.rows) observations; give exactly one") }
+  if estimator.isOtherObservation(obs) {
+    log("warning: the model was trained sequentially for another observation; its posterior is valid for that one only")
+  }
   return obs
 }
 
