@@ -2,7 +2,7 @@
 // DiffusionSBI: amortized simulation-based inference with diffusion models.
 //
 // Layering (dependencies point downward only):
-//   COpenBLAS (Linux) / Accelerate (Apple), CZlib (system zlib)
+//   COpenBLAS (Linux) / Accelerate (Apple), CZlib (system zlib), CFFTW (Linux; vDSP on Apple)
 //   NumericCore        Matrix, BLAS shim, SIMD kernels, special functions, RNG and distributions
 //   FileFormats        .npy / .npz / CSV / safetensors readers and writers, atomic writes
 //   NeuralNet          layers with hand-written backward passes, TimeMLP, summary nets, optimizers, training
@@ -45,6 +45,10 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
+    // FFTW 3 in single precision for the Gaussian random field simulator (Linux; Apple platforms use vDSP).
+    .systemLibrary(
+      name: "CFFTW", pkgConfig: "fftw3f",
+      providers: [.apt(["libfftw3-dev"])]),
 
     // MARK: - Public API
     .target(
@@ -53,7 +57,9 @@ let package = Package(
     .target(name: "FileFormats", dependencies: ["NumericCore", "CZlib"]),
     .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats"]),
     .target(name: "Plotting", dependencies: ["NumericCore"]),
-    .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats"]),
+    .target(
+      name: "Tasks",
+      dependencies: ["NumericCore", "FileFormats", .target(name: "CFFTW", condition: .when(platforms: [.linux]))]),
     .target(name: "Diffusion", dependencies: ["NumericCore"]),
     .target(name: "FlowMatching", dependencies: ["NumericCore", "Diffusion"]),
     .target(name: "Consistency", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),
