@@ -98,56 +98,47 @@ public struct Conv2D: Sendable, Equatable {
     }
   }
 
-  /// The valid kernel columns q ∈ [lo, hi) for output column j (input column j + q − r inside 0..<w).
+  /// Visits the patch matrix of `images` images kernel row by kernel row: for output pixel (n, i, j) and kernel row
+  /// p, `body(patch, pixel, q0, q1)` gets the offset of that kernel row's k·C_in values in the patch matrix, the
+  /// offset of input pixel (i + p − r, j + q0 − r) in the images (nil when that input row is outside), and the
+  /// kernel columns q0 ..< q1 whose input pixels are inside.
   @inline(__always)
-  private func validColumns(_ j: Int, _ w: Int) -> (Int, Int) {
-    let r = kernelSize / 2
-    return (max(0, r - j), min(kernelSize, w + r - j))
-  }
-
-  /// Gathers the k × k patches of `images` images into `cols` ([images·h·w, k²C_in]); zeros outside the image.
-  func im2col(images: Int, height h: Int, width w: Int, x: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>) {
+  private func forEachPatchRow(images: Int, height h: Int, width w: Int, _ body: (Int, Int?, Int, Int) -> Void) {
     let k = kernelSize, r = k / 2, cin = inputChannels, kk = dense.inputs
     for n in 0..<images {
-      let image = x + n * h * w * cin
       for i in 0..<h {
         for j in 0..<w {
-          let (q0, q1) = validColumns(j, w)
-          var dst = cols + ((n * h + i) * w + j) * kk
+          let q0 = max(0, r - j), q1 = min(k, w + r - j), patch = ((n * h + i) * w + j) * kk
           for p in 0..<k {
             let si = i + p - r
-            guard si >= 0 && si < h else {
-              dst.update(repeating: 0, count: k * cin)
-              dst += k * cin
-              continue
-            }
-            if q0 > 0 { dst.update(repeating: 0, count: q0 * cin) }
-            (dst + q0 * cin).update(from: image + (si * w + j + q0 - r) * cin, count: (q1 - q0) * cin)
-            if q1 < k { (dst + q1 * cin).update(repeating: 0, count: (k - q1) * cin) }
-            dst += k * cin
+            body(patch + p * k * cin, si >= 0 && si < h ? ((n * h + si) * w + j + q0 - r) * cin : nil, q0, q1)
           }
         }
       }
     }
   }
 
+  /// Gathers the k × k patches of `images` images into `cols` ([images·h·w, k²C_in]); zeros outside the image.
+  func im2col(images: Int, height h: Int, width w: Int, x: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>) {
+    let k = kernelSize, cin = inputChannels
+    forEachPatchRow(images: images, height: h, width: w) { patch, pixel, q0, q1 in
+      let dst = cols + patch
+      guard let pixel else {
+        dst.update(repeating: 0, count: k * cin)
+        return
+      }
+      if q0 > 0 { dst.update(repeating: 0, count: q0 * cin) }
+      (dst + q0 * cin).update(from: x + pixel, count: (q1 - q0) * cin)
+      if q1 < k { (dst + q1 * cin).update(repeating: 0, count: (k - q1) * cin) }
+    }
+  }
+
   /// The adjoint of `im2col`: adds each patch row of `cols` back onto the pixels it was gathered from.
   func col2im(images: Int, height h: Int, width w: Int, cols: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-    let k = kernelSize, r = k / 2, cin = inputChannels, kk = dense.inputs
-    for n in 0..<images {
-      let image = dx + n * h * w * cin
-      for i in 0..<h {
-        for j in 0..<w {
-          let (q0, q1) = validColumns(j, w)
-          let src = cols + ((n * h + i) * w + j) * kk
-          for p in 0..<k {
-            let si = i + p - r
-            guard si >= 0 && si < h else { continue }
-            Kernels.axpy(
-              count: (q1 - q0) * cin, alpha: 1, x: src + (p * k + q0) * cin, y: image + (si * w + j + q0 - r) * cin)
-          }
-        }
-      }
+    let cin = inputChannels
+    forEachPatchRow(images: images, height: h, width: w) { patch, pixel, q0, q1 in
+      guard let pixel else { return }
+      Kernels.axpy(count: (q1 - q0) * cin, alpha: 1, x: cols + patch + q0 * cin, y: dx + pixel)
     }
   }
 }

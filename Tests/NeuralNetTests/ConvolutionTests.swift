@@ -154,47 +154,40 @@ extension NeuralNetSuite {
       #expect(pooled == ImageShape(height: 2, width: 3, channels: 3))
       let x = rng.normalMatrix(rows: b, cols: s.count)
       var position = [Float](repeating: 0, count: b * pooled.count)
+      // Parameter-free layers: `forward(x, y)` and `backward(dy, dx)` on buffers of `outputs` and `b·s.count` values.
+      func layer(
+        outputs: Int, _ forward: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+        _ backward: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+      ) -> LayerProbe {
+        LayerProbe(
+          input: x, parameters: nil,
+          forward: { xp in
+            var y = [Float](repeating: 0, count: outputs)
+            y.withUnsafeMutableBufferPointer { forward(xp, $0.baseAddress!) }
+            return y
+          },
+          backward: { dy in
+            // Max pooling's backward reads the window positions of a forward pass on x.
+            x.storage.withUnsafeBufferPointer { xp in
+              var y = [Float](repeating: 0, count: outputs)
+              y.withUnsafeMutableBufferPointer { forward(xp.baseAddress!, $0.baseAddress!) }
+            }
+            var dx = [Float](repeating: 0, count: b * s.count)
+            dx.withUnsafeMutableBufferPointer { backward(dy, $0.baseAddress!) }
+            return dx
+          })
+      }
       let probes: [(String, LayerProbe)] = [
-        ("max pool", LayerProbe(input: x, parameters: nil, forward: { xp in
-          var y = [Float](repeating: 0, count: b * pooled.count)
-          y.withUnsafeMutableBufferPointer { Pooling.maxPool(batch: b, s, x: xp, y: $0.baseAddress!, position: &position) }
-          return y
-        }, backward: { dy in
-          var dx = [Float](repeating: 0, count: b * s.count)
-          x.storage.withUnsafeBufferPointer { xp in
-            var y = [Float](repeating: 0, count: b * pooled.count)
-            Pooling.maxPool(batch: b, s, x: xp.baseAddress!, y: &y, position: &position)
-          }
-          Pooling.maxPoolBackward(batch: b, s, dy: dy, position: position, dx: &dx)
-          return dx
-        })),
-        ("average pool", LayerProbe(input: x, parameters: nil, forward: { xp in
-          var y = [Float](repeating: 0, count: b * pooled.count)
-          Pooling.averagePool(batch: b, s, x: xp, y: &y)
-          return y
-        }, backward: { dy in
-          var dx = [Float](repeating: 0, count: b * s.count)
-          Pooling.averagePoolBackward(batch: b, s, dy: dy, dx: &dx)
-          return dx
-        })),
-        ("upsample", LayerProbe(input: x, parameters: nil, forward: { xp in
-          var y = [Float](repeating: 0, count: 4 * b * s.count)
-          Pooling.upsample(batch: b, s, x: xp, y: &y)
-          return y
-        }, backward: { dy in
-          var dx = [Float](repeating: 0, count: b * s.count)
-          Pooling.upsampleBackward(batch: b, s, dy: dy, dx: &dx)
-          return dx
-        })),
-        ("global average", LayerProbe(input: x, parameters: nil, forward: { xp in
-          var y = [Float](repeating: 0, count: b * s.channels)
-          Pooling.globalAverage(batch: b, s, x: xp, y: &y)
-          return y
-        }, backward: { dy in
-          var dx = [Float](repeating: 0, count: b * s.count)
-          Pooling.globalAverageBackward(batch: b, s, dy: dy, dx: &dx)
-          return dx
-        })),
+        ("max pool", layer(outputs: b * pooled.count,
+          { Pooling.maxPool(batch: b, s, x: $0, y: $1, position: &position) },
+          { Pooling.maxPoolBackward(batch: b, s, dy: $0, position: position, dx: $1) })),
+        ("average pool", layer(outputs: b * pooled.count,
+          { Pooling.averagePool(batch: b, s, x: $0, y: $1) }, { Pooling.averagePoolBackward(batch: b, s, dy: $0, dx: $1) })),
+        ("upsample", layer(outputs: 4 * b * s.count,
+          { Pooling.upsample(batch: b, s, x: $0, y: $1) }, { Pooling.upsampleBackward(batch: b, s, dy: $0, dx: $1) })),
+        ("global average", layer(outputs: b * s.channels,
+          { Pooling.globalAverage(batch: b, s, x: $0, y: $1) },
+          { Pooling.globalAverageBackward(batch: b, s, dy: $0, dx: $1) })),
       ]
       // Max pooling's values: a window's maximum is unique (normal draws) and at least 2·step above the runner-up
       // with overwhelming probability only for a coarse step; 1e-3 keeps the argmax fixed under the perturbation.
