@@ -33,7 +33,8 @@ public struct ConvolutionalConfiguration: Sendable, Codable, Equatable {
   public var inputShape: ImageShape { ImageShape(height: height, width: width, channels: channels) }
 }
 
-/// Residual convolutional summary network on channels-last images:
+/// Residual convolutional summary network on channels-last images (residual blocks as He et al. 2016, with a 1 × 1
+/// convolution on the skip path):
 ///
 ///     for each width w:  h ← maxpool₂(act(conv₃ₓ₃(act(conv₃ₓ₃(h))) + conv₁ₓ₁(h)))   (residual block, C → w)
 ///     s = mean over pixels of conv₁ₓ₁(h)                                               (summary, w → d)
