@@ -79,7 +79,7 @@ struct SimulateCommand: ParsableCommand {
     let (theta, x) = t.sampleJoint(count: rows.count, seed: s.seed(common.seed))
     let dropped = NonFiniteRows.count(in: x)
     // Structured tasks (sets, series) write x as [n, N, D].
-    let xArray = try NDArray(shape: [x.rows] + (t.dataShape.count >= 2 ? t.dataShape : [x.cols]), data: x.storage)
+    let xArray = try NDArray(shape: [x.rows] + (t.dataShape.count == 2 ? t.dataShape : [x.cols]), data: x.storage)
     try NPZ.write([("theta", NDArray(theta)), ("x", xArray)], to: out, compression: compress ? .deflate : .stored)
     let seconds = Date().timeIntervalSince(start)
     common.info("simulate: \(rows.count) simulations of \(task) → \(out) (\(fmt(seconds, 1)) s"
