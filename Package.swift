@@ -2,7 +2,8 @@
 // DiffusionSBI: amortized simulation-based inference with diffusion models.
 //
 // Layering (dependencies point downward only):
-//   COpenBLAS (Linux) / Accelerate (Apple), CZlib (system zlib), CSundials (SUNDIALS CVODE)
+//   COpenBLAS (Linux) / Accelerate (Apple), CZlib (system zlib), CSundials (SUNDIALS CVODE), CFFTW (Linux; vDSP
+//   on Apple)
 //   NumericCore        Matrix, BLAS shim, SIMD kernels, special functions, RNG and distributions
 //   FileFormats        .npy / .npz / CSV / safetensors readers and writers, atomic writes
 //   NeuralNet          layers with hand-written backward passes, TimeMLP, summary nets, optimizers, training
@@ -51,6 +52,10 @@ let package = Package(
     .systemLibrary(
       name: "CSundials",
       providers: [.apt(["libsundials-dev"])]),
+    // FFTW 3 in single precision for the Gaussian random field simulator (Linux; Apple platforms use vDSP).
+    .systemLibrary(
+      name: "CFFTW", pkgConfig: "fftw3f",
+      providers: [.apt(["libfftw3-dev"])]),
 
     // MARK: - Public API
     .target(
@@ -59,7 +64,11 @@ let package = Package(
     .target(name: "FileFormats", dependencies: ["NumericCore", "CZlib"]),
     .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats"]),
     .target(name: "Plotting", dependencies: ["NumericCore"]),
-    .target(name: "Tasks", dependencies: ["NumericCore", "FileFormats", "CSundials"]),
+    .target(
+      name: "Tasks",
+      dependencies: [
+        "NumericCore", "FileFormats", "CSundials", .target(name: "CFFTW", condition: .when(platforms: [.linux])),
+      ]),
     .target(name: "Diffusion", dependencies: ["NumericCore"]),
     .target(name: "FlowMatching", dependencies: ["NumericCore", "Diffusion"]),
     .target(name: "Consistency", dependencies: ["NumericCore", "NeuralNet", "Diffusion"]),

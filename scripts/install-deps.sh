@@ -1,8 +1,8 @@
 #!/bin/sh
-# Installs what DiffusionSBI needs beyond the Swift toolchain: the system BLAS, zlib and SUNDIALS CVODE.
-# Linux: OpenBLAS (pthreads build), zlib, SUNDIALS and pkg-config from the distribution; each is checked on its own
-# and only the missing ones are installed. macOS: SUNDIALS from Homebrew when missing (Accelerate and zlib are part
-# of the SDK).
+# Installs what DiffusionSBI needs beyond the Swift toolchain: the system BLAS, zlib, SUNDIALS CVODE and FFTW.
+# Linux: OpenBLAS (pthreads build), zlib, SUNDIALS, FFTW 3 (its single-precision library, for the Gaussian random
+# field tasks) and pkg-config from the distribution; each is checked on its own and only the missing ones are
+# installed. macOS: SUNDIALS from Homebrew when missing (Accelerate, with BLAS and vDSP, and zlib are part of the SDK).
 set -e
 case "$(uname -s)" in
   Linux)
@@ -10,7 +10,7 @@ case "$(uname -s)" in
     missing_apt=""
     missing_dnf=""
     command -v pkg-config >/dev/null 2>&1 || { missing_apt="pkg-config"; missing_dnf="pkgconf-pkg-config"; }
-    for dep in "libopenblas-dev openblas-devel openblas" "zlib1g-dev zlib-devel zlib"; do
+    for dep in "libopenblas-dev openblas-devel openblas" "zlib1g-dev zlib-devel zlib" "libfftw3-dev fftw-devel fftw3f"; do
       set -- $dep
       if ! pkg-config --exists "$3" 2>/dev/null; then
         missing_apt="$missing_apt $1"
@@ -37,7 +37,7 @@ case "$(uname -s)" in
     elif command -v dnf >/dev/null 2>&1; then
       $SUDO dnf install -y $missing_dnf pkgconf-pkg-config
     else
-      echo "Please install the development files of OpenBLAS, zlib (pkg-config names: openblas, zlib) and SUNDIALS." >&2
+      echo "Please install the development files of OpenBLAS, zlib, FFTW (pkg-config names: openblas, zlib, fftw3f) and SUNDIALS." >&2
       exit 1
     fi
     ;;

@@ -20,6 +20,7 @@ public enum SummaryOption: String, CaseIterable, ExpressibleByArgument, Sendable
   case deepSet = "deepset"
   case setTransformer = "set-transformer"
   case timeSeries = "time-series"
+  case conv2d
 
   /// The summary network family (nil for `none`).
   public var kind: SummaryKind? { SummaryKind(rawValue: rawValue) }
@@ -91,11 +92,11 @@ public struct ModelOptions: ParsableArguments {
   public var widths = "256,256,256,256,256"
   @Option(help: "Dropout probability of the TimeMLP's hidden layers (default: 0.05).")
   public var dropout: Float?
-  @Option(help: "Summary network for structured data (x of shape [n, N, D]), trained with the estimator: none (flatten), deepset, set-transformer, time-series. Required for structured data.")
+  @Option(help: "Summary network for structured data (x of shape [n, N, D], or images [n, H, W] or [n, H, W, C]), trained with the estimator: none (flatten), deepset, set-transformer, time-series, conv2d (residual convolutional network for images). Required for structured data.")
   public var summary: SummaryOption?
-  @Option(help: "Width of the learned summary (default: 16).")
+  @Option(help: "Width of the learned summary (default: 16; conv2d: 8).")
   public var summaryDim: Int?
-  @Option(help: "Hidden widths of the summary network, comma-separated (deepset: φ and ρ layers, default 64,64; set-transformer: attention width and one block per value, default 64,64; time-series: convolution filters and GRU width, default 32,64).")
+  @Option(help: "Hidden widths of the summary network, comma-separated (deepset: φ and ρ layers, default 64,64; set-transformer: attention width and one block per value, default 64,64; time-series: convolution filters and GRU width, default 32,64; conv2d: one residual block per value with that many filters, default 16 for images up to 16 px, 16,16 up to 64 px, 16,16,16,16 beyond).")
   public var summaryWidths: String?
   @Option(help: "Time-series network: stride of the convolution before the GRU, with a kernel of stride + 2 steps (default: 1 for series of up to 128 steps, else ceil(steps / 128)).")
   public var summaryStride: Int?
@@ -140,7 +141,7 @@ public struct ModelOptions: ParsableArguments {
     if let p = dropout, !(0..<1).contains(p) { throw ValidationError("--dropout must be in [0, 1)") }
     _ = try parsedWidths()
     if (summaryDim != nil || summaryWidths != nil) && summary?.kind == nil {
-      throw ValidationError("--summary-dim and --summary-widths need --summary deepset, set-transformer or time-series")
+      throw ValidationError("--summary-dim and --summary-widths need --summary deepset, set-transformer, time-series or conv2d")
     }
     if let k = summaryDim, k < 1 { throw ValidationError("--summary-dim must be at least 1") }
     if let s = summaryStride {
@@ -163,24 +164,33 @@ public struct ModelOptions: ParsableArguments {
   /// The summary network of `--summary` (nil for none or when not given).
   public func summaryChoice() throws -> SummaryChoice? {
     guard let kind = summary?.kind else { return nil }
-    return SummaryChoice(kind: kind, summaryDimension: summaryDim ?? 16,
+    return SummaryChoice(kind: kind, summaryDimension: summaryDim ?? (kind == .conv2d ? 8 : 16),
                          widths: try summaryWidths.map { try Self.parseWidths($0, option: "--summary-widths") },
                          stride: summaryStride)
   }
 
-  /// The summary architecture for data sets of shape `dataShape` ([d] flat, [N, D] structured); refuses
-  /// structured data without `--summary` and a summary network on flat data.
+  /// The summary architecture for data sets of shape `dataShape` ([d] flat, [N, D] structured or an [H, W]
+  /// image, [H, W, C] images); refuses structured data without `--summary` and a summary network on flat data.
   public func summaryArchitecture(dataShape: [Int], source: String) throws -> SummaryArchitecture? {
-    if dataShape.count == 2 && summary == nil {
+    if dataShape.count >= 2 && summary == nil {
       throw ValidationError(
-        "\(source): x holds structured data sets of shape \(dataShape); choose --summary deepset, set-transformer "
-          + "or time-series (or --summary none to flatten them)")
+        "\(source): x holds structured data sets of shape \(dataShape); choose --summary deepset, set-transformer, "
+          + "time-series or conv2d (or --summary none to flatten them)")
     }
     guard let choice = try summaryChoice() else { return nil }
+    if choice.kind == .conv2d {
+      guard dataShape.count == 2 || dataShape.count == 3 else {
+        throw ValidationError(
+          "\(source): --summary conv2d needs images, x of shape [n, H, W] or [n, H, W, C], got flat rows of "
+            + "\(dataShape.first ?? 0) values")
+      }
+      return try choice.architecture(dataShape: dataShape)
+    }
     guard dataShape.count == 2 else {
       throw ValidationError(
-        "\(source): --summary \(choice.kind.rawValue) needs x of shape [n, N, D] (sets or series), got flat rows of "
-          + "\(dataShape.first ?? 0) values")
+        "\(source): --summary \(choice.kind.rawValue) needs x of shape [n, N, D] (sets or series), got "
+          + (dataShape.count == 1
+            ? "flat rows of \(dataShape[0]) values" : "images of shape \(dataShape) (use --summary conv2d)"))
     }
     return try choice.architecture(dataShape: dataShape)
   }

@@ -1,6 +1,6 @@
-// Choosing a summary network for structured data: the kind (DeepSet, SetTransformer, time-series network), the
-// summary width and the hidden widths, turned into an architecture once the data's item shape is known
-// (Documentation/Methods.md §14).
+// Choosing a summary network for structured data: the kind (DeepSet, SetTransformer, time-series network,
+// convolutional network for images), the summary width and the hidden widths, turned into an architecture once the
+// data's item shape is known (Documentation/Methods.md §14).
 
 import NeuralNet
 
@@ -9,6 +9,7 @@ public enum SummaryKind: String, Sendable, Codable, CaseIterable {
   case deepSet = "deepset"
   case setTransformer = "set-transformer"
   case timeSeries = "time-series"
+  case conv2d
 }
 
 /// A summary network to attach to an estimator, before the data shape is known.
@@ -16,7 +17,8 @@ public enum SummaryKind: String, Sendable, Codable, CaseIterable {
 /// `widths` means, per kind: DeepSet, the widths of both the per-element network φ and the pooled network ρ
 /// (default 64, 64); SetTransformer, the attention width (first value, a multiple of the 4 heads) and one
 /// self-attention block per value (default 64, 64: width 64, two blocks); time-series network, the convolution
-/// filters and the GRU width (first and last value; default 32, 64).
+/// filters and the GRU width (first and last value; default 32, 64); convolutional network, one residual block per
+/// value with that many filters (default by image side, `ConvolutionalConfiguration.defaultWidths`).
 ///
 /// `stride` (time-series network only) is the convolution's stride S; with S > 1 the kernel is S + 2 steps wide
 /// (neighbouring windows overlap by two steps, as the unit-stride kernel of 3), so that the GRU reads
@@ -69,6 +71,8 @@ public struct SummaryChoice: Sendable, Equatable {
         c.blocks = w.count
       }
       arch = .setTransformer(c)
+    case .conv2d:
+      return try architecture(dataShape: [items, width])
     case .timeSeries:
       var c = TimeSeriesConfiguration(featureDimension: width, steps: items, summaryDimension: summaryDimension)
       if let w = widths {
@@ -92,12 +96,37 @@ public struct SummaryChoice: Sendable, Equatable {
 }
 
 extension SummaryChoice {
-  /// The architecture for data sets of shape `dataShape` = [items, features]; flat data ([d]) are refused.
+  /// The architecture for data sets of shape `dataShape`: [items, features] for the set and series networks,
+  /// [H, W] (one channel) or [H, W, C] images for `conv2d`; flat data ([d]) are refused.
   public func architecture(dataShape: [Int]) throws -> SummaryArchitecture {
+    if kind == .conv2d { return try imageArchitecture(dataShape: dataShape) }
     guard dataShape.count == 2 else {
       throw EstimatorError.shapeMismatch(
         "a \(kind.rawValue) summary network needs data sets of shape [items, features], got \(dataShape)")
     }
     return try architecture(items: dataShape[0], width: dataShape[1])
+  }
+}
+
+extension SummaryChoice {
+  /// The ResNet summary for images of shape [H, W] or [H, W, C]; each residual block halves the image.
+  func imageArchitecture(dataShape: [Int]) throws -> SummaryArchitecture {
+    guard dataShape.count == 2 || dataShape.count == 3, dataShape.allSatisfy({ $0 > 0 }) else {
+      throw EstimatorError.shapeMismatch("a conv2d summary network needs images of shape [H, W] or [H, W, C], got \(dataShape)")
+    }
+    guard summaryDimension > 0 else { throw EstimatorError.unsupported("the summary dimension must be positive") }
+    if let w = widths, w.isEmpty || w.contains(where: { $0 <= 0 }) {
+      throw EstimatorError.unsupported("summary widths must be positive integers")
+    }
+    let c = ConvolutionalConfiguration(
+      height: dataShape[0], width: dataShape[1], channels: dataShape.count == 3 ? dataShape[2] : 1,
+      summaryDimension: summaryDimension, widths: widths)
+    guard c.height >> c.widths.count > 0 && c.width >> c.widths.count > 0 else {
+      throw EstimatorError.shapeMismatch(
+        "\(c.widths.count) residual blocks halve a \(c.height) × \(c.width) image below one pixel")
+    }
+    let arch = SummaryArchitecture.convolutional(c)
+    guard arch.isValidShape else { throw EstimatorError.unsupported("summary network shape out of range") }
+    return arch
   }
 }

@@ -7,6 +7,7 @@ public enum SummaryArchitecture: Sendable, Codable, Equatable {
   case deepSet(DeepSetConfiguration)
   case setTransformer(SetTransformerConfiguration)
   case timeSeries(TimeSeriesConfiguration)
+  case convolutional(ConvolutionalConfiguration)
 
   /// Builds the network with parameters from `rng`.
   public func makeNetwork(rng: inout Xoshiro) -> any SummaryNetwork {
@@ -14,6 +15,7 @@ public enum SummaryArchitecture: Sendable, Codable, Equatable {
     case .deepSet(let c): return DeepSet(configuration: c, rng: &rng)
     case .setTransformer(let c): return SetTransformer(configuration: c, rng: &rng)
     case .timeSeries(let c): return TimeSeriesNetwork(configuration: c, rng: &rng)
+    case .convolutional(let c): return ResNetSummary(configuration: c, rng: &rng)
     }
   }
 }
@@ -27,17 +29,19 @@ extension SummaryArchitecture {
     case .deepSet(let c): return DeepSet.makeLayout(c).0.count
     case .setTransformer(let c): return SetTransformer.makeLayout(c).0.count
     case .timeSeries(let c): return TimeSeriesNetwork.makeLayout(c).0.count
+    case .convolutional(let c): return ResNetSummary.makeLayout(c).0.count
     }
   }
 }
 
 extension SummaryArchitecture {
-  /// The items of one input row: set elements or time steps, each `width` features wide.
+  /// The items of one input row: set elements, time steps or pixels, each `width` features (channels) wide.
   public var channelGroups: ChannelGroups {
     switch self {
     case .deepSet(let c): return ChannelGroups(items: c.setSize, width: c.elementDimension)
     case .setTransformer(let c): return ChannelGroups(items: c.setSize, width: c.elementDimension)
     case .timeSeries(let c): return ChannelGroups(items: c.steps, width: c.featureDimension)
+    case .convolutional(let c): return ChannelGroups(items: c.height * c.width, width: c.channels)
     }
   }
 }
@@ -57,6 +61,12 @@ extension SummaryArchitecture {
     case .timeSeries(let t):
       return [t.featureDimension, t.steps, t.summaryDimension, t.filters, t.kernelSize, t.recurrentDimension, t.stride]
         .allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) && t.kernelSize <= t.steps
+    case .convolutional(let c):
+      // Each block halves the image, so the image must keep at least one pixel through all of them.
+      return [c.height, c.width, c.channels, c.summaryDimension, c.kernelSize].allSatisfy({ $0 > 0 && $0 <= 1 << 16 })
+        && !c.widths.isEmpty && c.widths.count <= 16 && c.widths.allSatisfy({ $0 > 0 && $0 <= 1 << 12 })
+        && c.kernelSize % 2 == 1 && c.kernelSize <= 15 && c.height >> c.widths.count > 0
+        && c.width >> c.widths.count > 0 && c.height * c.width * c.channels <= 1 << 24
     }
   }
 
@@ -69,6 +79,7 @@ extension SummaryArchitecture {
     case .deepSet(let c): return c.summaryDimension
     case .setTransformer(let c): return c.summaryDimension
     case .timeSeries(let c): return c.summaryDimension
+    case .convolutional(let c): return c.summaryDimension
     }
   }
 }

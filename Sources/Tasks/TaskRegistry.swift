@@ -22,8 +22,10 @@ public enum TaskRegistry {
   /// The review's case studies with their own simulators: beer2014 (a 72-parameter ODE model observed as a
   /// [714, 38] series, Sources/Tasks/Beer2014.swift; no reference posterior).
   public static let caseStudyNames = ["beer2014"]
+  /// The review's Gaussian random field tasks, one per grid side S (`dataShape` [S, S]; GaussianRandomField.swift).
+  public static let imageNames = GaussianRandomFieldTask.sizes.map { "grf_\($0)" }
   /// Every registered name.
-  public static let names = sbibmNames + otherNames + structuredNames + caseStudyNames
+  public static let names = sbibmNames + otherNames + structuredNames + caseStudyNames + imageNames
 
   /// The task called `name`. slcp_distractors and the Bernoulli GLM tasks read assets from the sbibm data directory.
   public static func task(named name: String) throws(TaskError) -> any SimulationTask {
@@ -46,6 +48,7 @@ public enum TaskRegistry {
     case "slcp_set": return SLCPTask(asSet: true)
     case "ornstein_uhlenbeck": return OrnsteinUhlenbeckTask()
     case "beer2014": return Beer2014Task()
+    case _ where imageNames.contains(name): return GaussianRandomFieldTask(size: Int(name.dropFirst(4))!)
     default: throw .unknownTask(name)
     }
   }

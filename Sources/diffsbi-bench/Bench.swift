@@ -32,7 +32,8 @@ struct DiffSBIBench: ParsableCommand {
       GEMMBenchCommand.self, KernelBenchCommand.self, TrainBenchCommand.self, SBIBMBenchCommand.self,
       HighDimBenchCommand.self, SweepBenchCommand.self, CompositionBenchCommand.self, DriftDiffusionAblationCommand.self,
       CouplingTimingCommand.self, ReferenceCommand.self, Beer2014BenchCommand.self,
-      HierarchicalBenchCommand.self, NPZBenchCommand.self, CheckpointProbeCommand.self, AllBenchCommand.self,
+      HierarchicalBenchCommand.self, NPZBenchCommand.self, CheckpointProbeCommand.self, ConvBenchCommand.self,
+      AllBenchCommand.self,
     ],
     defaultSubcommand: AllBenchCommand.self)
 }

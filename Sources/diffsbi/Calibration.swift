@@ -11,6 +11,8 @@ struct CalibrationResult {
   var dataSets: Int
   var draws: Int
   var nrmse: [Double]
+  /// NRMSE divided by the range of the true θ instead (the normalizer of BayesFlow releases that default to it).
+  var nrmseRange: [Double]
   var calibrationError: [Double]
   var contraction: [Double]
   var logGamma: [Double]
@@ -30,7 +32,8 @@ struct CalibrationResult {
 
   var json: [String: Any] {
     [
-      "datasets": dataSets, "draws": draws, "nrmse": nrmse, "calibration_error": calibrationError,
+      "datasets": dataSets, "draws": draws, "nrmse": nrmse, "nrmse_range": nrmseRange,
+      "calibration_error": calibrationError,
       "contraction": contraction, "log_gamma": logGamma, "tarp_atc": tarpATC, "seconds": seconds,
     ]
   }
@@ -86,6 +89,7 @@ func calibration(draws samples: [Matrix], targets: Matrix, seed: UInt64, start: 
   }
   let names = parameterNames(targets.cols)
   let nrmse = try normalizedRMSE(estimates: estimates, targets: targets)
+  let nrmseRange = try normalizedRMSE(estimates: estimates, targets: targets, normalization: .range)
   let calErr = try calibrationError(estimates: estimates, targets: targets)
   let contraction = try posteriorContraction(estimates: estimates, targets: targets)
   let z = try posteriorZScores(estimates: estimates, targets: targets)
@@ -132,7 +136,7 @@ func calibration(draws samples: [Matrix], targets: Matrix, seed: UInt64, start: 
       caption: "Good posteriors contract strongly (right) with small |z| (within the dashed ±2 lines)."),
   ]
   return CalibrationResult(
-    names: names, dataSets: targets.rows, draws: draws, nrmse: nrmse, calibrationError: calErr,
+    names: names, dataSets: targets.rows, draws: draws, nrmse: nrmse, nrmseRange: nrmseRange, calibrationError: calErr,
     contraction: columnMedians(contraction), logGamma: logGamma, tarpATC: tarpResult.atc,
     seconds: Date().timeIntervalSince(start), figures: figures)
 }

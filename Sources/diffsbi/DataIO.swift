@@ -74,7 +74,8 @@ struct SimulationFile {
     return out
   }
 
-  /// Row count, θ columns and the shape of one data set ([d] for flat rows, [N, D] for x of shape [n, N, D]),
+  /// Row count, θ columns and the shape of one data set ([d] for flat rows, [N, D] for x of shape [n, N, D],
+  /// [H, W, C] for images [n, H, W, C]),
   /// read from headers where possible; checks that the row counts agree and that an `x_mask` fits x.
   func shapes() throws -> (rows: Int, thetaCols: Int, xShape: [Int]) {
     func dims(_ shape: [Int], _ label: String) throws -> (Int, Int) {
@@ -89,8 +90,11 @@ struct SimulationFile {
       case 1: return (shape[0], [1])
       case 2: return (shape[0], [shape[1]])
       case 3: return (shape[0], [shape[1], shape[2]])
+      case 4: return (shape[0], [shape[1], shape[2], shape[3]])
       default:
-        throw InputError("\(label): expected x of shape [n, D] or [n, N, D] (sets or series), found shape \(shape)")
+        throw InputError(
+          "\(label): expected x of shape [n, D], [n, N, D] (sets, series or one-channel images) or [n, H, W, C] "
+            + "(images), found shape \(shape)")
       }
     }
     switch kind {
@@ -155,13 +159,13 @@ struct SimulationFile {
     }
   }
 
-  /// An array [n, D] or [n, N, D] as rows of N·D values ([n] is n rows of one value).
+  /// An array [n, D], [n, N, D] or [n, H, W, C] as rows of N·D (H·W·C) values ([n] is n rows of one value).
   static func flatRows(_ a: NDArray, source: String) throws -> Matrix {
     switch a.rank {
     case 1: return Matrix(rows: a.shape[0], cols: 1, storage: a.data)
     case 2: return try a.matrix(source: source)
-    case 3: return Matrix(rows: a.shape[0], cols: a.shape[1] * a.shape[2], storage: a.data)
-    default: throw InputError("\(source): expected an array of rank 1 to 3, found shape \(a.shape)")
+    case 3, 4: return Matrix(rows: a.shape[0], cols: a.shape.dropFirst().reduce(1, *), storage: a.data)
+    default: throw InputError("\(source): expected an array of rank 1 to 4, found shape \(a.shape)")
     }
   }
 }

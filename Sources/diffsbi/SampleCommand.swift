@@ -40,11 +40,15 @@ func loadModel(_ path: String) throws -> PosteriorEstimator {
 /// naming the file. Flat models read [R, D] (.npy, .npz, CSV) or [D]. Models with a summary network over items of
 /// D features read one data set [N, D] or several [R, N, D] (.npy, or array `x` of an .npz with an optional 0/1
 /// `x_mask` [R, N] or [N] marking the present items), or flat rows [R, N·D]; data sets with fewer items than the
-/// model's N are padded.
+/// model's N are padded. Models with a convolutional summary read images (`readImages`).
 func readObservations(_ path: String, for estimator: PosteriorEstimator) throws -> Matrix {
   let expected = estimator.conditionDimension
   var obs: Matrix
-  if let g = estimator.conditionChannels, estimator.model.passthrough == 0, fileExtension(path) != "csv" {
+  if case .convolutional(let c) = estimator.model.summary?.architecture, estimator.model.passthrough == 0,
+    fileExtension(path) != "csv"
+  {
+    obs = try readImages(path, shape: c.inputShape)
+  } else if let g = estimator.conditionChannels, estimator.model.passthrough == 0, fileExtension(path) != "csv" {
     obs = try readStructured(path, items: g.items, width: g.width)
   } else {
     obs = try readMatrix(path)
@@ -57,6 +61,36 @@ func readObservations(_ path: String, for estimator: PosteriorEstimator) throws 
     throw InputError("\(path): \(e)")
   }
   return obs
+}
+
+/// Image observations for a model reading H × W × C images, as rows of H·W·C values: one image [H, W] (C = 1) or
+/// [H, W, C], several [R, H, W] (C = 1) or [R, H, W, C], or flat rows [R, H·W·C] (.npy, or array `x` of an .npz).
+private func readImages(_ path: String, shape s: ImageShape) throws -> Matrix {
+  let a: NDArray
+  switch fileExtension(path) {
+  case "npy": a = try NPY.read(path)
+  case "npz":
+    let f = try NPZFile(path: path)
+    guard let name = f.names.contains("x") ? "x" : (f.names.count == 1 ? f.names[0] : nil) else {
+      throw InputError("\(path): expected an array named x, found \(f.names.joined(separator: ", "))")
+    }
+    a = try f.array(name)
+  default: throw InputError("\(path): unsupported file type (use .npy, .npz or .csv)")
+  }
+  let flat = s.count, one = s.channels == 1
+  // The accepted shapes of one image, without and with the leading row axis.
+  let image = [[s.height, s.width, s.channels], [flat]] + (one ? [[s.height, s.width]] : [])
+  let rows: Int
+  if image.contains(a.shape) {
+    rows = 1
+  } else if a.rank >= 2, image.contains(Array(a.shape.dropFirst())) {
+    rows = a.shape[0]
+  } else {
+    throw InputError(
+      "\(path): observations of shape \(a.shape); the model reads images of shape [\(s.height), \(s.width), \(s.channels)] "
+        + "([H, W\(one ? "" : ", C")] for one, [R, H, W\(one ? "" : ", C")] for several, or [R, \(flat)])")
+  }
+  return Matrix(rows: rows, cols: flat, storage: a.data)
 }
 
 /// Structured observations (see `readObservations(_:for:)`) as rows of `items × width` values, NaN-padded.

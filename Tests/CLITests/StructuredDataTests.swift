@@ -3,6 +3,19 @@ import Foundation
 import TestSupport
 import Testing
 
+/// Runs `sample` on each observation file (with its number of observation rows) and checks the shape of the
+/// samples of the model's two parameters: [count, 2] for one row, [rows, count, 2] for several.
+func expectSamples(model: String, observations: [(file: String, rows: Int)], count: Int, in dir: URL) throws {
+  for (file, rows) in observations {
+    let out = Fixture.path(dir, "s.npy")
+    let r = try CLI.run(["sample", "--model", model, "--observation", file, "--count", "\(count)", "--out", out,
+                         "--json", "--quiet"])
+    #expect(r.status == 0, "\(file): \(r.stderr)")
+    #expect(try Fixture.json(r)["observations"] as? Int == rows)
+    #expect(try NPY.read(out).shape == (rows == 1 ? [count, 2] : [rows, count, 2]))
+  }
+}
+
 /// Structured data from the command line: x of shape [n, N, D] with an `x_mask`, `train --summary`, and
 /// observations as [N, D], [k, N, D] or an .npz with a mask in `sample`, `check` and `diagnose`; every malformed
 /// shape is bad input with one line.
@@ -41,14 +54,7 @@ struct StructuredDataTests {
     try NPY.write(try NDArray(shape: [3, 6, 2], data: Array(x.data[0..<36])), to: many)
     try NPZ.write([("x", try NDArray(shape: [2, 6, 2], data: Array(x.data[0..<24]))),
                    ("x_mask", try NDArray(shape: [2, 6], data: Array(mask.data[0..<12])))], to: masked)
-    for (file, rows) in [(one, 1), (many, 3), (masked, 2)] {
-      let out = Fixture.path(dir, "s.npy")
-      let r = try CLI.run(["sample", "--model", model, "--observation", file, "--count", "20", "--out", out,
-                           "--json", "--quiet"])
-      #expect(r.status == 0, "\(file): \(r.stderr)")
-      #expect(try Fixture.json(r)["observations"] as? Int == rows)
-      #expect(try NPY.read(out).shape == (rows == 1 ? [20, 2] : [rows, 20, 2]))
-    }
+    try expectSamples(model: model, observations: [(one, 1), (many, 3), (masked, 2)], count: 20, in: dir)
     let c = try CLI.run(["check", "--model", model, "--observation", one, "--data", sims, "--bootstrap", "100",
                          "--out", Fixture.path(dir, "check"), "--json", "--quiet"])
     #expect(c.status == 0, "\(c.stderr)")

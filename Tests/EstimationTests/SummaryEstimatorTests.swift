@@ -41,6 +41,8 @@ import NumericCore
       c.blocks = 1
       return c
     }()),
+    // The eight values as a 4 × 2 one-channel image (the padding NaNs of row 0 are read as zeros).
+    .convolutional(ConvolutionalConfiguration(height: 4, width: 2, channels: 1, summaryDimension: 3, widths: [3])),
   ]
 
   static func smallNetwork() -> TimeMLPConfiguration {
@@ -61,7 +63,7 @@ import NumericCore
 
   /// Central differences of the diffusion and flow-matching losses (fixed noise draws) against the analytic
   /// gradients of the summary network's and the TimeMLP's parameters, with two passed-through condition columns.
-  @Test(arguments: [EstimatorMethod.diffusion, .flowMatching], [0, 1, 2, 3, 4])
+  @Test(arguments: [EstimatorMethod.diffusion, .flowMatching], [0, 1, 2, 3, 4, 5])
   func objectiveGradientReachesTheSummaryNetwork(method: EstimatorMethod, architecture: Int) throws {
     let arch = Self.architectures[architecture]
     let estimator = try PosteriorEstimator(
@@ -82,7 +84,10 @@ import NumericCore
     var r = Xoshiro(seed: 5)
     let value = objective.lossAndGradient(model: model, batch: batch, rng: &r)
     #expect(abs(Double(value) - loss()) < 1e-5 * max(1, abs(Double(value))))
-    let check = GradientCheck()
+    // Max pooling (the convolutional summary) has kinks where a window's two largest values tie: a smaller step
+    // keeps the windows' maxima in place.
+    var check = GradientCheck()
+    if case .convolutional = arch { check.step = 1e-3 }
     for buffer in [model.summary!.parameters, model.network.parameters] {
       var pick = Xoshiro(seed: 9)
       let indices = (0..<24).map { _ in pick.nextInt(below: buffer.count) }

@@ -43,7 +43,8 @@ extension NeuralNetSuite {
       st.width = 16
       st.blocks = 3
       let ts = TimeSeriesConfiguration(featureDimension: 3, steps: 9, summaryDimension: 5)
-      let archs: [SummaryArchitecture] = [.deepSet(ds), .setTransformer(st), .timeSeries(ts)]
+      let conv = ConvolutionalConfiguration(height: 16, width: 12, channels: 2, summaryDimension: 5, widths: [4, 6])
+      let archs: [SummaryArchitecture] = [.deepSet(ds), .setTransformer(st), .timeSeries(ts), .convolutional(conv)]
       for a in archs {
         #expect(a.parameterCount == a.makeNetwork(rng: &rng).parameters.count, "\(a)")
       }

@@ -59,7 +59,9 @@ extension NeuralNetSuite {
       st.width = 8
       var ts = TimeSeriesConfiguration(featureDimension: 2, steps: 3, summaryDimension: 4)
       ts.filters = 4
-      for arch in [SummaryArchitecture.setTransformer(st), .timeSeries(ts)] {
+      // A convolutional summary of 3 × 2 images with one channel (6 values per row, as the other two).
+      let conv = ConvolutionalConfiguration(height: 3, width: 2, channels: 1, summaryDimension: 4, widths: [3])
+      for arch in [SummaryArchitecture.setTransformer(st), .timeSeries(ts), .convolutional(conv)] {
         let model = TrainableModel(
           network: TimeMLP(configuration: TimeMLPConfiguration(inputDimension: 2, conditionDimension: 4), rng: &rng),
           summary: arch.makeNetwork(rng: &rng))

@@ -13,7 +13,8 @@ func columnMoments(_ m: Matrix) -> (mean: [Double], std: [Double]) {
   func shapesSupportAndReproducibility(name: String) throws {
     let task = try TaskRegistry.task(named: name)
     #expect(task.name == name)
-    let n = name == "drift_diffusion" ? 40 : name == "beer2014" ? 6 : 300
+    // Fewer draws for the costly simulators and for the image tasks (a grf_256 field is 65,536 values).
+    let n = name == "drift_diffusion" ? 40 : name == "beer2014" ? 6 : min(300, max(8, 200_000 / task.dataDimension))
     let (theta, x) = task.sampleJoint(count: n, seed: 11)
     #expect(theta.rows == n && theta.cols == task.parameterDimension)
     #expect(x.rows == n && x.cols == task.dataDimension)

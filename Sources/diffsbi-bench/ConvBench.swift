@@ -1,0 +1,99 @@
+// `diffsbi-bench conv`: forward + backward speed of the convolutional summary network (ResNetSummary) next to the
+// GEMM rate measured in the same run.
+
+import ArgumentParser
+import CommandLineOptions
+import DiffusionSBI
+
+struct ConvBenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "conv",
+    abstract: "ResNetSummary forward + backward GFLOP/s against the GEMM rate of the same run.")
+  @Option(help: "Image side S (images S × S, one channel).")
+  var size = 64
+  @Option(help: "Batch size.")
+  var batch = 32
+  @Option(help: "Comma-separated thread counts.")
+  var threads = "1,2"
+
+  func run() throws {
+    let counts = try parseList(threads, option: "--threads") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+    runConvBenchmark(size: size, batch: batch, threads: counts)
+  }
+}
+
+/// Multiply-add FLOPs of one forward pass of the network's convolutions (2·rows·k²C_in·C_out each) and of its
+/// backward pass (weight gradients for every convolution, input gradients for all but the first block's two
+/// convolutions that read the data).
+func convolutionFLOPs(_ c: ConvolutionalConfiguration, batch: Int) -> (forward: Double, backward: Double) {
+  var forward = 0.0, backward = 0.0
+  var cin = c.channels, h = c.height, w = c.width
+  let k2 = Double(c.kernelSize * c.kernelSize)
+  for (l, width) in c.widths.enumerated() {
+    let rows = Double(batch * h * w)
+    let layers = [2 * rows * k2 * Double(cin * width), 2 * rows * k2 * Double(width * width), 2 * rows * Double(cin * width)]
+    forward += layers.reduce(0, +)
+    backward += layers.reduce(0, +) + (l == 0 ? layers[1] : layers.reduce(0, +))
+    (cin, h, w) = (width, h / 2, w / 2)
+  }
+  let head = 2 * Double(batch * h * w * cin * c.summaryDimension)
+  return (forward + head, backward + 2 * head)
+}
+
+/// Times forward + backward of the review's ResNetSummary on S × S images and the single-precision GEMM rate at
+/// the patch-matrix shape of its 3 × 3 convolutions and at a square reference shape, for each thread count.
+func runConvBenchmark(size: Int, batch: Int, threads: [Int]) {
+  let config = ConvolutionalConfiguration(height: size, width: size)
+  let flops = convolutionFLOPs(config, batch: batch)
+  print("## Convolutional summary network: forward + backward (\(BLAS.backendDescription))\n")
+  print("ResNetSummary for \(size) × \(size) × 1 images, blocks \(config.widths), summary width \(config.summaryDimension), "
+        + "batch \(batch): \(fmt(flops.forward / 1e6, 1)) MFLOP forward, \(fmt(flops.backward / 1e6, 1)) MFLOP backward "
+        + "in the convolutions. Median of 7 timed batches; 1 thread: thread CPU clock, 2 threads: wall clock; "
+        + "\(machineDescription())\n")
+  print("| threads | forward + backward ms | conv GFLOP/s | GEMM GFLOP/s, patch shape | GEMM GFLOP/s, 1024×512·512×512 | conv ÷ patch GEMM | conv ÷ square GEMM |")
+  print("|---|---|---|---|---|---|---|")
+  let saved = Threading.count
+  for th in threads {
+    Threading.count = th
+    var rng = Xoshiro(seed: 1)
+    let net = ResNetSummary(configuration: config, rng: &rng)
+    let x = rng.normalMatrix(rows: batch, cols: size * size)
+    let dy = rng.normalMatrix(rows: batch, cols: config.summaryDimension)
+    let step = {
+      var r = Xoshiro(seed: 2)
+      _ = net.forward(x, training: true, rng: &r)
+      net.backward(dy)
+    }
+    // One thread: the thread CPU clock, robust to other tenants; two threads: wall clock.
+    let clock: () -> Double
+    if th == 1 { clock = threadCPUTime } else { clock = now }
+    let seconds = medianTime(inner: calibrate(step), clock: clock, step)
+    let convRate = (flops.forward + flops.backward) / seconds / 1e9
+    // The patch GEMM of the second 3 × 3 convolution of the first block: [B·S², 9·16] · [9·16, 16].
+    let patch = gemmRate(m: batch * size * size, k: 9 * 16, n: 16, clock: clock)
+    let square = gemmRate(m: 1024, k: 512, n: 512, clock: clock)
+    print("| \(th) | \(fmt(seconds * 1e3, 1)) | \(fmt(convRate)) | \(fmt(patch)) | \(fmt(square)) | "
+          + "\(fmt(convRate / patch, 2)) | \(fmt(convRate / square, 2)) |")
+  }
+  Threading.count = saved
+}
+
+/// GFLOP/s of row-major C = A·B (A m×k, B k×n) through the system BLAS.
+func gemmRate(m: Int, k: Int, n: Int, clock: () -> Double) -> Double {
+  var rng = Xoshiro(seed: 3)
+  let a = rng.normalMatrix(rows: m, cols: k), b = rng.normalMatrix(rows: k, cols: n)
+  var c = [Float](repeating: 0, count: m * n)
+  let seconds = a.storage.withUnsafeBufferPointer { pa in
+    b.storage.withUnsafeBufferPointer { pb in
+      c.withUnsafeMutableBufferPointer { pc in
+        let body = {
+          BLAS.sgemm(
+            transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k, b: pb.baseAddress!,
+            ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
+        }
+        return medianTime(inner: calibrate(body), clock: clock, body)
+      }
+    }
+  }
+  return 2 * Double(m * n * k) / seconds / 1e9
+}
