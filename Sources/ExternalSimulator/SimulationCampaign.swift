@@ -130,6 +130,17 @@ public struct SimulationCampaign {
     var shape = pool.dataShape
     func items(_ s: [Int]?) -> [(count: Int, width: Int)?] { s.map { $0.count == 2 ? [nil, ($0[0], $0[1])] : [] } ?? [] }
     var batch = 0
+    /// Every batch must have the width of the first one seen (saved or simulated).
+    var width: Int?
+    func checkWidth(_ x: Matrix, batch j: Int) throws {
+      if let w = width, w != x.cols {
+        throw SimulatorError.savedSimulationsMismatch(
+          directory: directory,
+          reason: "batch \(j) has \(x.cols) values per data set, earlier batches \(w): the saved simulations come "
+            + "from a simulator with another output shape")
+      }
+      width = x.cols
+    }
     while valid < budget {
       // Queue ahead (never more batches than the budget still needs), skipping saved ones.
       let needed = (budget - valid + batchSize - 1) / batchSize
@@ -144,14 +155,15 @@ public struct SimulationCampaign {
       if let job {
         do {
           x = try job.wait()
+          try checkWidth(x, batch: j)  // before saving: a batch of another shape must not join the campaign
           theta = parameters(batch: j)
           shape = shape ?? pool.dataShape
           try save(batch: j, theta: theta, x: x, shape: shape!)
           simulated += 1
         } catch {
-          // Keep what the other workers finish, then report the first failure.
+          // Keep what the other workers finish (if it has this campaign's shape), then report the first failure.
           for (k, other) in queued {
-            if let other, let xk = try? other.wait() {
+            if let other, let xk = try? other.wait(), (try? checkWidth(xk, batch: k)) != nil {
               try? save(batch: k, theta: parameters(batch: k), x: xk, shape: pool.dataShape ?? [xk.cols])
             }
           }
@@ -163,6 +175,7 @@ public struct SimulationCampaign {
         if shape == nil, let a = try NPZ.read(path(batch: j))["x"] { shape = Array(a.shape.dropFirst()) }
         reused += 1
       }
+      try checkWidth(x, batch: j)
       let (kept, dropped) = try NonFiniteRows.drop([theta, x], items: items(shape))
       invalid += dropped
       if invalid > maximumInvalidRows {
@@ -177,7 +190,9 @@ public struct SimulationCampaign {
     }
     // Batches queued beyond the budget are finished and saved (a larger budget later reuses them).
     for (k, job) in queued {
-      if let job, let xk = try? job.wait() { try? save(batch: k, theta: parameters(batch: k), x: xk, shape: shape!) }
+      if let job, let xk = try? job.wait(), (try? checkWidth(xk, batch: k)) != nil {
+        try? save(batch: k, theta: parameters(batch: k), x: xk, shape: shape!)
+      }
     }
     return CampaignResult(parameters: Matrix.vstack(thetas), data: Matrix.vstack(xs), dataShape: shape ?? [0],
                           invalidRows: invalid, simulatedBatches: simulated, reusedBatches: reused)

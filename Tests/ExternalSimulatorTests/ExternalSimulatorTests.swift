@@ -197,6 +197,19 @@ func parameters(_ rows: Int, _ cols: Int, seed: UInt64 = 1) -> Matrix {
     defer { pool.shutdown() }
     _ = try campaign(dir, budget: 100).run(pool: pool, resume: false)
     #expect(throws: SimulatorError.self) { try campaign(dir, budget: 100).run(pool: pool, resume: false) }
+    // Saved batches of one output shape, then a simulator with another: refused, not mixed.
+    var more = campaign(dir, budget: 100)
+    more.budget = 200
+    let doubled = try SimulatorPool(settings(ToolProbe.hasNumpy ? fixture("shape") : "cat", workers: 1))
+    defer { doubled.shutdown() }
+    if ToolProbe.hasNumpy {
+      #expect {
+        try more.run(pool: doubled, resume: true)
+      } throws: { e in
+        guard case .savedSimulationsMismatch(_, let r) = e as? SimulatorError else { return false }
+        return r.contains("another output shape")
+      }
+    }
     var other = campaign(dir, budget: 100)
     other.seed = 4
     #expect {
