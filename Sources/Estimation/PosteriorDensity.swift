@@ -13,7 +13,9 @@
 // velocity-derived score (flow matching), plus the gradient of the transform's log-Jacobian, in the unconstrained
 // coordinates u = T(θ). The climbed point is kept only if its log-density (by the ODE) beats the best draw.
 
+import Composition
 import Diffusion
+import FileFormats
 import FlowMatching
 import Foundation
 import NeuralNet
@@ -48,11 +50,7 @@ extension PosteriorEstimator {
     let inside = (0..<theta.rows).map { r in
       transform.constraints.indices.allSatisfy { j in
         let v = Double(theta[r, j])
-        switch transform.constraints[j] {
-        case .unbounded: return v.isFinite
-        case .positive: return v > 0 && v.isFinite
-        case .interval(let lo, let hi): return v > lo && v < hi
-        }
+        return v.isFinite && transform.constraints[j].contains(v)
       }
     }
     let keep = (0..<theta.rows).filter { inside[$0] }
@@ -117,7 +115,8 @@ extension PosteriorEstimator {
     let condition = try conditionRows(observation, count: 1)
     let std = parameterStandardizer?.std ?? [Double](repeating: 1, count: parameterDimension)
     // Step size: a small fraction of each coordinate's posterior spread (in u), decreasing.
-    let spread = columnStandardDeviations(transform.forward(samples))
+    let finite = try NonFiniteRows.drop([transform.forward(samples)]).kept[0]
+    let spread = finite.columnMeanVariance().variance.map { $0 > 0 ? $0.squareRoot() : 1 }
     try withSamplingWeights {
       let grad = try scoreAtSmallNoise(condition)
       for k in 0..<iterations {
@@ -176,33 +175,11 @@ extension PosteriorEstimator {
       let denoiser = settings.diffusion.prediction.denoiser(schedule: schedule, network: predict)
       let t = 1e-3
       let p = schedule.point(t)
-      return { z in
-        var s = denoiser(z, t)
-        s.scale(by: Float(p.alpha / (p.sigma * p.sigma)))
-        s.add(z, scale: Float(-1 / (p.sigma * p.sigma)))
-        return s
-      }
+      return { z in Tweedie.score(denoised: denoiser(z, t), z: z, alpha: p.alpha, sigma: p.sigma) }
     default:
-      // Flow matching: x_s = s·x₁ + (1 − s)·ε with data at s = 1; at s = 1 − δ the score is
-      // (s·v − x)/(1 − s) (the velocity field's Tweedie form).
+      // Flow matching, data at flow time s = 1: the velocity's score form at s = 1 − 10⁻³.
       let s = 1 - 1e-3
-      return { x in
-        var v = predict(x, Float(s))
-        v.scale(by: Float(s / (1 - s)))
-        v.add(x, scale: Float(-1 / (1 - s)))
-        return v
-      }
+      return { x in VelocityConversion.score(velocity: predict(x, Float(s)), state: x, flowTime: s) }
     }
-  }
-}
-
-/// Standard deviation of every column.
-func columnStandardDeviations(_ m: Matrix) -> [Double] {
-  (0..<m.cols).map { j in
-    let v = (0..<m.rows).map { Double(m[$0, j]) }.filter(\.isFinite)
-    guard v.count > 1 else { return 1 }
-    let mean = v.reduce(0, +) / Double(v.count)
-    let s = (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count - 1)).squareRoot()
-    return s > 0 ? s : 1
   }
 }

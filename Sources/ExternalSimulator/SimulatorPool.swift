@@ -8,6 +8,7 @@
 import FileFormats
 import Foundation
 import NumericCore
+import Tasks
 
 /// How to run an external simulator.
 public struct SimulatorSettings: Sendable {
@@ -98,6 +99,15 @@ public final class SimulatorPool: @unchecked Sendable {
 
   /// The workers' process IDs (0 for a worker that is not running).
   public var processIDs: [Int32] { queues.indices.map { k in queues[k].sync { workers[k].processID } } }
+
+  /// The shape of one data set, simulating two prior draws when no answer has fixed it yet (so that an estimator
+  /// can be built before training starts).
+  public func discoverDataShape(prior: any Prior, seed: UInt64) throws -> [Int] {
+    if let s = dataShape { return s }
+    var rng = Xoshiro(seed: seed, stream: 0x5348_4150_45)
+    _ = try simulate(prior.sample(count: 2, seed: rng.next()), batchSize: 2)
+    return dataShape!
+  }
 
   /// Ends every worker (closing its input, then killing what does not exit).
   public func shutdown() {

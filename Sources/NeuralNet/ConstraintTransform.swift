@@ -17,6 +17,15 @@ public enum Constraint: Sendable, Codable, Equatable {
   /// Padding of interval bounds, so that boundary values map to finite numbers.
   public static let epsilon = 1e-6
 
+  /// Whether x lies in the support (open interval, x > 0, or anywhere).
+  public func contains(_ x: Double) -> Bool {
+    switch self {
+    case .unbounded: return true
+    case .positive: return x > 0
+    case .interval(let lo, let hi): return x > lo && x < hi
+    }
+  }
+
   /// Constrained → unconstrained.
   public func forward(_ x: Double) -> Double {
     switch self {

@@ -46,11 +46,8 @@ extension TrainCommand {
       let source = try SimulatorPrior.resolve(priorFile: prior, task: task)
       let p = try external.pool(seed: common.seed, dataShape: source.task?.dataShape, quiet: common.quiet)
       pool = p
-      if p.dataShape == nil {  // one small batch tells the data shape
-        var rng = Xoshiro(seed: common.seed, stream: 0x5348_4150_45)
-        _ = try p.simulate(source.prior.sample(count: 2, seed: rng.next()), batchSize: 2)
-      }
-      (drawPrior, priorJSON, dataShape) = (source.prior, source.json, p.dataShape!)
+      (drawPrior, priorJSON, dataShape) =
+        (source.prior, source.json, try p.discoverDataShape(prior: source.prior, seed: common.seed))
       transforms = source.task.map(constraints(for:)) ?? coordinateConstraints(of: source.prior)
     } else {
       (drawPrior, priorJSON, dataShape, transforms) = (t!.prior, nil, t!.dataShape, constraints(for: t!))

@@ -86,25 +86,20 @@ extension TrainCommand {
     let pool = try external.pool(seed: common.seed, dataShape: source.task?.dataShape, quiet: common.quiet)
     let directory = out + "/simulations"
     if online {
-      var shape = pool.dataShape
-      if shape == nil {  // one small batch tells the data shape, before the estimator is built
-        var rng = Xoshiro(seed: common.seed, stream: 0x5348_4150_45)
-        _ = try pool.simulate(source.prior.sample(count: 2, seed: rng.next()), batchSize: 2)
-        shape = pool.dataShape
-      }
+      let shape = try pool.discoverDataShape(prior: source.prior, seed: common.seed)
       config.spreadOnlineBudget(n)
       config.validationSimulations = Int((config.validationFraction * Double(n)).rounded())
       config.validationFraction = 0
       let feeder = OnlineSimulation(pool: pool, prior: source.prior, batchSize: batch,
                                     keepDirectory: keepSimulations ? directory : nil)
-      common.info("train: online with '\(command)' (\(pool.settings.workers) workers), data sets of shape \(shape!)")
+      common.info("train: online with '\(command)' (\(pool.settings.workers) workers), data sets of shape \(shape)")
       let finish = { [common] in
         defer { pool.shutdown() }
         try feeder.flush()
         common.info("train: \(feeder.simulatedRows) simulations, \(feeder.invalidRows) with NaN/Inf dropped; "
                     + "\(feeder.prefetchHits) batches prefetched, \(feeder.prefetchMisses) simulated on demand")
       }
-      return (.simulator(feeder.batchSimulator), shape!, 0, finish)
+      return (.simulator(feeder.batchSimulator), shape, 0, finish)
     }
     defer { pool.shutdown() }
     let campaign = SimulationCampaign(directory: directory, prior: source.prior, priorIdentity: source.identity,

@@ -126,14 +126,7 @@ struct TrainCommand: ParsableCommand {
     guard let constraints else { return }
     var outside = 0
     for r in 0..<theta.rows {
-      let inside = constraints.indices.allSatisfy { j in
-        let v = Double(theta[r, j])
-        switch constraints[j] {
-        case .unbounded: return true
-        case .positive: return v > 0
-        case .interval(let lo, let hi): return v > lo && v < hi
-        }
-      }
+      let inside = constraints.indices.allSatisfy { constraints[$0].contains(Double(theta[r, $0])) }
       if !inside { outside += 1 }
     }
     if outside > 0 { throw InputError("\(name): \(outside) θ rows lie outside the prior's support") }
