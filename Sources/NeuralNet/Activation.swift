@@ -189,6 +189,18 @@ enum SIMDLoad {
   }
 }
 
+/// Lane-wise square root of a vector whose lanes are ≥ 0 (a negative lane gets the root of its magnitude).
+///
+/// `V8.squareRoot()` compiles to a scalar square root per lane (with a call to C's `sqrtf` for negative lanes,
+/// which sets `errno` on Linux); the root of `abs(x)` cannot be negative-domain, so the compiler emits one vector
+/// square root instruction instead, with no extra flags. Identical results for lanes ≥ 0 or NaN.
+@inline(__always)
+func nonNegativeSquareRoot(_ x: V8) -> V8 {
+  var r = x
+  for l in 0..<8 { r[l] = abs(x[l]).squareRoot() }
+  return r
+}
+
 /// Calls `body(offset, n)` for consecutive chunks of 8 elements (n = 8) and one final partial chunk
 /// (n < 8). Inlined, the full chunks see the constant 8, so the partial-load paths vanish from the main loop.
 @inline(__always)

@@ -50,10 +50,45 @@ public final class AdamOptimizer: @unchecked Sendable {
   public init(configuration: AdamConfiguration = .adam) { self.configuration = configuration }
 
   /// The global L2 norm of the gradients of `buffers` (in Double).
+  ///
+  /// Each buffer is cut into blocks of `normBlock` elements at fixed offsets; a block's sum of squares is taken
+  /// by `Kernels.sumOfSquares`, and the block sums are added in Double in buffer and block order. The blocks
+  /// are spread over `Threading.count` threads, and the norm is the same whatever the thread count.
   public static func gradientNorm(_ buffers: [ParameterBuffer]) -> Double {
-    var s = 0.0
-    for b in buffers { s += Double(Kernels.sumOfSquares(count: b.count, b.gradients)) }
-    return s.squareRoot()
+    blockSums(buffers) { _, _, _ in }.reduce(0, +).squareRoot()
+  }
+
+  /// Elements per block of `gradientNorm` (a multiple of the 8-lane vector width).
+  static let normBlock = 1 << 16
+
+  /// The sums of squares of the gradient blocks of `buffers`, in order, after `prepare(buffer, start, count)`
+  /// has run on each block (on the thread that then sums it, while the block is in cache).
+  static func blockSums(
+    _ buffers: [ParameterBuffer], prepare: @escaping (_ buffer: Int, _ start: Int, _ count: Int) -> Void
+  ) -> [Double] {
+    var blocks: [(buffer: Int, start: Int, count: Int)] = []
+    for (i, b) in buffers.enumerated() {
+      var start = 0
+      while start < b.count {
+        blocks.append((i, start, min(normBlock, b.count - start)))
+        start += normBlock
+      }
+    }
+    var sums = [Double](repeating: 0, count: blocks.count)
+    let gradients = UncheckedSendableBox(buffers.map { UnsafeSendablePointer($0.gradients) })
+    let work = UncheckedSendableBox(blocks)
+    let prepareBox = UncheckedSendableBox(prepare)
+    sums.withUnsafeMutableBufferPointer { sp in
+      let out = UnsafeSendablePointer(sp.baseAddress!)
+      parallelFor(count: blocks.count) { _, range in
+        for k in range {
+          let (i, start, n) = work.value[k]
+          prepareBox.value(i, start, n)
+          out.base[k] = Double(Kernels.sumOfSquares(count: n, gradients.value[i].base + start))
+        }
+      }
+    }
+    return sums
   }
 
   /// Clips the gradients in place; returns the global norm before clipping.
@@ -79,31 +114,52 @@ public final class AdamOptimizer: @unchecked Sendable {
   }
 
   /// Clips and applies one update with learning rate `learningRate`; returns the pre-clip gradient norm.
-  /// Gradients are left clipped (not zeroed).
+  ///
+  /// One pass over each buffer reads the gradient, the moments, the values (and the EMA shadow) once and writes
+  /// them once: global-norm clipping multiplies the gradient by `min(1, c / ‖g‖₂)` inside that pass, so the
+  /// gradient buffers are left as they were (per-tensor clipping scales them in place first). `gradientNorm`,
+  /// when the caller already has it, saves the pass that computes it. With `ema` the new values are folded into
+  /// the average in the same pass, with the same arithmetic as `PowerEMA.update` called after this method.
   @discardableResult
-  public func update(_ buffers: [ParameterBuffer], learningRate: Float) -> Double {
+  public func update(
+    _ buffers: [ParameterBuffer], learningRate: Float, gradientNorm: Double? = nil, ema: PowerEMA? = nil
+  ) -> Double {
     if m.isEmpty {
       m = buffers.map { [Float](repeating: 0, count: $0.count) }
       v = m
     }
     precondition(m.count == buffers.count && zip(m, buffers).allSatisfy { $0.count == $1.count },
                  "optimizer state does not match the parameter buffers")
-    let norm = clip(buffers)
-    step += 1
     let c = configuration
+    let norm: Double
+    var gradientScale: Float = 1
+    switch c.clipping {
+    case .globalNorm(let limit):
+      norm = gradientNorm ?? AdamOptimizer.gradientNorm(buffers)
+      if norm > Double(limit) { gradientScale = Float(Double(limit) / norm) }
+    case .none, .perTensorNorm:
+      norm = clip(buffers)
+    }
+    step += 1
     let k = Double(step)
     let alpha = Float(Double(learningRate) * (1 - pow(Double(c.beta2), k)).squareRoot() / (1 - pow(Double(c.beta1), k)))
-    let decay = 1 - learningRate * c.weightDecay
+    let coefficients = UpdateCoefficients(
+      beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, alpha: alpha, decay: 1 - learningRate * c.weightDecay,
+      gradientScale: gradientScale, emaBeta: ema?.beginFusedUpdate(buffers) ?? 0)
     for (i, b) in buffers.enumerated() {
       m[i].withUnsafeMutableBufferPointer { mp in
         v[i].withUnsafeMutableBufferPointer { vp in
-          // Elementwise, so splitting over threads does not change the result.
-          let mb = UnsafeSendablePointer(mp.baseAddress!), vb = UnsafeSendablePointer(vp.baseAddress!)
-          let tb = UnsafeSendablePointer(b.values), gb = UnsafeSendablePointer(b.gradients)
-          parallelFor(count: b.count, minimumPerChunk: 1 << 16) { _, r in
-            AdamOptimizer.kernel(
-              count: r.count, theta: tb.base + r.lowerBound, g: gb.base + r.lowerBound, m: mb.base + r.lowerBound,
-              v: vb.base + r.lowerBound, beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, alpha: alpha, decay: decay)
+          withShadowPointer(ema, index: i) { shadow in
+            // Elementwise, so splitting over threads does not change the result.
+            let mb = UnsafeSendablePointer(mp.baseAddress!), vb = UnsafeSendablePointer(vp.baseAddress!)
+            let tb = UnsafeSendablePointer(b.values), gb = UnsafeSendablePointer(b.gradients)
+            let sb = shadow.map { UnsafeSendablePointer($0) }
+            parallelFor(count: b.count, minimumPerChunk: 1 << 16) { _, r in
+              let o = r.lowerBound
+              AdamOptimizer.kernel(
+                count: r.count, theta: tb.base + o, g: gb.base + o, m: mb.base + o, v: vb.base + o,
+                shadow: sb.map { $0.base + o }, coefficients)
+            }
           }
         }
       }
@@ -111,22 +167,34 @@ public final class AdamOptimizer: @unchecked Sendable {
     return norm
   }
 
-  /// The fused SIMD update over one buffer.
+  /// The constants of one update.
+  struct UpdateCoefficients {
+    var beta1: Float, beta2: Float, epsilon: Float, alpha: Float, decay: Float, gradientScale: Float, emaBeta: Float
+  }
+
+  /// The fused update over one buffer: clip-scaled gradient, moments, (decoupled decay and) step, EMA fold.
+  ///
+  /// Every element sees the same operations in the same order as clipping in place, updating, and calling
+  /// `PowerEMA.update` in three passes, so the results are bit-identical to those. The second moment is never
+  /// negative, so `nonNegativeSquareRoot` (one vector instruction) gives the same roots as `squareRoot()`.
   static func kernel(
     count: Int, theta: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
-    v: UnsafeMutablePointer<Float>, beta1: Float, beta2: Float, epsilon: Float, alpha: Float, decay: Float
+    v: UnsafeMutablePointer<Float>, shadow: UnsafeMutablePointer<Float>?, _ k: UpdateCoefficients
   ) {
-    let b1 = V8(repeating: beta1), c1 = V8(repeating: 1 - beta1)
-    let b2 = V8(repeating: beta2), c2 = V8(repeating: 1 - beta2)
-    let eps = V8(repeating: epsilon), a = V8(repeating: alpha), d = V8(repeating: decay)
+    let b1 = V8(repeating: k.beta1), c1 = V8(repeating: 1 - k.beta1)
+    let b2 = V8(repeating: k.beta2), c2 = V8(repeating: 1 - k.beta2)
+    let eps = V8(repeating: k.epsilon), a = V8(repeating: k.alpha), d = V8(repeating: k.decay)
+    let s = V8(repeating: k.gradientScale)
+    let eb = V8(repeating: k.emaBeta), ec = V8(repeating: 1 - k.emaBeta)
     forEachChunk(count) { i, n in
-      let gv = SIMDLoad.load(g + i, n)
+      let gv = SIMDLoad.load(g + i, n) * s
       let mv = b1 * SIMDLoad.load(m + i, n) + c1 * gv
       let vv = b2 * SIMDLoad.load(v + i, n) + c2 * gv * gv
-      let t = SIMDLoad.load(theta + i, n) * d - a * mv / (vv.squareRoot() + eps)
+      let t = SIMDLoad.load(theta + i, n) * d - a * mv / (nonNegativeSquareRoot(vv) + eps)
       SIMDLoad.store(mv, m + i, n)
       SIMDLoad.store(vv, v + i, n)
       SIMDLoad.store(t, theta + i, n)
+      if let shadow { SIMDLoad.store(eb * SIMDLoad.load(shadow + i, n) + ec * t, shadow + i, n) }
     }
   }
 
@@ -191,6 +259,22 @@ public final class PowerEMA: @unchecked Sendable {
   /// β for step k.
   public func beta(step k: Int) -> Double { pow(1 - 1 / Double(k), gamma + 1) }
 
+  /// Starts an update that `AdamOptimizer.update(_:learningRate:gradientNorm:ema:)` folds into its pass:
+  /// advances the step and returns β. A first update starts from a zero shadow, which β₁ = 0 turns into the
+  /// values exactly, as `update(_:)` does.
+  func beginFusedUpdate(_ buffers: [ParameterBuffer]) -> Float {
+    if shadow.isEmpty { shadow = buffers.map { [Float](repeating: 0, count: $0.count) } }
+    precondition(shadow.count == buffers.count && zip(shadow, buffers).allSatisfy { $0.count == $1.count },
+                 "EMA state does not match the parameter buffers")
+    step += 1
+    return Float(beta(step: step))
+  }
+
+  /// Calls `body` with a pointer to the shadow of buffer `index`.
+  func withShadow<R>(_ index: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+    shadow[index].withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+  }
+
   /// Folds the current values of `buffers` into the average.
   public func update(_ buffers: [ParameterBuffer]) {
     if shadow.isEmpty { shadow = buffers.map { $0.valueArray } }
@@ -210,4 +294,12 @@ public final class PowerEMA: @unchecked Sendable {
     self.step = step
     self.shadow = shadow
   }
+}
+
+/// Calls `body` with the shadow pointer of buffer `index` of `ema`, or nil.
+private func withShadowPointer<R>(
+  _ ema: PowerEMA?, index: Int, _ body: (UnsafeMutablePointer<Float>?) -> R
+) -> R {
+  guard let ema else { return body(nil) }
+  return ema.withShadow(index) { body($0) }
 }

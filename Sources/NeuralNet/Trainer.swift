@@ -73,8 +73,9 @@ public struct TrainingHistory: Sendable, Codable, Equatable {
 /// Trains a `TrainableModel` on a `TrainingObjective`.
 ///
 /// Each step: draw or slice a batch, map θ through the constraint transform, standardize θ and the conditions,
-/// split the batch into `Threading.count` shards that run forward and backward on replicas (BLAS single-threaded
-/// inside), reduce the gradients in shard order weighted by shard size, skip the step if the loss or the
+/// split the batch into up to `Threading.count` shards of at least `minimumShardRows` rows that run forward and
+/// backward on replicas (BLAS single-threaded inside), reduce the gradients in shard order weighted by shard size
+/// (fused with the blocks of the gradient norm), skip the step if the loss or the
 /// gradient norm is not finite, clip, update (Adam/AdamW), and fold the weights into the EMA.
 /// Random streams are derived from (seed, step, shard), so a run is reproducible for a seed and thread count.
 public final class Trainer: @unchecked Sendable {
@@ -140,22 +141,27 @@ public final class Trainer: @unchecked Sendable {
     if let c = conditions { conditionStandardizer?.update(c) }
   }
 
+  /// The fewest rows a data-parallel shard of a training step gets (see `step(_:learningRate:)`).
+  nonisolated(unsafe) public static var minimumShardRows = 16
+
   /// One optimizer step on a prepared batch; returns the loss (NaN when skipped).
   @discardableResult
   public func step(_ batch: TrainingBatch, learningRate: Float) -> (loss: Float, gradientNorm: Double, skipped: Bool) {
     let stepIndex = UInt64(optimizer.step + history.skippedSteps)
     let b = batch.count
-    let shards = max(1, min(Threading.count, b / 32))
+    let shards = max(1, min(Threading.count, b / Trainer.minimumShardRows))
     while replicas.count < shards - 1 { replicas.append(model.replica()) }
     let models = [model] + replicas.prefix(shards - 1)
     let ranges = chunkRanges(count: b, chunks: shards)
     var losses = [Float](repeating: 0, count: shards)
     let seed = configuration.seed
     let objective = self.objective
-    for m in models { m.zeroGradients() }
+    let norm: Double
     if shards == 1 {
+      model.zeroGradients()
       var rng = Xoshiro(seed: seed, stream: stepIndex << 8)
       losses[0] = objective.lossAndGradient(model: model, batch: batch, rng: &rng)
+      norm = AdamOptimizer.gradientNorm(model.buffers)
     } else {
       let shardBatches = ranges.map { r in
         TrainingBatch(parameters: batch.parameters.rows(r), conditions: batch.conditions?.rows(r))
@@ -166,36 +172,34 @@ public final class Trainer: @unchecked Sendable {
         withSingleThreadedBLAS(true) {
           parallelFor(count: shards, chunks: shards) { _, range in
             for s in range {
+              box.value.0[s].zeroGradients()
               var rng = Xoshiro(seed: seed, stream: stepIndex << 8 | UInt64(s))
               out.base[s] = objective.lossAndGradient(model: box.value.0[s], batch: box.value.1[s], rng: &rng)
             }
           }
         }
       }
-      // Reduce: g = Σ (n_s / B) g_s, in shard order.
-      // Elementwise, so splitting the reduction over threads keeps the result independent of the split.
-      for (i, buf) in model.buffers.enumerated() {
-        let weights = ranges.map { Float($0.count) / Float(b) }
-        let parts = UncheckedSendableBox(models.map { UnsafeSendablePointer($0.buffers[i].gradients) })
-        parallelFor(count: buf.count, minimumPerChunk: 1 << 16) { _, r in
-          let dst = parts.value[0].base + r.lowerBound
-          Kernels.scale(count: r.count, dst, by: weights[0])
-          for s in 1..<shards {
-            Kernels.axpy(count: r.count, alpha: weights[s], x: parts.value[s].base + r.lowerBound, y: dst)
-          }
-        }
-      }
+      // Reduce g = Σ (n_s / B) g_s in shard order, block by block, and sum each block's squares while it is in
+      // cache (the norm's blocks, see `AdamOptimizer.gradientNorm`). Elementwise, so the reduced gradient does not
+      // depend on how the blocks are spread over threads.
+      let weights = ranges.map { Float($0.count) / Float(b) }
+      let parts = UncheckedSendableBox(model.buffers.indices.map { i in
+        models.map { UnsafeSendablePointer($0.buffers[i].gradients) }
+      })
+      norm = AdamOptimizer.blockSums(model.buffers) { i, start, n in
+        let dst = parts.value[i][0].base + start
+        Kernels.scale(count: n, dst, by: weights[0])
+        for s in 1..<shards { Kernels.axpy(count: n, alpha: weights[s], x: parts.value[i][s].base + start, y: dst) }
+      }.reduce(0, +).squareRoot()
     }
     var loss: Float = 0
     for (s, r) in ranges.enumerated() { loss += losses[s] * Float(r.count) / Float(b) }
-    let norm = AdamOptimizer.gradientNorm(model.buffers)
     guard loss.isFinite && norm.isFinite else {
       history.skippedSteps += 1
       model.zeroGradients()
       return (.nan, norm, true)
     }
-    optimizer.update(model.buffers, learningRate: learningRate)
-    ema?.update(model.buffers)
+    optimizer.update(model.buffers, learningRate: learningRate, gradientNorm: norm, ema: ema)
     history.steps += 1
     return (loss, norm, false)
   }

@@ -88,8 +88,14 @@ struct TrainBenchOptions: ParsableArguments {
   var summariesOnly = false
   @Option(help: "Comma-separated batch sizes of the summary-network part.")
   var summaryBatches = "128,512"
+  @Option(help: "Fewest rows per data-parallel shard of a training step (default: the library's).")
+  var shardRows: Int?
 
   func run() throws {
+    if let r = shardRows {
+      guard r > 0 else { throw ValidationError("--shard-rows must be at least 1") }
+      Trainer.minimumShardRows = r
+    }
     let t = try parseList(threads, option: "--threads") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
     let b = try parseList(batches, option: "--batches") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
     let sb = try parseList(summaryBatches, option: "--summary-batches") { Int($0).flatMap { $0 > 0 ? $0 : nil } }

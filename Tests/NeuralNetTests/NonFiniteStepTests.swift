@@ -34,16 +34,18 @@ extension NeuralNetSuite {
   @Suite struct NonFiniteStepTests {
     @Test(arguments: [PoisoningObjective.Poison.lossNaN, .lossInfinity, .gradientNaN, .gradientInfinity])
     func poisonedStepNeverReachesTheWeights(poison: PoisoningObjective.Poison) {
-      // A batch of 32 runs as one shard (shards = min(threads, B/32)), so call k is step k.
+      // A batch of minimumShardRows rows runs as one shard (shards = min(threads, B / minimumShardRows)), so
+      // call k is step k.
+      let rows = Trainer.minimumShardRows
       var cfg = TrainingConfiguration()
       cfg.useEMA = true
-      cfg.batchSize = 32
+      cfg.batchSize = rows
       let objective = PoisoningObjective(schedule: [3: poison])
       let trainer = Trainer(model: TrainableModel(network: smallNetwork(seed: 1)), objective: objective,
                             configuration: cfg)
       var rng = Xoshiro(seed: 2)
       func batch() -> TrainingBatch {
-        let (theta, x) = simulator(32, &rng)
+        let (theta, x) = simulator(rows, &rng)
         return trainer.prepare(parameters: theta, conditions: x)
       }
       for _ in 0..<2 { trainer.step(batch(), learningRate: 1e-3) }

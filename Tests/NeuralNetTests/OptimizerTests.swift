@@ -4,7 +4,7 @@ import Testing
 import NeuralNet
 
 extension NeuralNetSuite {
-  @Suite struct OptimizerTests {
+  @Suite(.serialized) struct OptimizerTests {
     func buffer(_ values: [Float]) -> ParameterBuffer {
       var layout = ParameterLayout()
       layout.add("a", shape: [2], initializer: .zeros)
@@ -40,6 +40,60 @@ extension NeuralNetSuite {
       }
       for i in 0..<9 { #expect(abs(Double(b.values[i]) - th[i]) < 1e-6 * (1 + abs(th[i])), "index \(i)") }
       #expect(opt.step == 2)
+    }
+
+    /// The fused pass (clip scale, AdamW, EMA fold) equals clipping in place, updating, then `PowerEMA.update`,
+    /// bit for bit, over steps that are clipped and steps that are not.
+    @Test func fusedUpdateEqualsThreePasses() {
+      var rng = Xoshiro(seed: 5)
+      let n = 1037  // many 8-lane chunks and a partial tail
+      let theta0 = (0..<n).map { _ in Float(rng.nextNormal()) }
+      let fused = buffer(theta0), split = buffer(theta0)
+      let config = AdamConfiguration(weightDecay: 5e-3, clipping: .globalNorm(1.5))
+      let fusedOpt = AdamOptimizer(configuration: config)
+      let clipper = AdamOptimizer(configuration: config)
+      let plain = AdamOptimizer(configuration: AdamConfiguration(weightDecay: 5e-3, clipping: .none))
+      let fusedEMA = PowerEMA(), splitEMA = PowerEMA()
+      var clippedSteps = 0
+      for step in 0..<6 {
+        let scale: Float = step % 2 == 0 ? 0.2 : 0.001  // ‖g‖ ≈ 6.4 (clipped) or ≈ 0.03 (not)
+        let g = (0..<n).map { _ in Float(rng.nextNormal()) * scale }
+        for i in 0..<n { fused.gradients[i] = g[i]; split.gradients[i] = g[i] }
+        let lr: Float = 1e-3 * Float(step + 1)
+        let norm = AdamOptimizer.gradientNorm([fused])
+        if norm > 1.5 { clippedSteps += 1 }
+        let reported = fusedOpt.update([fused], learningRate: lr, gradientNorm: norm, ema: fusedEMA)
+        #expect(reported == norm)
+        #expect(fused.gradientArray == g)  // the fused pass leaves the gradients as they were
+        clipper.clip([split])
+        plain.update([split], learningRate: lr)
+        splitEMA.update([split])
+        #expect(fused.valueArray == split.valueArray, "values, step \(step)")
+        #expect(fusedOpt.state.m == plain.state.m && fusedOpt.state.v == plain.state.v, "moments, step \(step)")
+        #expect(fusedEMA.shadow == splitEMA.shadow && fusedEMA.step == splitEMA.step, "EMA, step \(step)")
+      }
+      #expect(clippedSteps == 3)
+    }
+
+    /// The norm is summed over fixed blocks, so it is the same for every thread count, and it matches the norm
+    /// accumulated in Double.
+    @Test func gradientNormIsIndependentOfThreads() {
+      var layout = ParameterLayout()
+      layout.add("w", shape: [200_003], initializer: .zeros)  // three full blocks of 65,536 and a partial one
+      layout.add("b", shape: [77], initializer: .zeros)
+      var rng = Xoshiro(seed: 9)
+      let b = ParameterBuffer(layout: layout, rng: &rng)
+      for i in 0..<b.count { b.gradients[i] = Float(rng.nextNormal()) }
+      let exact = (0..<b.count).reduce(0.0) { $0 + Double(b.gradients[$1]) * Double(b.gradients[$1]) }.squareRoot()
+      let saved = Threading.count
+      defer { Threading.count = saved }
+      var norms: [Double] = []
+      for t in [1, 2, 3] {
+        Threading.count = t
+        norms.append(AdamOptimizer.gradientNorm([b]))
+      }
+      #expect(norms[0] == norms[1] && norms[1] == norms[2])
+      #expect(abs(norms[0] - exact) < 1e-6 * exact)
     }
 
     @Test func clipping() {

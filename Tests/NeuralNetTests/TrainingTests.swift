@@ -53,8 +53,53 @@ func smallNetwork(seed: UInt64) -> TimeMLP {
   return TimeMLP(configuration: c, seed: seed)
 }
 
+/// `RegressionObjective` without random draws (t = 0.3 on every row), so a split batch sees the same inputs.
+struct FixedTimeRegressionObjective: TrainingObjective {
+  func lossAndGradient(model: TrainableModel, batch: TrainingBatch, rng: inout Xoshiro) -> Float {
+    let t = [Float](repeating: 0.3, count: batch.count)
+    let out = model.network.forward(batch.parameters, time: t, condition: batch.conditions, training: true, rng: &rng)
+    var d = out - RegressionObjective.target(batch.parameters, t, batch.conditions!)
+    let loss = Float(d.squaredNorm() / Double(d.count))
+    d.scale(by: 2 / Float(d.count))
+    model.network.backward(d)
+    return loss
+  }
+
+  func validationLoss(model: TrainableModel, batch: TrainingBatch, rng: inout Xoshiro) -> Float { 0 }
+}
+
 extension NeuralNetSuite {
   @Suite(.serialized) struct TrainingTests {
+    /// A batch of 32 on two threads runs as two shards of 16 whose gradients are reduced block by block together
+    /// with the norm's sums of squares; the reduced gradient and its norm match the one-shard step to float
+    /// rounding, and the norm does not depend on the thread count for a given gradient.
+    @Test func shardedStepMatchesOneShard() throws {
+      try #require(Trainer.minimumShardRows == 16)
+      let saved = Threading.count
+      defer { Threading.count = saved }
+      var results: [(gradient: [Float], norm: Double, loss: Float)] = []
+      for threads in [1, 2] {
+        Threading.count = threads
+        var cfg = TrainingConfiguration()
+        cfg.batchSize = 32
+        let trainer = Trainer(model: TrainableModel(network: smallNetwork(seed: 3)),
+                              objective: FixedTimeRegressionObjective(), configuration: cfg)
+        var rng = Xoshiro(seed: 4)
+        let (theta, x) = simulator(32, &rng)
+        let r = trainer.step(trainer.prepare(parameters: theta, conditions: x), learningRate: 1e-4)
+        #expect(!r.skipped)
+        // The update leaves the (reduced, unclipped) gradient in the buffer.
+        let g = trainer.model.buffers[0].gradientArray
+        #expect(r.gradientNorm == AdamOptimizer.gradientNorm(trainer.model.buffers))
+        results.append((g, r.gradientNorm, r.loss))
+      }
+      let scale = results[0].gradient.map(abs).max()!
+      let worst = zip(results[0].gradient, results[1].gradient).map { abs($0 - $1) }.max()!
+      #expect(worst <= 1e-5 * scale, "max |Δg| \(worst) of max |g| \(scale)")
+      #expect(abs(results[0].norm - results[1].norm) <= 1e-5 * results[0].norm)
+      #expect(abs(results[0].loss - results[1].loss) <= 1e-5 * results[0].loss)
+    }
+
     @Test func timeMLPFitsSmoothRegression() throws {
       var cfg = TrainingConfiguration()
       cfg.epochs = 8
