@@ -220,7 +220,7 @@ struct BlockRowPass {
       if let gate {
         Activation.pairs(A.self, w, zr, zr, gate + r * w)
       } else {
-        forEachChunk(w) { k, n in SIMDLoad.store(A.value(SIMDLoad.load(zr + k, n)), zr + k, n) }
+        Activation.values(A.self, w, zr, zr)
       }
       // 2. dropout, FiLM, residual.
       if let dropout {
