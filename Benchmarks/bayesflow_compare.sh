@@ -8,7 +8,9 @@
 #
 # defaults: 100 epochs, diffsbi batches "32 64 128" (BayesFlow trains at its default batch 32, and at 64 when 64 is
 # listed). Needs a release diffsbi (DIFFSBI=path, default .build/release/diffsbi) and a Python with bayesflow and
-# jax (PYTHON=path, default python3; `pip install bayesflow jax`). Both sides use every core of the machine.
+# jax (PYTHON=path, default python3; `pip install bayesflow jax`); BAYESFLOW=0 runs only the diffsbi rows (for
+# example to time another diffsbi build beside them). Both sides use every core of the machine. diffsbi trains
+# without a validation split (`--validation-fraction 0`), as BayesFlow's `fit_offline` does, so both run all epochs.
 set -eu
 cd "$(dirname "$0")/.."
 D=${DIFFSBI:-.build/release/diffsbi}
@@ -31,6 +33,7 @@ echo "|---|---|---|---|---|---|"
 
 bf_rows=""
 for b in $batches; do
+  [ "${BAYESFLOW:-1}" = 0 ] && break
   case "$b" in 32|64) ;; *) continue ;; esac
   if $PY Benchmarks/bayesflow_two_moons.py --data "$T/sims.npz" --observation $o/observation.csv \
       --out "$T/bf-$b.npy" --epochs "$epochs" --batch-size "$b" --draws 10000 > "$T/bf-$b.json" 2> "$T/bf-$b.log"; then
@@ -45,7 +48,8 @@ done
 
 for b in $batches; do
   start=$(now)
-  $D train --data "$T/sims.npz" --task two_moons --epochs "$epochs" --batch-size "$b" --out "$T/m-$b" --quiet
+  $D train --data "$T/sims.npz" --task two_moons --epochs "$epochs" --batch-size "$b" --validation-fraction 0 \
+    --out "$T/m-$b" --quiet
   tt=$(since "$start")
   for sampler in two-step-adaptive dpm-solver-2m; do
     $D sample --model "$T/m-$b" --observation $o/observation.csv --count 10000 --sampler $sampler --seed 1 \

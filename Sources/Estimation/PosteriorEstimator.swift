@@ -392,16 +392,17 @@ public final class PosteriorEstimator: @unchecked Sendable {
     try withSamplingWeights {
       for (k, batch) in batches.enumerated() {
         let n = batch.reduce(0) { $0 + $1.range.count }
-        var condition: Matrix? = nil
+        var features: TimeMLP.ConditionFeatures? = nil
         if let e = embedded {
           var idx: [Int] = []
           idx.reserveCapacity(n)
           for item in batch { idx.append(contentsOf: repeatElement(item.obs, count: item.range.count)) }
-          condition = e.gatherRows(idx)
+          // The condition's part of the input stage, once per observation instead of once per row and step.
+          features = model.network.conditionFeatures(distinct: e, index: idx)
         }
         var rng = Xoshiro(seed: seed, stream: UInt64(k))
         let result = try sampleStandardized(
-          rows: n, condition: condition, sampler: kind, options: options, rng: &rng)
+          rows: n, condition: nil, features: features, sampler: kind, options: options, rng: &rng)
         evaluations += result.evaluations
         steps += result.steps
         nonFinite += result.nonFiniteRows
@@ -434,13 +435,18 @@ public final class PosteriorEstimator: @unchecked Sendable {
   }
 
   /// Draws `rows` standardized samples for the embedded conditions of a batch (one condition row per sample).
+  /// With `features` (of the same rows' conditions, `TimeMLP.ConditionFeatures`) the network reads the
+  /// condition's part of its input stage from them.
   func sampleStandardized(
-    rows n: Int, condition: Matrix?, sampler kind: SamplerKind, options: SamplerOptions, rng: inout Xoshiro
+    rows n: Int, condition: Matrix?, features: TimeMLP.ConditionFeatures? = nil, sampler kind: SamplerKind,
+    options: SamplerOptions, rng: inout Xoshiro
   ) throws -> SamplingResult {
     let d = parameterDimension
     let network = model.network
     let predict: (Matrix, Float) -> Matrix = { input, tau in
-      network.predict(input, time: [Float](repeating: tau, count: input.rows), condition: condition)
+      let time = [Float](repeating: tau, count: input.rows)
+      if let features { return network.predict(input, time: time, conditionFeatures: features) }
+      return network.predict(input, time: time, condition: condition)
     }
     switch settings.method {
     case .diffusion:

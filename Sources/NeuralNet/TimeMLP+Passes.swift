@@ -29,9 +29,11 @@ extension TimeMLP {
   }
 
   /// Forward pass of `rows` rows into `out` [rows, dθ]. With `cache` the inputs and intermediate values are
-  /// kept in `ws` for `runBackward`.
+  /// kept in `ws` for `runBackward`. With `features` (a `ConditionFeatures` table and the rows' indices into it,
+  /// inference only) the condition's part of the merge layer is read from the table instead of computed from `c`.
   func run(
     _ ws: Workspace, rows b: Int, x: UnsafePointer<Float>, t: UnsafePointer<Float>, c: UnsafePointer<Float>?,
+    features: (table: UnsafePointer<Float>, index: UnsafePointer<Int32>)? = nil,
     out: UnsafeMutablePointer<Float>, cache: Bool, training: Bool, rng: inout Xoshiro
   ) {
     let cfg = configuration
@@ -53,7 +55,16 @@ extension TimeMLP {
     film.forward(rows: b, x: emb, ldx: e, parameters: p, y: filmOut, ldy: f)
 
     let h0 = ws.h0.ensure(b * w0)
-    if let cs, let cp = conditionProjection, let mg = merge {
+    if let features, let mg = merge {
+      precondition(!cache, "condition features are for inference")
+      // h0 = mish(x_proj(x))·W_x + table[index]: W_x is the first w₀ rows of the merge kernel [2w₀, w₀].
+      let u = ws.u.ensure(b * w0)
+      inputProjection.forward(rows: b, x: xs, ldx: dx, parameters: p, y: u, ldy: w0)
+      activate(count: b * w0, u, derivative: nil)
+      for r in 0..<b { (h0 + r * w0).update(from: features.table + Int(features.index[r]) * w0, count: w0) }
+      BLAS.sgemm(transA: false, transB: false, m: b, n: w0, k: w0, alpha: 1, a: u, lda: w0, b: p + mg.kernelOffset,
+                 ldb: w0, beta: 1, c: h0, ldc: w0)
+    } else if let cs, let cp = conditionProjection, let mg = merge {
       let u = ws.u.ensure(b * 2 * w0)
       inputProjection.forward(rows: b, x: xs, ldx: dx, parameters: p, y: u, ldy: 2 * w0)
       cp.forward(rows: b, x: cs, ldx: dc, parameters: p, y: u + w0, ldy: 2 * w0)

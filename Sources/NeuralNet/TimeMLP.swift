@@ -196,6 +196,11 @@ public final class TimeMLP: @unchecked Sendable {
   /// the output is bit-identical for any `Threading.count`.
   public func predict(_ x: Matrix, time: [Float], condition: Matrix?) -> Matrix {
     checkShapes(x, time: time, condition: condition)
+    return predictTiles(x, time: time, condition: condition, features: nil)
+  }
+
+  /// The tiled inference pass behind both `predict` methods.
+  func predictTiles(_ x: Matrix, time: [Float], condition: Matrix?, features: ConditionFeatures?) -> Matrix {
     let rows = x.rows
     var out = Matrix(rows: rows, cols: configuration.inputDimension)
     let tile = TimeMLP.inferenceTileRows
@@ -206,17 +211,22 @@ public final class TimeMLP: @unchecked Sendable {
     x.withUnsafeBufferPointer { xp in
       time.withUnsafeBufferPointer { tp in
         withOptionalPointer(condition) { cp in
-          out.withUnsafeMutableBufferPointer { op in
-            let xs = xp.baseAddress!, ts = tp.baseAddress!, os = UnsafeSendablePointer(op.baseAddress!)
-            let cs = cp.map { UncheckedSendableBox($0) }
-            withSingleThreadedBLAS(true) {
-              parallelFor(count: tiles, chunks: chunks) { chunk, range in
-                var unused = Xoshiro(seed: 0)
-                for k in range {
-                  let lo = k * tile, n = min(tile, rows - lo)
-                  self.run(self.inferenceWorkspaces[chunk], rows: n, x: xs + lo * dx, t: ts + lo,
-                           c: cs.map { $0.value + lo * dcn }, out: os.base + lo * dx, cache: false, training: false,
-                           rng: &unused)
+          withOptionalPointer(features?.table) { fp in
+            (features?.index ?? []).withUnsafeBufferPointer { ip in
+              out.withUnsafeMutableBufferPointer { op in
+                let xs = xp.baseAddress!, ts = tp.baseAddress!, os = UnsafeSendablePointer(op.baseAddress!)
+                let cs = cp.map { UncheckedSendableBox($0) }
+                let fs = fp.map { UncheckedSendableBox(($0, ip.baseAddress!)) }
+                withSingleThreadedBLAS(true) {
+                  parallelFor(count: tiles, chunks: chunks) { chunk, range in
+                    var unused = Xoshiro(seed: 0)
+                    for k in range {
+                      let lo = k * tile, n = min(tile, rows - lo)
+                      self.run(self.inferenceWorkspaces[chunk], rows: n, x: xs + lo * dx, t: ts + lo,
+                               c: cs.map { $0.value + lo * dcn }, features: fs.map { ($0.value.0, $0.value.1 + lo) },
+                               out: os.base + lo * dx, cache: false, training: false, rng: &unused)
+                    }
+                  }
                 }
               }
             }
@@ -229,6 +239,61 @@ public final class TimeMLP: @unchecked Sendable {
 
   /// Rows per inference tile (small enough to keep the activations in cache).
   static let inferenceTileRows = 256
+
+  /// The part of the input stage that depends only on the condition, for rows that keep their condition over
+  /// many evaluations (every step of a sampler).
+  ///
+  /// The merge layer reads `mish([x_proj(x), c_proj(c)])`, so its output splits into `mish(x_proj(x))·W_x` and
+  /// `mish(c_proj(c))·W_c + b`; the second term is computed once per distinct condition (`table`, [K, w₀]) and
+  /// each row adds its entry (`index`). A sampler evaluation then skips the condition projection, its activation
+  /// and half of the merge product (the network's widest layer): about 13 % of the default network's
+  /// multiply-adds. Results equal `predict(_:time:condition:)` up to float rounding (the merge product's sum is
+  /// split in two).
+  public struct ConditionFeatures: Sendable {
+    /// [K, w₀]: `mish(c_proj(c_k))·W_c + b` for each distinct condition.
+    public let table: Matrix
+    /// The row of `table` each evaluated row uses.
+    public let index: [Int32]
+  }
+
+  /// Condition features for rows whose conditions are `conditions[index[i]]` (`conditions` [K, d_c]).
+  public func conditionFeatures(distinct conditions: Matrix, index: [Int]) -> ConditionFeatures {
+    guard let cp = conditionProjection, let mg = merge else {
+      preconditionFailure("condition features need a TimeMLP with a condition")
+    }
+    precondition(conditions.cols == configuration.conditionDimension, "conditions must have \(configuration.conditionDimension) columns")
+    precondition(index.allSatisfy { $0 >= 0 && $0 < conditions.rows }, "condition index out of range")
+    let k = conditions.rows, w0 = configuration.widths[0], dc = configuration.conditionDimension
+    var projected = Matrix(rows: k, cols: w0)
+    var table = Matrix(rows: k, cols: w0)
+    let p = UnsafePointer(parameters.values)
+    conditions.withUnsafeBufferPointer { cpb in
+      projected.withUnsafeMutableBufferPointer { pp in
+        cp.forward(rows: k, x: cpb.baseAddress!, ldx: dc, parameters: p, y: pp.baseAddress!, ldy: w0)
+        activate(count: k * w0, pp.baseAddress!, derivative: nil)
+      }
+    }
+    projected.withUnsafeBufferPointer { pp in
+      table.withUnsafeMutableBufferPointer { tp in
+        let t = tp.baseAddress!
+        for r in 0..<k { (t + r * w0).update(from: p + mg.biasOffset!, count: w0) }
+        // The condition half of the merge kernel: rows w₀..<2w₀ of W [2w₀, w₀].
+        BLAS.sgemm(transA: false, transB: false, m: k, n: w0, k: w0, alpha: 1, a: pp.baseAddress!, lda: w0,
+                   b: p + mg.kernelOffset + w0 * w0, ldb: w0, beta: 1, c: t, ldc: w0)
+      }
+    }
+    return ConditionFeatures(table: table, index: index.map { Int32($0) })
+  }
+
+  /// Inference with condition features (see `ConditionFeatures`), split over row tiles and threads as
+  /// `predict(_:time:condition:)`.
+  public func predict(_ x: Matrix, time: [Float], conditionFeatures f: ConditionFeatures) -> Matrix {
+    precondition(x.cols == configuration.inputDimension, "TimeMLP expects \(configuration.inputDimension) inputs, got \(x.cols)")
+    precondition(time.count == x.rows && f.index.count == x.rows, "one time value and one condition index per row")
+    precondition(f.table.cols == configuration.widths[0], "condition features of another network")
+    if x.rows == 0 { return Matrix(rows: 0, cols: configuration.inputDimension) }
+    return predictTiles(x, time: time, condition: nil, features: f)
+  }
 
   func checkShapes(_ x: Matrix, time: [Float], condition: Matrix?) {
     precondition(x.cols == configuration.inputDimension, "TimeMLP expects \(configuration.inputDimension) inputs, got \(x.cols)")

@@ -89,3 +89,33 @@ extension NeuralNetSuite {
     }
   }
 }
+
+extension NeuralNetSuite {
+  /// Condition features (the condition's part of the input stage, once per distinct condition) give the same
+  /// outputs as the full pass to float rounding, over several inference tiles, on one and two threads.
+  @Suite(.serialized) struct ConditionFeatureTests {
+    @Test func featuresMatchTheFullPass() {
+      var config = TimeMLPConfiguration(inputDimension: 3, conditionDimension: 4)
+      config.widths = [64, 64]
+      let net = TimeMLP(configuration: config, seed: 8)
+      var rng = Xoshiro(seed: 9)
+      let distinct = rng.normalMatrix(rows: 3, cols: 4)
+      let rows = 600  // three tiles of at most 256 rows
+      let index = (0..<rows).map { ($0 * 7) % 3 }
+      let x = rng.normalMatrix(rows: rows, cols: 3)
+      let t = (0..<rows).map { _ in Float(rng.nextDouble()) }
+      let full = net.predict(x, time: t, condition: distinct.gatherRows(index))
+      let saved = Threading.count
+      defer { Threading.count = saved }
+      for threads in [1, 2] {
+        Threading.count = threads
+        let f = net.conditionFeatures(distinct: distinct, index: index)
+        #expect(f.table.rows == 3 && f.table.cols == 64)
+        let fast = net.predict(x, time: t, conditionFeatures: f)
+        let scale = full.storage.map(abs).max()!
+        let worst = zip(full.storage, fast.storage).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-5 * scale, "threads \(threads): max |Δ| \(worst) of max |y| \(scale)")
+      }
+    }
+  }
+}
