@@ -157,11 +157,16 @@ extension PosteriorEstimator {
     }
   }
 
-  /// The trained denoiser x̂(z, t) for one condition row per state row (nil: no condition).
-  func networkDenoiser(condition: Matrix?, schedule: any NoiseSchedule) -> Denoiser {
+  /// The trained denoiser x̂(z, t) for one condition row per state row (nil: no condition), or for the rows'
+  /// condition features (`TimeMLP.ConditionFeatures`, used instead of `condition` when given).
+  func networkDenoiser(
+    condition: Matrix?, features: TimeMLP.ConditionFeatures? = nil, schedule: any NoiseSchedule
+  ) -> Denoiser {
     let network = model.network
     let predict: (Matrix, Float) -> Matrix = { input, tau in
-      network.predict(input, time: [Float](repeating: tau, count: input.rows), condition: condition)
+      let time = [Float](repeating: tau, count: input.rows)
+      if let features { return network.predict(input, time: time, conditionFeatures: features) }
+      return network.predict(input, time: time, condition: condition)
     }
     if settings.method == .flowMatching {
       // x̂ = z + σ v̂(z, α) on the rectified-flow path (flow-matching time s = α).
@@ -184,11 +189,15 @@ extension PosteriorEstimator {
       }
       guard embedded != nil else { throw EstimatorError.unsupported("classifier-free guidance needs conditions") }
     }
+    // The observations' part of the network's input stage, once for all calls (each call indexes it by row).
+    let table = embedded.map { model.network.conditionFeatures(distinct: $0, index: []) }
+    let nullTable = w == 1 ? nil
+      : embedded.map { model.network.conditionFeatures(distinct: Matrix(rows: 1, cols: $0.cols), index: []) }
     return { [self] z, obs, t in
-      let condition = embedded?.gatherRows(obs)
-      let conditional = self.networkDenoiser(condition: condition, schedule: schedule)
-      guard w != 1, let c = condition else { return conditional(z, t) }
-      let unconditional = self.networkDenoiser(condition: Matrix(rows: c.rows, cols: c.cols), schedule: schedule)
+      let conditional = self.networkDenoiser(condition: nil, features: table?.indexed(obs), schedule: schedule)
+      guard let nullTable else { return conditional(z, t) }
+      let unconditional = self.networkDenoiser(
+        condition: nil, features: nullTable.indexed([Int](repeating: 0, count: obs.count)), schedule: schedule)
       return classifierFreeGuided(conditional: conditional, unconditional: unconditional, scale: w,
                                   schedule: schedule)(z, t)
     }

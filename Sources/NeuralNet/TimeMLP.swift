@@ -254,6 +254,12 @@ public final class TimeMLP: @unchecked Sendable {
     public let table: Matrix
     /// The row of `table` each evaluated row uses.
     public let index: [Int32]
+
+    /// The same table for other rows: row i uses `table[index[i]]`.
+    public func indexed(_ index: [Int]) -> ConditionFeatures {
+      precondition(index.allSatisfy { $0 >= 0 && $0 < table.rows }, "condition index out of range")
+      return ConditionFeatures(table: table, index: index.map { Int32($0) })
+    }
   }
 
   /// Condition features for rows whose conditions are `conditions[index[i]]` (`conditions` [K, d_c]).
