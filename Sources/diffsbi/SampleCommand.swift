@@ -51,7 +51,7 @@ func readObservations(_ path: String, for estimator: PosteriorEstimator) throws 
   } else if let g = estimator.conditionChannels, estimator.model.passthrough == 0, fileExtension(path) != "csv" {
     obs = try readStructured(path, items: g.items, width: g.width)
   } else {
-    obs = try readMatrix(path)
+    obs = try readMatrix(path, member: fileExtension(path) == "npz" && (try NPZFile(path: path)).names.contains("x") ? "x" : nil)
   }
   guard obs.rows > 0 else { throw InputError("\(path): no observation rows") }
   guard obs.cols == expected else {
@@ -184,6 +184,12 @@ struct CompositionArguments: ParsableArguments {
 struct InferenceArguments: ParsableArguments {
   @Flag(help: "Compose all observation rows into one posterior p(θ | y_1…y_J) (score composition).")
   var compose = false
+  @Flag(help: """
+    Sample a hierarchical model (train --hierarchical): the observation rows are J groups; global draws composed \
+    over them, each group's local draws ancestrally; --out FILE.npz gets theta_global [N, G] and theta_local \
+    [N, J, L]. --prior gives the hyperprior (default: the one stored with the model).
+    """)
+  var hierarchical = false
   @OptionGroup var compositionArguments: CompositionArguments
   var composition: CompositionRule { compositionArguments.composition }
   var priorDiffusion: PriorDiffusion { compositionArguments.priorDiffusion }
@@ -198,8 +204,12 @@ struct InferenceArguments: ParsableArguments {
   var cfgScale = 1.0
 
   func validate() throws {
-    if !compose && (compositionArguments.minibatch != nil || compositionArguments.damping != nil) {
+    if !compose && !hierarchical && (compositionArguments.minibatch != nil || compositionArguments.damping != nil) {
       throw ValidationError("--minibatch and --damping need --compose")
+    }
+    if hierarchical && (compose || trainingPrior != nil || constraints != nil || cfgScale != 1) {
+      throw ValidationError("--hierarchical composes over the groups itself; --compose, --training-prior, "
+                            + "--constraints and --cfg-scale do not apply (--prior gives the hyperprior)")
     }
     if !cfgScale.isFinite { throw ValidationError("--cfg-scale must be a finite number") }
   }
@@ -284,6 +294,7 @@ struct SampleCommand: ParsableCommand {
 
   func run() throws {
     common.apply()
+    if inferenceArguments.hierarchical { return try sampleHierarchical() }
     try checkOutputPath(out, allowed: ["npy", "csv"], option: "--out")
     let estimator = try loadModel(model)
     let method = estimator.settings.method
