@@ -143,20 +143,23 @@ extension TrainCommand {
     if let hyperprior { try h.global.setTrainingPrior(specification: hyperprior.json) }
     h.task = t?.name
     let config = try training.configuration(seed: common.seed, online: false)
-    // One progress line per network: the global one first, then the local one.
-    let reporters = [ProgressReporter(label: "train global", mode: common.progressMode),
-                     ProgressReporter(label: "train local", mode: common.progressMode)]
-    let reports = reporters.map { trainingProgress($0, epochs: config.epochs, batchSize: config.batchSize) }
-    var phase = 0, started = false
+    // One progress line per network: the global one first, then the local one (its reporter made when it starts,
+    // so that its rate and ETA count its own time).
+    var reporters = [ProgressReporter(label: "train global", mode: common.progressMode)]
+    var report = trainingProgress(reporters[0], epochs: config.epochs, batchSize: config.batchSize)
+    var started = false
     let start = Date()
     let histories = try h.train(global: eta, local: theta, groupData: x, configuration: config) { p in
-      if p.epoch == 0 && p.step == 0 && started && phase == 0 { phase = 1 }
+      if p.epoch == 0 && p.step == 0 && started && reporters.count == 1 {
+        reporters.append(ProgressReporter(label: "train local", mode: common.progressMode))
+        report = trainingProgress(reporters[1], epochs: config.epochs, batchSize: config.batchSize)
+      }
       started = true
-      reports[phase](p)
+      report(p)
     }
     let seconds = Date().timeIntervalSince(start)
-    for (r, (name, e)) in zip(reporters, [("global", h.global), ("local", h.local)]) {
-      r.finish("\(name): \(e.settings.lossHistory.count) epochs, final loss \(fmt(e.settings.lossHistory.last ?? .nan, 4))")
+    for (r, e) in zip(reporters, [h.global, h.local]) {
+      r.finish("\(e.settings.lossHistory.count) epochs, final loss \(fmt(e.settings.lossHistory.last ?? .nan, 4))")
     }
     let existed = FileManager.default.fileExists(atPath: out)
     do { try h.save(to: out) } catch {

@@ -154,6 +154,8 @@ struct HierarchicalCLITests {
     try NPY.write(Matrix(rows: 1, cols: 10, storage: [Float](repeating: 0, count: 10)), to: flat)
     Fixture.expectBadInput(try CLI.run(["sample", "--model", model, "--observation", flat, "--out",
                                         Fixture.path(dir, "s.npy")]), mentioning: "hierarchical")
+    Fixture.expectBadInput(try CLI.run(["diagnose", "--model", model, "--task", "two_moons", "--out",
+                                        Fixture.path(dir, "diag")]), mentioning: "wrong kind of model")
     let (_, single) = try Fixture.model()
     Fixture.expectBadInput(try sample(good, model: single), mentioning: "single posterior estimator")
     #expect(!Fixture.exists(out))
