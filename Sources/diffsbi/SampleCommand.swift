@@ -51,7 +51,7 @@ func readObservations(_ path: String, for estimator: PosteriorEstimator) throws 
   } else if let g = estimator.conditionChannels, estimator.model.passthrough == 0, fileExtension(path) != "csv" {
     obs = try readStructured(path, items: g.items, width: g.width)
   } else {
-    obs = try readMatrix(path, member: fileExtension(path) == "npz" && (try NPZFile(path: path)).names.contains("x") ? "x" : nil)
+    obs = try readFlatObservations(path)
   }
   guard obs.rows > 0 else { throw InputError("\(path): no observation rows") }
   guard obs.cols == expected else {
@@ -61,6 +61,25 @@ func readObservations(_ path: String, for estimator: PosteriorEstimator) throws 
     throw InputError("\(path): \(e)")
   }
   return obs
+}
+
+/// Observation rows of a model without a summary network: [R, D] or [D] (.npy; .npz: its array `x`, else its only
+/// array; CSV with a header), or data sets [R, N, D] flattened to rows of N·D values (a model trained with
+/// `--summary none` on sets or series).
+private func readFlatObservations(_ path: String) throws -> Matrix {
+  let a: NDArray
+  switch fileExtension(path) {
+  case "npy": a = try NPY.read(path)
+  case "npz":
+    let f = try NPZFile(path: path)
+    guard let name = f.names.contains("x") ? "x" : (f.names.count == 1 ? f.names[0] : nil) else {
+      throw InputError("\(path): expected an array named x, found \(f.names.joined(separator: ", "))")
+    }
+    a = try f.array(name)
+  default: return try readMatrix(path)
+  }
+  if a.rank == 1 { return Matrix(rows: 1, cols: a.shape[0], storage: a.data) }
+  return try SimulationFile.flatRows(a, source: path)
 }
 
 /// Image observations for a model reading H × W × C images, as rows of H·W·C values: one image [H, W] (C = 1) or

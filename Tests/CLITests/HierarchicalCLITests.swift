@@ -81,28 +81,29 @@ struct HierarchicalCLITests {
     }
   }
 
-  /// A built-in hierarchical task with sets of trials and a summary network: the stored hyperprior is used, and
-  /// observations [J, N, D] give draws of the right shapes.
-  @Test func builtInDriftDiffusionTaskWithASummaryNetwork() throws {
+  /// A built-in hierarchical task whose groups are sets of trials, with a summary network and flattened (`--summary
+  /// none`): the stored hyperprior is used, and observations [J, N, D] give draws of the right shapes.
+  @Test func builtInDriftDiffusionTaskWithAndWithoutASummaryNetwork() throws {
     let dir = makeTemporaryDirectory()
-    let model = Fixture.path(dir, "ddm")
-    let t = try CLI.run(["train", "--hierarchical", "--task", "hierarchical_drift_diffusion", "--simulations", "256",
-                         "--summary", "deepset", "--summary-dim", "8", "--summary-widths", "16",
-                         "--out", model, "--json"] + Fixture.tinyTraining)
-    #expect(t.status == 0, "\(t.stderr)")
-    #expect(try Fixture.json(t)["task"] as? String == "hierarchical_drift_diffusion")
     let obs = Fixture.path(dir, "subjects.npz")
     let s = try CLI.run(["simulate", "--hierarchical", "--task", "hierarchical_drift_diffusion", "--groups", "3",
                          "--out", obs, "--quiet"])
     #expect(s.status == 0, "\(s.stderr)")
     let file = try NPZ.read(obs)
     #expect(try file.require("x").shape == [3, 30, 2] && file.require("theta_global").shape == [1, 7])
-    let out = Fixture.path(dir, "post.npz")
-    let r = try CLI.run(["sample", "--hierarchical", "--model", model, "--observation", obs, "--count", "20",
-                         "--sampler", "euler-maruyama", "--steps", "10", "--minibatch", "2", "--out", out, "--quiet"])
-    #expect(r.status == 0, "\(r.stderr)")
-    let post = try NPZ.read(out)
-    #expect(try post.require("theta_global").shape == [20, 7] && post.require("theta_local").shape == [20, 3, 3])
+    for summary in [["deepset", "--summary-dim", "8", "--summary-widths", "16"], ["none"]] {
+      let model = Fixture.path(dir, "ddm-\(summary[0])")
+      let t = try CLI.run(["train", "--hierarchical", "--task", "hierarchical_drift_diffusion", "--simulations", "256",
+                           "--summary"] + summary + ["--out", model, "--json"] + Fixture.tinyTraining)
+      #expect(t.status == 0, "\(t.stderr)")
+      #expect(try Fixture.json(t)["task"] as? String == "hierarchical_drift_diffusion")
+      let out = Fixture.path(dir, "post-\(summary[0]).npz")
+      let r = try CLI.run(["sample", "--hierarchical", "--model", model, "--observation", obs, "--count", "20",
+                           "--sampler", "euler-maruyama", "--steps", "10", "--minibatch", "2", "--out", out, "--quiet"])
+      #expect(r.status == 0, "\(summary[0]): \(r.stderr)")
+      let post = try NPZ.read(out)
+      #expect(try post.require("theta_global").shape == [20, 7] && post.require("theta_local").shape == [20, 3, 3])
+    }
   }
 
   @Test func badTrainingFilesExitTwoWithOneLine() throws {
