@@ -2,15 +2,19 @@
 # The hierarchical drift-diffusion benchmark (BENCHMARKS.md, "Hierarchical drift-diffusion") through the command
 # line instead of the library (Sources/diffsbi-bench/HierarchicalBench.swift): `simulate --hierarchical` draws the
 # single-subject training rows, `train --hierarchical` trains the global and local networks with the benchmark's
-# settings, and for each number of subjects J, DATASETS data sets of J subjects × 30 trials are simulated and sampled
-# with `sample --hierarchical` (direct composition, d0 = 1, two-step adaptive). The draws are scored as the library
-# scores them (seconds: the sampling time of the DATASETS `sample` calls, as reported by --json; normalizedRMSE and calibrationError of Sources/Diagnostics/PosteriorMetrics.swift, averaged over the 7
-# global / 3 local parameters; local metrics pool all subjects of all data sets).
+# settings, and for each number of subjects J, DATASETS data sets of J subjects × 30 trials are simulated and
+# sampled with `sample --hierarchical` (direct composition, d0 = 1, two-step adaptive). Data set i has the same
+# global parameters for every J (seed FIRST_SEED + i), as the library's 8 truths are shared by all J. The draws are
+# scored as the library scores them (normalizedRMSE and calibrationError of
+# Sources/Diagnostics/PosteriorMetrics.swift, averaged over the 7 global / 3 local parameters; local metrics pool
+# all subjects of all data sets); seconds are the sampling time of the DATASETS `sample` calls (their --json
+# sample_seconds).
 #
-#   sh Benchmarks/hierarchical_cli.sh [SUBJECTS] [DATASETS] [DRAWS]
+#   sh Benchmarks/hierarchical_cli.sh [SUBJECTS] [DATASETS] [DRAWS] [FIRST_SEED]
 #
-# defaults: "2 10 50 100", 8, 50. Needs python3 with numpy and a release diffsbi (DIFFSBI=path, default
-# .build/release/diffsbi); THREADS (default 1, as the library rows) sets --threads.
+# defaults: "2 10 50 100", 8, 50, 10. The table goes to stdout, the NRMSE per parameter to stderr. Needs python3
+# with numpy and a release diffsbi (DIFFSBI=path, default .build/release/diffsbi); THREADS (default 1, as the
+# library rows) sets --threads.
 set -eu
 cd "$(dirname "$0")/.."
 D=${DIFFSBI:-.build/release/diffsbi}
@@ -18,6 +22,7 @@ T=$(mktemp -d)
 subjects=${1:-"2 10 50 100"}
 datasets=${2:-8}
 draws=${3:-50}
+first=${4:-10}
 threads=${THREADS:-1}
 now() { python3 -c 'import time; print("%.3f" % time.time())'; }
 since() { python3 -c "print('%.0f' % ($(now) - $1))"; }
@@ -43,7 +48,7 @@ for j in $subjects; do
   seconds=0
   i=1
   while [ "$i" -le "$datasets" ]; do
-    $D simulate --hierarchical --task hierarchical_drift_diffusion --groups "$j" --seed $((1000 * j + i)) \
+    $D simulate --hierarchical --task hierarchical_drift_diffusion --groups "$j" --seed $((first + i)) \
       --out "$T/data-$j-$i.npz" --threads "$threads" --quiet
     s=$($D sample --hierarchical --model "$T/model" --observation "$T/data-$j-$i.npz" --count "$draws" \
       --composition direct --damping 1,1 --sampler two-step-adaptive --seed "$i" --threads "$threads" \
@@ -76,6 +81,9 @@ for i in range(1, n + 1):
     for k in range(j):
         l_est.append(local[:, k, :]); l_tgt.append(data["theta_local"][k])
 g_est, g_tgt, l_est, l_tgt = map(np.array, (g_est, g_tgt, l_est, l_tgt))
+fmt = lambda v: "[" + ", ".join("%.2f" % a for a in v) + "]"
+print("J = %d: global NRMSE per parameter %s, local %s" % (j, fmt(nrmse(g_est, g_tgt)), fmt(nrmse(l_est, l_tgt))),
+      file=sys.stderr)
 print("| %d | %.3f | %.3f | %.3f | %.3f | %.0f | %s |" % (
     j, nrmse(g_est, g_tgt).mean(), calibration(g_est, g_tgt).mean(), nrmse(l_est, l_tgt).mean(),
     calibration(l_est, l_tgt).mean(), steps / n, "%.0f" % float(seconds)))

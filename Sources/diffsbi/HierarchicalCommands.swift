@@ -89,6 +89,7 @@ extension TrainCommand {
           + "--observation, --checkpoint and --resume do not apply")
     }
     if data.count > 1 { throw ValidationError("--hierarchical takes one .npz data file") }
+    if task != nil && !data.isEmpty { throw ValidationError("--hierarchical: give --task NAME or --data FILE, not both") }
     if task != nil && data.isEmpty && simulations == nil { throw ValidationError("--task needs --simulations N") }
     if !data.isEmpty && simulations != nil { throw ValidationError("--simulations applies to --task without --data") }
     if let s = simulations, s < 1 { throw ValidationError("--simulations must be at least 1") }

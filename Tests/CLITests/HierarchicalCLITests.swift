@@ -131,6 +131,8 @@ struct HierarchicalCLITests {
                                         "--out", m]), mentioning: "three_level")
     Fixture.expectBadInput(try CLI.run(["train", "--hierarchical", "--task", "hierarchical_gaussian", "--simulations",
                                         "10", "--online", "--out", m]), mentioning: "--online")
+    Fixture.expectBadInput(try train(try write([g, l, x], dir, "ok.npz"), ["--task", "hierarchical_gaussian"]),
+                           mentioning: "not both")
     #expect(!Fixture.exists(m))
   }
 
