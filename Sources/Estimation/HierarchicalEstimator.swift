@@ -202,33 +202,66 @@ public final class HierarchicalEstimator: @unchecked Sendable {
 
   static let manifestName = "hierarchical.json"
 
-  /// Writes `path/global`, `path/local` (ordinary model directories) and a small manifest.
+  /// The manifest `hierarchical.json` of a model directory. Files written before `format` and `task` existed hold
+  /// only the version and the three dimensions, and load the same.
+  struct Manifest: Codable {
+    var format: String? = "diffsbi-hierarchical"
+    var version: Int
+    var globalDimension: Int
+    var localDimension: Int
+    var groupDimension: Int
+    /// The built-in two-level task the model was trained on (`TaskRegistry.hierarchicalTask(named:)`), if any.
+    var task: String?
+  }
+
+  /// The built-in two-level task the model was trained on, if any (stored in the manifest).
+  public var task: String?
+
+  /// Whether `path` is a directory written by `save(to:)` (it holds the manifest).
+  public static func isHierarchicalDirectory(_ path: String) -> Bool {
+    FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(manifestName))
+  }
+
+  /// Writes `path/global`, `path/local` (ordinary model directories) and the manifest `path/hierarchical.json`
+  /// (format `diffsbi-hierarchical`, version 1: the three dimensions and the task name). The hyperprior, when
+  /// known, is stored as the global estimator's training prior (`PosteriorEstimator.setTrainingPrior`).
   public func save(to path: String) throws {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     try global.save(to: (path as NSString).appendingPathComponent("global"))
     try local.save(to: (path as NSString).appendingPathComponent("local"))
-    let manifest: [String: Int] = ["version": 1, "globalDimension": globalDimension, "localDimension": localDimension,
-                                   "groupDimension": groupDimension]
+    let manifest = Manifest(version: 1, globalDimension: globalDimension, localDimension: localDimension,
+                            groupDimension: groupDimension, task: task)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-    try encoder.encode(manifest).write(to: URL(fileURLWithPath: (path as NSString).appendingPathComponent(Self.manifestName)),
-                                       options: .atomic)
+    try AtomicFile.write([UInt8](try encoder.encode(manifest)),
+                         to: (path as NSString).appendingPathComponent(Self.manifestName))
   }
 
-  /// Reads a directory written by `save(to:)`; the two parts must fit together and match the manifest.
+  /// Reads a directory written by `save(to:)`; the two parts must fit together and match the manifest. A single
+  /// estimator's directory is refused with `EstimatorError.wrongModelKind`.
   public static func load(from path: String) throws -> HierarchicalEstimator {
     let manifestPath = (path as NSString).appendingPathComponent(manifestName)
-    guard let data = FileManager.default.contents(atPath: manifestPath),
-          let manifest = try? JSONDecoder().decode([String: Int].self, from: data) else {
-      throw EstimatorError.invalidModel("\(manifestPath) is missing or malformed (not a hierarchical model directory)")
+    guard let data = FileManager.default.contents(atPath: manifestPath) else {
+      if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(ModelFile.configName)) {
+        throw EstimatorError.wrongModelKind(
+          "\(path) holds a single posterior estimator, not a hierarchical model (global and local networks)")
+      }
+      throw EstimatorError.invalidModel("\(manifestPath) is missing (not a hierarchical model directory)")
+    }
+    guard let manifest = try? JSONDecoder().decode(Manifest.self, from: data) else {
+      throw EstimatorError.invalidModel("\(manifestPath) is malformed (not a hierarchical model manifest)")
+    }
+    guard manifest.version <= 1 else {
+      throw EstimatorError.invalidModel("\(manifestPath): version \(manifest.version) is newer than this program reads (1)")
     }
     let h = try HierarchicalEstimator(
       global: try PosteriorEstimator.load(from: (path as NSString).appendingPathComponent("global")),
       local: try PosteriorEstimator.load(from: (path as NSString).appendingPathComponent("local")))
-    guard manifest["globalDimension"] == h.globalDimension, manifest["localDimension"] == h.localDimension,
-          manifest["groupDimension"] == h.groupDimension else {
+    guard manifest.globalDimension == h.globalDimension, manifest.localDimension == h.localDimension,
+          manifest.groupDimension == h.groupDimension else {
       throw EstimatorError.invalidModel("\(path): the global and local models do not match the manifest's dimensions")
     }
+    h.task = manifest.task
     return h
   }
 }

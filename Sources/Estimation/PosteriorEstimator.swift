@@ -24,6 +24,9 @@ public enum EstimatorError: Error, CustomStringConvertible, Equatable {
   case unsupported(String)
   case nonFiniteInput(String)
   case invalidModel(String)
+  /// A model directory of the other kind: a hierarchical model where a single estimator is expected, or the
+  /// reverse.
+  case wrongModelKind(String)
 
   public var description: String {
     switch self {
@@ -31,6 +34,7 @@ public enum EstimatorError: Error, CustomStringConvertible, Equatable {
     case .unsupported(let s): return "unsupported: \(s)"
     case .nonFiniteInput(let s): return "non-finite input: \(s)"
     case .invalidModel(let s): return "invalid model: \(s)"
+    case .wrongModelKind(let s): return "wrong kind of model: \(s)"
     }
   }
 }
@@ -499,6 +503,10 @@ public final class PosteriorEstimator: @unchecked Sendable {
 
   /// Reads a model directory written by `save(to:)`.
   public static func load(from path: String) throws -> PosteriorEstimator {
+    if HierarchicalEstimator.isHierarchicalDirectory(path) {
+      throw EstimatorError.wrongModelKind(
+        "\(path) holds a hierarchical model (a global and a local network), not a single posterior estimator")
+    }
     let saved = try ModelFile.load(from: path)
     let settings: EstimatorSettings
     do {

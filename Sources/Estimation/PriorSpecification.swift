@@ -179,6 +179,15 @@ public enum PriorSpecification {
     return prior
   }
 
+  /// The specification of a Gaussian prior, `{"type": "gaussian", "mean": [...], "cov": [[...]]}`, which `parse`
+  /// reads back to the same prior (the hyperprior of a built-in hierarchical task is stored with the model this way).
+  public static func json(_ prior: GaussianPrior) -> String {
+    let d = prior.dimension
+    let mean = prior.meanVector.map { "\($0)" }.joined(separator: ", ")
+    let cov = (0..<d).map { i in "[" + (0..<d).map { "\(prior.covariance[i, $0])" }.joined(separator: ", ") + "]" }
+    return "{\"type\": \"gaussian\", \"mean\": [\(mean)], \"cov\": [\(cov.joined(separator: ", "))]}"
+  }
+
   static func parse(_ o: [String: Any]) throws -> any Prior {
     guard let type = o["type"] as? String else {
       throw SpecificationError.invalid("prior: missing \"type\" (gaussian, uniform, mixture, lognormal or product)")

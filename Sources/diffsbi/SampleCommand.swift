@@ -51,7 +51,7 @@ func readObservations(_ path: String, for estimator: PosteriorEstimator) throws 
   } else if let g = estimator.conditionChannels, estimator.model.passthrough == 0, fileExtension(path) != "csv" {
     obs = try readStructured(path, items: g.items, width: g.width)
   } else {
-    obs = try readMatrix(path)
+    obs = try readFlatObservations(path)
   }
   guard obs.rows > 0 else { throw InputError("\(path): no observation rows") }
   guard obs.cols == expected else {
@@ -61,6 +61,25 @@ func readObservations(_ path: String, for estimator: PosteriorEstimator) throws 
     throw InputError("\(path): \(e)")
   }
   return obs
+}
+
+/// Observation rows of a model without a summary network: [R, D] or [D] (.npy; .npz: its array `x`, else its only
+/// array; CSV with a header), or data sets [R, N, D] flattened to rows of N·D values (a model trained with
+/// `--summary none` on sets or series).
+private func readFlatObservations(_ path: String) throws -> Matrix {
+  let a: NDArray
+  switch fileExtension(path) {
+  case "npy": a = try NPY.read(path)
+  case "npz":
+    let f = try NPZFile(path: path)
+    guard let name = f.names.contains("x") ? "x" : (f.names.count == 1 ? f.names[0] : nil) else {
+      throw InputError("\(path): expected an array named x, found \(f.names.joined(separator: ", "))")
+    }
+    a = try f.array(name)
+  default: return try readMatrix(path)
+  }
+  if a.rank == 1 { return Matrix(rows: 1, cols: a.shape[0], storage: a.data) }
+  return try SimulationFile.flatRows(a, source: path)
 }
 
 /// Image observations for a model reading H × W × C images, as rows of H·W·C values: one image [H, W] (C = 1) or
@@ -184,6 +203,12 @@ struct CompositionArguments: ParsableArguments {
 struct InferenceArguments: ParsableArguments {
   @Flag(help: "Compose all observation rows into one posterior p(θ | y_1…y_J) (score composition).")
   var compose = false
+  @Flag(help: """
+    Sample a hierarchical model (train --hierarchical): the observation rows are J groups; global draws composed \
+    over them, each group's local draws ancestrally; --out FILE.npz gets theta_global [N, G] and theta_local \
+    [N, J, L]. --prior gives the hyperprior (default: the one stored with the model).
+    """)
+  var hierarchical = false
   @OptionGroup var compositionArguments: CompositionArguments
   var composition: CompositionRule { compositionArguments.composition }
   var priorDiffusion: PriorDiffusion { compositionArguments.priorDiffusion }
@@ -198,8 +223,12 @@ struct InferenceArguments: ParsableArguments {
   var cfgScale = 1.0
 
   func validate() throws {
-    if !compose && (compositionArguments.minibatch != nil || compositionArguments.damping != nil) {
+    if !compose && !hierarchical && (compositionArguments.minibatch != nil || compositionArguments.damping != nil) {
       throw ValidationError("--minibatch and --damping need --compose")
+    }
+    if hierarchical && (compose || trainingPrior != nil || constraints != nil || cfgScale != 1) {
+      throw ValidationError("--hierarchical composes over the groups itself; --compose, --training-prior, "
+                            + "--constraints and --cfg-scale do not apply (--prior gives the hyperprior)")
     }
     if !cfgScale.isFinite { throw ValidationError("--cfg-scale must be a finite number") }
   }
@@ -284,6 +313,7 @@ struct SampleCommand: ParsableCommand {
 
   func run() throws {
     common.apply()
+    if inferenceArguments.hierarchical { return try sampleHierarchical() }
     try checkOutputPath(out, allowed: ["npy", "csv"], option: "--out")
     let estimator = try loadModel(model)
     let method = estimator.settings.method

@@ -56,7 +56,17 @@ struct SimulateCommand: ParsableCommand {
   @OptionGroup(title: "External simulator") var external: SimulatorOptions
 
   @Option(help: "Number of simulations (of the whole campaign with --shard).")
-  var count: Int
+  var count: Int?
+
+  @Flag(help: """
+    Simulate a hierarchical task (hierarchical_gaussian, hierarchical_drift_diffusion): arrays theta_global, \
+    theta_local and x; --count N single-group rows (training data, each with its own global parameters) or \
+    --groups J (one data set of J groups sharing one theta_global row, an observation file for sample --hierarchical).
+    """)
+  var hierarchical = false
+
+  @Option(help: "With --hierarchical: one data set of this many groups instead of --count single-group rows.")
+  var groups: Int?
 
   @Option(help: "Run shard I of N (1-based), e.g. --shard 3/100.")
   var shard: Shard?
@@ -73,6 +83,16 @@ struct SimulateCommand: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func validate() throws {
+    if hierarchical {
+      if task == nil || external.simulator != nil || prior != nil || shard != nil {
+        throw ValidationError("--hierarchical needs --task NAME (a hierarchical task); --simulator, --prior and --shard do not apply")
+      }
+      if (count == nil) == (groups == nil) { throw ValidationError("--hierarchical needs --count N or --groups J (one of them)") }
+      if let j = groups, j < 1 { throw ValidationError("--groups must be at least 1") }
+    } else if groups != nil {
+      throw ValidationError("--groups applies to --hierarchical")
+    }
+    guard let count = count ?? groups else { throw ValidationError("give --count N") }
     if count < 1 { throw ValidationError("--count must be at least 1") }
     if external.simulator == nil && task == nil { throw ValidationError("give --task NAME or --simulator CMD") }
     if external.simulator == nil && prior != nil { throw ValidationError("--prior applies to --simulator") }
@@ -84,9 +104,10 @@ struct SimulateCommand: ParsableCommand {
 
   func run() throws {
     common.apply()
+    if hierarchical { return try simulateHierarchical() }
     try checkOutputPath(out, allowed: ["npz"], option: "--out")
     let s = shard ?? Shard(index: 1, count: 1)
-    let rows = s.rows(of: count)
+    let rows = s.rows(of: count!)
     let start = Date()
     let theta: Matrix, x: Matrix, shape: [Int]
     if external.simulator != nil {

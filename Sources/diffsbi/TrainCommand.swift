@@ -47,11 +47,18 @@ struct TrainCommand: ParsableCommand {
     --simulator, also continue the simulations saved in OUT/simulations.
     """)
   var resume = false
+  @Flag(help: """
+    Train a hierarchical model (a global and a local network, Documentation/Composition.md): --data FILE.npz with \
+    theta_global [n, G], theta_local [n, L] and x [n, D] or [n, N, D] (one group per row), or a hierarchical task \
+    (hierarchical_gaussian, hierarchical_drift_diffusion) with --simulations N. --prior states the hyperprior.
+    """)
+  var hierarchical = false
   @OptionGroup(title: "Estimator") var model: ModelOptions
   @OptionGroup(title: "Training") var training: TrainingOptions
   @OptionGroup var common: CommonOptions
 
   func validate() throws {
+    if hierarchical { return try validateHierarchical() }
     let simulator = external.simulator != nil
     if task == nil && data.isEmpty && !simulator {
       throw ValidationError("give --task NAME --simulations N, --data FILE..., or --simulator CMD --prior FILE --simulations N")
@@ -96,6 +103,7 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     common.apply()
+    if hierarchical { return try common.emit(try trainHierarchical()) }
     let t = try task.map(lookupTask)
     let summary = try trainModel(task: t)
     try common.emit(summary)

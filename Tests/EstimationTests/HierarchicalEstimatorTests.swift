@@ -185,3 +185,51 @@ import Estimation
     }
   }
 }
+
+/// The hierarchical model directory: the manifest's task survives a round trip, manifests written before it had a
+/// format and task still load, and a directory of the other kind is refused with `EstimatorError.wrongModelKind`.
+@Suite struct HierarchicalModelFileTests {
+  @Test func manifestRoundTripOldManifestsAndWrongKinds() throws {
+    let h = try HierarchicalEstimator(globalDimension: 1, localDimension: 2, groupDimension: 3,
+                                      globalNetwork: HierarchicalEstimatorTests.network(1, 3),
+                                      localNetwork: HierarchicalEstimatorTests.network(2, 4))
+    h.task = "hierarchical_gaussian"
+    let dir = temporaryDirectory("hier-file")
+    try h.save(to: dir)
+    let manifest = (dir as NSString).appendingPathComponent("hierarchical.json")
+    let text = try String(contentsOfFile: manifest, encoding: .utf8)
+    #expect(text.contains("diffsbi-hierarchical"))
+    #expect(try HierarchicalEstimator.load(from: dir).task == "hierarchical_gaussian")
+    // The manifest of earlier versions: the version and the three dimensions only.
+    try #"{"groupDimension": 3, "globalDimension": 1, "localDimension": 2, "version": 1}"#
+      .write(toFile: manifest, atomically: true, encoding: .utf8)
+    let old = try HierarchicalEstimator.load(from: dir)
+    #expect(old.task == nil && old.localDimension == 2)
+    #expect(throws: EstimatorError.self) { try PosteriorEstimator.load(from: dir) }
+    do { _ = try PosteriorEstimator.load(from: dir) } catch let e as EstimatorError {
+      guard case .wrongModelKind = e else { Issue.record("expected wrongModelKind, got \(e)"); return }
+    }
+    do { _ = try HierarchicalEstimator.load(from: (dir as NSString).appendingPathComponent("global")) }
+    catch let e as EstimatorError {
+      guard case .wrongModelKind = e else { Issue.record("expected wrongModelKind, got \(e)"); return }
+    }
+  }
+
+  /// The two-level tasks: single-group rows each with their own η, data sets whose groups share one η, the
+  /// shapes of the registry's tasks, and the stored hyperprior specification reading back to the same prior.
+  @Test func twoLevelTasks() throws {
+    for name in TaskRegistry.hierarchicalNames {
+      let t = try TaskRegistry.hierarchicalTask(named: name)
+      let rows = t.sampleSingleGroups(count: 64, seed: 1)
+      #expect(rows.global.rows == 64 && rows.global.cols == t.globalDimension)
+      #expect(rows.local.cols == t.localDimension && rows.data.cols == t.groupDataDimension && rows.data.allFinite)
+      #expect(rows.global.row(0) != rows.global.row(1))
+      let set = t.sampleDataSet(groups: 5, seed: 2)
+      #expect(set.global.rows == 1 && set.local.rows == 5 && set.data.rows == 5)
+      let back = try PriorSpecification.parse(Data(PriorSpecification.json(t.hyperprior).utf8)) as! GaussianPrior
+      #expect(back.meanVector == t.hyperprior.meanVector)
+      #expect(zip(back.covariance.values, t.hyperprior.covariance.values).allSatisfy { abs($0 - $1) < 1e-12 })
+    }
+    #expect(throws: TaskError.self) { try TaskRegistry.hierarchicalTask(named: "three_level") }
+  }
+}
