@@ -47,7 +47,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
 
   public init() {}
 
-  /// The training of `diffsbi train` on offline data, made to converge (Documentation/Methods.md §4.6): 10 % of
+  /// The training of `diffsbi train` on offline data, made to converge (Documentation/Methods.md §4.7): 10 % of
   /// the rows held out for the validation loss, early stopping after 10 epochs and at least 2,000 optimizer steps
   /// without a better validation loss, with the best weights restored, and the cap of 100 epochs stretched to at
   /// least 10,000 and shrunk to at most 100,000 optimizer steps.
