@@ -363,6 +363,22 @@ public struct TrainingOptions: ParsableArguments {
   }
 }
 
+extension TrainingConfiguration {
+  /// How long a run trains, for table headers: "30 epochs", or the epoch cap with its step limits, the validation
+  /// split and the patience of early stopping.
+  public var lengthLabel: String {
+    var parts = ["\(epochs) epochs"]
+    if minimumSteps != nil || maximumSteps != nil {
+      parts[0] += " within \(minimumSteps.map(String.init) ?? "0")–\(maximumSteps.map(String.init) ?? "∞") steps"
+    }
+    if validationFraction > 0 { parts.append("validation \(validationFraction)") }
+    if let p = earlyStoppingPatience {
+      parts.append("patience \(p)" + (minimumPatienceSteps.map { " (≥ \($0) steps)" } ?? ""))
+    }
+    return parts.joined(separator: ", ")
+  }
+}
+
 /// Parses "a,b,c" lists of option values; a bad item is a `ValidationError` naming the option.
 public func parseList<T>(_ text: String, option: String, _ transform: (String) -> T?) throws -> [T] {
   let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

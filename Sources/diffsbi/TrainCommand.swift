@@ -304,7 +304,7 @@ struct TrainCommand: ParsableCommand {
     if let b = h.bestEpoch, b + 1 != h.loss.count, c.earlyStoppingPatience != nil, c.restoreBestWeights {
       line += ", best epoch \(b + 1) kept"
     }
-    if h.reachedTimeBudget != nil { line += ", time budget \(fmt(e.settings.trainSeconds, 1)) s" }
+    if h.reachedTimeBudget == true { line += " (time budget reached)" }
     return line + ", \(e.settings.simulations) simulations"
   }
 
