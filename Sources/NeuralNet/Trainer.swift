@@ -6,6 +6,8 @@ import NumericCore
 /// Settings of a training run. The defaults are the library's, the CLI's and the benchmarks' alike (the review's
 /// case study 1, Documentation/Methods.md §4): batch 128, peak learning rate 5e-4 with 5 % warm-up and cosine
 /// decay, gradient clipping at global norm 1.5, AdamW with weight decay 5e-3 for offline data and Adam online.
+/// `TrainingConfiguration()` trains exactly `epochs` epochs without validation; the CLI and the benchmarks start
+/// offline runs from `converging` (validation split, early stopping, an epoch cap that follows the data).
 public struct TrainingConfiguration: Sendable, Codable, Equatable {
   public var epochs = 100
   public var batchSize = 128
