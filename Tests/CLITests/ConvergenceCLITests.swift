@@ -82,6 +82,40 @@ struct ConvergenceCLITests {
       mentioning: "--ensemble")
   }
 
+  /// An ensemble directory whose two members are the same model draws, for a count of two full batches
+  /// (2 × 16,384), exactly the rows that model draws alone, in shuffled order.
+  @Test func ensembleOfIdenticalMembersDrawsWhatOneMemberDraws() throws {
+    let dir = makeTemporaryDirectory()
+    let single = Fixture.path(dir, "single"), pair = Fixture.path(dir, "pair")
+    let t = try CLI.run(["train", "--task", "two_moons", "--simulations", "300", "--epochs", "2", "--seed", "3",
+                         "--out", single] + Self.small)
+    #expect(t.status == 0, "\(t.stderr)")
+    let fm = FileManager.default
+    try fm.copyItem(atPath: single, toPath: pair)
+    try fm.copyItem(atPath: single, toPath: pair + "/member-2")
+    let configPath = pair + "/config.json"
+    var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
+                                as? [String: Any])
+    var settings = try #require(config["estimator"] as? [String: Any])
+    settings["ensembleMembers"] = 2
+    config["estimator"] = settings
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+    let obs = Fixture.path(dir, "obs.csv")
+    try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.1, -0.2]), names: ["x_1", "x_2"], to: obs)
+    func draw(_ model: String) throws -> [[Float]] {
+      let out = Fixture.path(dir, (model as NSString).lastPathComponent + ".npy")
+      let r = try CLI.run(["sample", "--model", model, "--observation", obs, "--count", "32768", "--seed", "5",
+                           "--sampler", "dpm-solver-2m", "--steps", "8", "--out", out, "--quiet"])
+      #expect(r.status == 0, "\(r.stderr)")
+      let a = try NPY.read(out)
+      return stride(from: 0, to: a.data.count, by: 2).map { [a.data[$0], a.data[$0 + 1]] }
+    }
+    let one = try draw(single), two = try draw(pair)
+    #expect(one.count == 32768 && one != two)
+    let order: ([Float], [Float]) -> Bool = { $0.lexicographicallyPrecedes($1) }
+    #expect(one.sorted(by: order) == two.sorted(by: order))
+  }
+
   @Test func timeBudgetStopsNearItsLimit() throws {
     let dir = makeTemporaryDirectory()
     let start = Date()
