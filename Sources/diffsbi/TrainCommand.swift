@@ -12,7 +12,10 @@ struct TrainCommand: ParsableCommand {
     discussion: """
       Defaults are the review's recommendation: diffusion, EDM schedule, variance preserving, F-prediction, \
       ε-loss with EDM weighting; AdamW (weight decay 5e-3) for offline data and Adam online, peak learning rate \
-      5e-4 with warm-up and cosine decay, gradient clipping at norm 1.5. Options that do not apply to the chosen \
+      5e-4 with warm-up and cosine decay, gradient clipping at norm 1.5. Offline training holds 10 % of the rows \
+      out, stops once the validation loss has not improved for 10 epochs (and 2,000 steps), keeps the best \
+      weights, and caps the epochs at 100 stretched to at least 10,000 and shrunk to at most 100,000 steps \
+      (--epochs sets the cap, --validation-fraction 0 turns validation off). Options that do not apply to the chosen \
       method or data are refused. --data takes .npz files (arrays theta and x), pairs of .npy files (theta then x), \
       or CSV files with columns theta* and x*. Several files are streamed one at a time (bounded memory), with \
       validation, early stopping and checkpoints as for one file. Rows \
