@@ -35,6 +35,11 @@ struct ReportCommand: ParsableCommand {
     report.settings = modelSettingsRows(estimator)
     if ensemble.members.count > 1 {
       report.settings.append(("ensemble members", "\(ensemble.members.count) (loss curves: member 1)"))
+      for (k, m) in ensemble.members.enumerated() {
+        let best = bestValidation(m.settings).map { ", best validation loss \(fmt($0.loss, 4)) (epoch \($0.epoch))" }
+        report.settings.append(("member \(k + 1)", "\(m.settings.lossHistory.count) epochs in "
+                                + "\(fmt(m.settings.trainSeconds, 1)) s" + (best ?? "")))
+      }
     }
     report.figures.append(lossFigure(estimator))
     var c2stValue: Double?
