@@ -65,7 +65,7 @@ struct ConvergenceCLITests {
     let d = try CLI.run(["diagnose", "--model", model, "--datasets", "4", "--draws", "10", "--out",
                          Fixture.path(dir, "diag"), "--quiet"])
     #expect(d.status == 0, "\(d.stderr)")
-    let rep = try CLI.run(["report", "--model", model, "--samples", "50", "--quiet"])
+    let rep = try CLI.run(["report", "--model", model, "--observation", "0", "--quiet"])
     #expect(rep.status == 0, "\(rep.stderr)")
     #expect(try String(contentsOfFile: model + "/report.html", encoding: .utf8).contains("member 2"))
     Fixture.expectBadInput(
