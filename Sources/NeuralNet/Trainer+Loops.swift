@@ -99,7 +99,7 @@ extension Trainer {
       if stop || timeUp { break }
     }
     if budget != nil { history.reachedTimeBudget = timeUp }
-    finish(best: loop.best, restore: patience != nil, start: start)
+    finish(best: loop.best, start: start)
     loop.completed = true
     loop.seconds = secondsBefore + Date().timeIntervalSince(start)
     checkpointIfDue(loop, mode: mode, force: true)
@@ -166,11 +166,14 @@ extension Trainer {
     return false
   }
 
-  /// Ends a run: with early stopping configured (`restore`), the best epoch's evaluation weights replace the
-  /// current ones (and the EMA average, so that what is saved and sampled is that epoch's), whether or not
-  /// training stopped early (nothing changes when the last epoch was the best); then the run's seconds are recorded.
-  func finish(best: (loss: Double, epoch: Int, values: [[Float]]), restore: Bool, start: Date) {
-    if restore && !best.values.isEmpty && best.values.count == model.buffers.count && best.epoch != history.loss.count - 1 {
+  /// Ends a run: when early stopping ended it, the best epoch's evaluation weights replace the current ones (and
+  /// the EMA average, so that what is saved and sampled is that epoch's); then the run's seconds are recorded.
+  ///
+  /// A run that reaches its epoch cap keeps its last weights: its best epoch is then among the last `patience`
+  /// ones, trained at a higher learning rate than the last, and the validation loss cannot tell such late epochs
+  /// apart reliably (measured in BENCHMARKS.md, "Training that converges, and ensembles").
+  func finish(best: (loss: Double, epoch: Int, values: [[Float]]), start: Date) {
+    if history.stoppedEarly && !best.values.isEmpty && best.values.count == model.buffers.count {
       for (buf, v) in zip(model.buffers, best.values) { buf.valueArray = v }
       if let ema, !ema.shadow.isEmpty { ema.restore(step: ema.step, shadow: best.values) }
     }

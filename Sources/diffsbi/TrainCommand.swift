@@ -304,7 +304,7 @@ struct TrainCommand: ParsableCommand {
     var line = "\(h.loss.count) epochs in \(fmt(h.seconds, 1)) s, final loss \(fmt(h.loss.last ?? .nan, 4))"
     if let v = h.validationLoss.last { line += ", validation loss \(fmt(v, 4))" }
     if h.stoppedEarly { line += " (stopped early)" }
-    if let b = h.bestEpoch, b + 1 != h.loss.count, c.earlyStoppingPatience != nil, c.restoreBestWeights {
+    if let b = h.bestEpoch, h.stoppedEarly, c.restoreBestWeights {
       line += ", best epoch \(b + 1) kept"
     }
     if h.reachedTimeBudget == true { line += " (time budget reached)" }
