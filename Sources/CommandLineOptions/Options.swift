@@ -280,8 +280,8 @@ public struct ModelOptions: ParsableArguments {
 
 /// The training loop: epochs, batches, optimizer, schedule, EMA, validation and early stopping.
 public struct TrainingOptions: ParsableArguments {
-  @Option(help: "Training epochs (offline: passes over the data; online: the budget is spread over them).")
-  public var epochs = 100
+  @Option(help: "Training epochs, a cap (offline: passes over the data, default 100 stretched to at least 10,000 and shrunk to at most 100,000 optimizer steps, with early stopping; online: the budget is spread over them, default 100).")
+  public var epochs: Int?
   @Option(help: "Batch size.")
   public var batchSize = 128
   @Option(help: "Peak learning rate (linear warm-up, then cosine decay to 0).")
@@ -296,9 +296,9 @@ public struct TrainingOptions: ParsableArguments {
   public var clip: Float = 1.5
   @Flag(help: "Keep a power EMA of the weights (γ = 6.94) and sample with it.")
   public var ema = false
-  @Option(help: "Fraction of the data held out for the validation loss (with --online: that fraction of the budget is simulated once for it).")
-  public var validationFraction = 0.0
-  @Option(help: "Stop after this many epochs without a better validation loss and restore the best weights (needs --validation-fraction).")
+  @Option(help: "Fraction of the data held out for the validation loss (default: 0.1 offline, 0 online; with --online: that fraction of the budget is simulated once for it; 0: none, and no early stopping).")
+  public var validationFraction: Double?
+  @Option(help: "Stop after this many epochs without a better validation loss and keep the best weights (default offline: 10 epochs and at least 2,000 steps; online: none, and it needs --validation-fraction).")
   public var patience: Int?
   @Option(help: "Element transform of the data before their standardization, stored with the model and applied when sampling: identity or log1p (default: the task's suggestion, log1p for beer2014; identity otherwise).")
   public var dataTransform: ElementTransform?
@@ -306,7 +306,7 @@ public struct TrainingOptions: ParsableArguments {
   public init() {}
 
   public func validate() throws {
-    if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+    if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     if !(learningRate > 0 && learningRate.isFinite) { throw ValidationError("--learning-rate must be positive") }
     if !(0..<1).contains(warmup) { throw ValidationError("--warmup must be in [0, 1)") }
@@ -315,24 +315,43 @@ public struct TrainingOptions: ParsableArguments {
       if optimizer == .adam { throw ValidationError("--weight-decay applies to --optimizer adamw, not adam") }
     }
     if !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be at least 0") }
-    if !(0..<1).contains(validationFraction) { throw ValidationError("--validation-fraction must be in [0, 1)") }
+    if let f = validationFraction, !(0..<1).contains(f) { throw ValidationError("--validation-fraction must be in [0, 1)") }
     if let p = patience {
       if p < 1 { throw ValidationError("--patience must be at least 1") }
-      if validationFraction == 0 { throw ValidationError("--patience needs a validation loss: give --validation-fraction") }
+      if validationFraction == 0 { throw ValidationError("--patience needs a validation loss: --validation-fraction is 0") }
     }
   }
 
   /// The training configuration; without --optimizer, `online` picks Adam and offline data AdamW.
+  ///
+  /// Offline the defaults are `TrainingConfiguration.converging` (validation split, early stopping, an epoch cap
+  /// that scales with the data); an explicit --epochs is the cap as given, an explicit --patience the patience
+  /// as given, and --validation-fraction 0 turns validation and early stopping off. Online the defaults are the
+  /// library's (`TrainingConfiguration()`: 100 epochs, no validation).
   public func configuration(seed: UInt64, online: Bool) throws -> TrainingConfiguration {
-    var c = TrainingConfiguration()
-    c.epochs = epochs
+    var c = online ? TrainingConfiguration() : TrainingConfiguration.converging
+    if let e = epochs {
+      c.epochs = e
+      c.minimumSteps = nil
+      c.maximumSteps = nil
+    }
     c.batchSize = batchSize
     c.learningRate = learningRate
     c.warmupFraction = warmup
     c.seed = seed
     c.useEMA = ema
-    c.validationFraction = validationFraction
-    c.earlyStoppingPatience = patience
+    if let f = validationFraction { c.validationFraction = f }
+    if let p = patience {
+      if c.validationFraction == 0 {
+        throw ValidationError("--patience needs a validation loss: give --validation-fraction")
+      }
+      c.earlyStoppingPatience = p
+      c.minimumPatienceSteps = nil
+    }
+    if c.validationFraction == 0 {
+      c.earlyStoppingPatience = nil
+      c.minimumPatienceSteps = nil
+    }
     c.conditionTransform = dataTransform
     let kind = optimizer ?? (online ? .adam : .adamw)
     if kind == .adam && weightDecay != nil {
@@ -341,6 +360,22 @@ public struct TrainingOptions: ParsableArguments {
     let decay = kind == .adam ? 0 : (weightDecay ?? AdamConfiguration.adamW.weightDecay)
     c.optimizer = AdamConfiguration(weightDecay: decay, clipping: clip > 0 ? .globalNorm(clip) : .none)
     return c
+  }
+}
+
+extension TrainingConfiguration {
+  /// How long a run trains, for table headers: "30 epochs", or the epoch cap with its step limits, the validation
+  /// split and the patience of early stopping.
+  public var lengthLabel: String {
+    var parts = ["\(epochs) epochs"]
+    if minimumSteps != nil || maximumSteps != nil {
+      parts[0] += " within \(minimumSteps.map(String.init) ?? "0")–\(maximumSteps.map(String.init) ?? "∞") steps"
+    }
+    if validationFraction > 0 { parts.append("validation \(validationFraction)") }
+    if let p = earlyStoppingPatience {
+      parts.append("patience \(p)" + (minimumPatienceSteps.map { " (≥ \($0) steps)" } ?? ""))
+    }
+    return parts.joined(separator: ", ")
   }
 }
 

@@ -212,9 +212,18 @@ extension PosteriorEstimator {
     observations: Matrix, count: Int, inference: InferenceOptions, sampler: SamplerKind? = nil,
     options: SamplerOptions = SamplerOptions(), seed: UInt64 = 0, maxBatchRows: Int = 16_384
   ) throws -> PosteriorSamples {
+    try sample(observations: observations, count: count, inference: inference, sampler: sampler, options: options,
+               seed: seed, firstStream: 0, maxBatchRows: maxBatchRows)
+  }
+
+  /// `sample(observations:count:inference:...)` with chunk k drawing from the stream (seed, firstStream + k).
+  func sample(
+    observations: Matrix, count: Int, inference: InferenceOptions, sampler: SamplerKind?, options: SamplerOptions,
+    seed: UInt64, firstStream: UInt64, maxBatchRows: Int
+  ) throws -> PosteriorSamples {
     if inference.isPlain {
       return try sample(observations: observations, count: count, sampler: sampler, options: options, seed: seed,
-                        maxBatchRows: maxBatchRows)
+                        firstStream: firstStream, maxBatchRows: maxBatchRows, progress: nil)
     }
     guard observations.cols == conditionDimension else {
       throw EstimatorError.shapeMismatch(
@@ -257,7 +266,7 @@ extension PosteriorEstimator {
     let chunkRows = max(1, maxBatchRows / max(1, perPair))
     let total = inference.composition == nil ? j * count : count
     var flat = Matrix(rows: total, cols: d)
-    var steps = 0
+    var steps = 0, chunks = 0
     try withSamplingWeights {
       var begin = 0, k = 0
       while begin < total {
@@ -266,7 +275,7 @@ extension PosteriorEstimator {
         if let comp = inference.composition {
           let composer = try ScoreComposer(
             denoiser: paired, observations: j, prior: compositionPriorInSpace!, schedule: schedule, options: comp,
-            seed: seed &+ UInt64(k))
+            seed: seed &+ firstStream &+ UInt64(k))
           base = composer.denoiser
         } else {
           // Guidance may evaluate tiled copies of the batch (finite-difference Jacobians): row i is row i mod B.
@@ -280,7 +289,7 @@ extension PosteriorEstimator {
           base = constraintGuided(base, constraints: constraints, schedule: schedule,
                                   options: inference.constraintGuidance)
         }
-        var rng = Xoshiro(seed: seed, stream: UInt64(k))
+        var rng = Xoshiro(seed: seed, stream: firstStream &+ UInt64(k))
         let initial = priorSample(rows: end - begin, cols: d, schedule: schedule, rng: &rng)
         let result = try Diffusion.sample(kind, denoiser: base, initial: initial, schedule: schedule,
                                           options: options, rng: &rng)
@@ -298,6 +307,7 @@ extension PosteriorEstimator {
         begin = end
         k += 1
       }
+      chunks = k
     }
     let evaluations = calls
     let theta = toParameterSpace(flat)
@@ -305,6 +315,6 @@ extension PosteriorEstimator {
     let samples = inference.composition == nil
       ? (0..<j).map { theta.rows(($0 * count)..<(($0 + 1) * count)) } : [theta]
     return PosteriorSamples(samples: samples, evaluations: evaluations, steps: steps, nonFiniteRows: nonFinite,
-                            seconds: Date().timeIntervalSince(start))
+                            seconds: Date().timeIntervalSince(start), streams: chunks)
   }
 }

@@ -70,6 +70,9 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
   /// For a model trained sequentially for one observation: that observation, the rounds and the last round's
   /// truncation box (nil: an amortized model, valid for any observation).
   public var sequential: SequentialRecord?
+  /// For the first member of an ensemble saved by `PosteriorEnsemble.save(to:)`: the number of members (nil: a
+  /// single model). The other members are model directories `member-2` … `member-K` inside this one.
+  public var ensembleMembers: Int?
 
   public init(
     method: EstimatorMethod = .diffusion, diffusion: DiffusionConfiguration = DiffusionConfiguration(),
@@ -91,11 +94,11 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case method, diffusion, flowMatching, consistency, stableConsistency, task, trainingPrior, simulations
-    case trainSeconds, lossHistory, validationHistory, conditionDropout, sequential
+    case trainSeconds, lossHistory, validationHistory, conditionDropout, sequential, ensembleMembers
   }
 
-  /// Decodes settings; model files written before `conditionDropout`, `trainingPrior` or `sequential` existed load
-  /// with 0 and nil.
+  /// Decodes settings; model files written before `conditionDropout`, `trainingPrior`, `sequential` or
+  /// `ensembleMembers` existed load with 0 and nil.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     method = try c.decode(EstimatorMethod.self, forKey: .method)
@@ -111,6 +114,7 @@ public struct EstimatorSettings: Sendable, Codable, Equatable {
     validationHistory = try c.decode([Double].self, forKey: .validationHistory)
     conditionDropout = try c.decodeIfPresent(Double.self, forKey: .conditionDropout) ?? 0
     sequential = try c.decodeIfPresent(SequentialRecord.self, forKey: .sequential)
+    ensembleMembers = try c.decodeIfPresent(Int.self, forKey: .ensembleMembers)
   }
 }
 
@@ -125,6 +129,9 @@ public struct PosteriorSamples: Sendable {
   /// Rows that came out non-finite (they are kept, as NaN, so that row counts stay aligned).
   public var nonFiniteRows: Int
   public var seconds: Double
+  /// Random streams (seed, first … first + streams − 1) the draw used, so that the next member of an ensemble
+  /// continues after them.
+  var streams = 0
 }
 
 /// A conditional generative model of θ given x, trained on simulations (NPE with diffusion models).
@@ -223,8 +230,8 @@ public final class PosteriorEstimator: @unchecked Sendable {
 
   // MARK: Training
 
-  func makeTrainer(_ configuration: TrainingConfiguration, stepsPerEpoch: Int) throws -> Trainer {
-    let total = max(1, configuration.epochs * stepsPerEpoch)
+  func makeTrainer(_ configuration: TrainingConfiguration, stepsPerEpoch: Int, online: Bool = false) throws -> Trainer {
+    let total = max(1, configuration.epochCap(stepsPerEpoch: stepsPerEpoch, online: online) * stepsPerEpoch)
     if settings.method == .consistency {
       var c = settings.consistency ?? ConsistencyConfiguration(totalSteps: total)
       c.totalSteps = total
@@ -252,6 +259,12 @@ public final class PosteriorEstimator: @unchecked Sendable {
     if configuration.conditionTransform.map({ $0 != .identity }) == true && !configuration.standardizeConditions {
       throw EstimatorError.unsupported("a condition transform is part of the condition standardization")
     }
+    if let b = configuration.timeBudget {
+      guard b > 0 && b.isFinite else { throw EstimatorError.unsupported("the time budget must be a positive number of seconds") }
+      if settings.method == .consistency {
+        throw EstimatorError.unsupported("the consistency curriculum needs a number of steps; give epochs, not a time budget")
+      }
+    }
     if let g = configuration.conditionTransform, case .simulations(_, let x?) = data, g.countOutsideDomain(x) > 0 {
       throw EstimatorError.nonFiniteInput("the \(g.rawValue) data transform needs values above −1")
     }
@@ -261,15 +274,17 @@ public final class PosteriorEstimator: @unchecked Sendable {
       if case .shapeMismatch(let s) = e { throw EstimatorError.shapeMismatch(s) }
       throw e
     }
-    let trainer = try makeTrainer(configuration, stepsPerEpoch: source.stepsPerEpoch)
+    let trainer = try makeTrainer(configuration, stepsPerEpoch: source.stepsPerEpoch, online: data.isOnline)
     if let checkpoint {
       trainer.checkpointing = checkpoint
       if resume { try trainer.resume(from: checkpoint.directory, mode: data.mode) }
     }
     let history = try trainer.train(source: source, progress: progress)
     lastSourceStatistics = trainer.sourceStatistics
-    absorb(trainer, history: history, simulations: trainer.sourceStatistics.trainingRows
-           * (data.isOnline ? max(1, history.loss.count) : 1) + trainer.sourceStatistics.validationRows)
+    // Online, every step (taken or skipped) simulated one batch.
+    let trained = data.isOnline
+      ? (history.steps + history.skippedSteps) * configuration.batchSize : trainer.sourceStatistics.trainingRows
+    absorb(trainer, history: history, simulations: trained + trainer.sourceStatistics.validationRows)
     return history
   }
 
@@ -354,6 +369,15 @@ public final class PosteriorEstimator: @unchecked Sendable {
     observations: Matrix, count: Int, sampler: SamplerKind? = nil, options: SamplerOptions = SamplerOptions(),
     seed: UInt64 = 0, maxBatchRows: Int = 16_384, progress: ((Int, Int) -> Void)? = nil
   ) throws -> PosteriorSamples {
+    try sample(observations: observations, count: count, sampler: sampler, options: options, seed: seed,
+               firstStream: 0, maxBatchRows: maxBatchRows, progress: progress)
+  }
+
+  /// `sample(observations:count:...)` with batch k drawing from the stream (seed, firstStream + k).
+  func sample(
+    observations: Matrix, count: Int, sampler: SamplerKind?, options: SamplerOptions, seed: UInt64,
+    firstStream: UInt64, maxBatchRows: Int, progress: ((Int, Int) -> Void)?
+  ) throws -> PosteriorSamples {
     guard observations.cols == conditionDimension else {
       throw EstimatorError.shapeMismatch(
         "observations have \(observations.cols) columns, the model expects \(conditionDimension)")
@@ -404,7 +428,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
           // The condition's part of the input stage, once per observation instead of once per row and step.
           features = model.network.conditionFeatures(distinct: e, index: idx)
         }
-        var rng = Xoshiro(seed: seed, stream: UInt64(k))
+        var rng = Xoshiro(seed: seed, stream: firstStream &+ UInt64(k))
         let result = try sampleStandardized(
           rows: n, condition: nil, features: features, sampler: kind, options: options, rng: &rng)
         evaluations += result.evaluations
@@ -425,7 +449,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
       }
     }
     return PosteriorSamples(samples: out, evaluations: evaluations, steps: steps, nonFiniteRows: nonFinite,
-                            seconds: Date().timeIntervalSince(start))
+                            seconds: Date().timeIntervalSince(start), streams: batches.count)
   }
 
   /// The sampler used when none is given: the diffusion configuration's (two-step adaptive by default), Tsit5
@@ -501,12 +525,23 @@ public final class PosteriorEstimator: @unchecked Sendable {
     try ModelFile.save(saved, to: path)
   }
 
-  /// Reads a model directory written by `save(to:)`.
+  /// Reads a model directory written by `save(to:)`. A directory that holds an ensemble is refused (read it with
+  /// `PosteriorEnsemble.load(from:)`, which also reads single models).
   public static func load(from path: String) throws -> PosteriorEstimator {
     if HierarchicalEstimator.isHierarchicalDirectory(path) {
       throw EstimatorError.wrongModelKind(
         "\(path) holds a hierarchical model (a global and a local network), not a single posterior estimator")
     }
+    let e = try loadMember(from: path)
+    if let k = e.settings.ensembleMembers {
+      throw EstimatorError.unsupported(
+        "\(path) holds an ensemble of \(k) estimators; this takes a single model (train it without --ensemble)")
+    }
+    return e
+  }
+
+  /// Reads one model directory, whether or not it heads an ensemble.
+  static func loadMember(from path: String) throws -> PosteriorEstimator {
     let saved = try ModelFile.load(from: path)
     let settings: EstimatorSettings
     do {

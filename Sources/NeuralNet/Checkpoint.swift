@@ -60,6 +60,8 @@ struct TrainingLoopState {
   var rng: Xoshiro
   var best: (loss: Double, epoch: Int, values: [[Float]]) = (.infinity, -1, [])
   var completed = false
+  /// Seconds this training run has taken so far, across interruptions (the clock of `timeBudget`).
+  var seconds = 0.0
 }
 
 /// Scalar part of a checkpoint (JSON in the safetensors metadata).
@@ -83,6 +85,8 @@ struct CheckpointHeader: Codable {
   var history: TrainingHistory
   var parameterStandardizer: Standardizer
   var conditionStandardizer: Standardizer?
+  /// `TrainingLoopState.seconds` (absent in checkpoints written before time budgets existed).
+  var elapsedSeconds: Double? = nil
 }
 
 /// A checkpoint read from disk, applied by the next training loop of the trainer.
@@ -174,6 +178,7 @@ extension Trainer {
     loop.lossCount = h.lossCount
     loop.best = (Double(bitPattern: UInt64(h.bestLossBits, radix: 16)!), h.bestEpoch, arrays("best") ?? [])
     loop.completed = h.completed
+    loop.seconds = h.elapsedSeconds ?? 0
     lastCheckpoint = Date()
     return loop
   }
@@ -207,7 +212,7 @@ extension Trainer {
       lossSumBits: hex(loop.lossSum.bitPattern), lossCount: loop.lossCount, rngState: loop.rng.state.map(hex),
       bestLossBits: hex(loop.best.loss.bitPattern), bestEpoch: loop.best.epoch, optimizerStep: opt.step,
       emaStep: ema?.step ?? 0, history: history, parameterStandardizer: parameterStandardizer,
-      conditionStandardizer: conditionStandardizer)
+      conditionStandardizer: conditionStandardizer, elapsedSeconds: loop.seconds)
     let json = String(decoding: try TrainingCheckpoint.encoder().encode(header), as: UTF8.self)
     var tensors: [(String, NDArray)] = []
     func add(_ prefix: String, _ arrays: [[Float]]) {

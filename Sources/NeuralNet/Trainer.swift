@@ -6,6 +6,8 @@ import NumericCore
 /// Settings of a training run. The defaults are the library's, the CLI's and the benchmarks' alike (the review's
 /// case study 1, Documentation/Methods.md §4): batch 128, peak learning rate 5e-4 with 5 % warm-up and cosine
 /// decay, gradient clipping at global norm 1.5, AdamW with weight decay 5e-3 for offline data and Adam online.
+/// `TrainingConfiguration()` trains exactly `epochs` epochs without validation; the CLI and the benchmarks start
+/// offline runs from `converging` (validation split, early stopping, an epoch cap that follows the data).
 public struct TrainingConfiguration: Sendable, Codable, Equatable {
   public var epochs = 100
   public var batchSize = 128
@@ -31,8 +33,53 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
   /// Element transform of the conditions before their standardization (nil: none), stored with the condition
   /// standardizer so that sampling applies it too; it needs `standardizeConditions`.
   public var conditionTransform: ElementTransform?
+  /// Offline (arrays and shards): the epoch cap rises until training may take at least this many optimizer steps
+  /// (nil: `epochs` as given). See `epochCap(stepsPerEpoch:online:)`.
+  public var minimumSteps: Int?
+  /// Offline: the epoch cap falls until training takes at most this many optimizer steps (at least one epoch; nil:
+  /// no limit). Applied after `minimumSteps`.
+  public var maximumSteps: Int?
+  /// Early stopping also waits at least this many optimizer steps, rounded up to whole epochs (nil: only
+  /// `earlyStoppingPatience` epochs), so that tiny epochs of small data sets do not stop training at once.
+  public var minimumPatienceSteps: Int?
+  /// Wall-clock seconds of training (nil: no limit). With a budget, training stops at the first step that ends
+  /// after the budget, `epochs` is ignored, and the learning-rate schedule runs over the elapsed fraction of the
+  /// budget instead of the fraction of steps taken.
+  public var timeBudget: Double?
 
   public init() {}
+
+  /// The training of `diffsbi train` on offline data, made to converge (Documentation/Methods.md §4.7): 10 % of
+  /// the rows held out for the validation loss, early stopping after 10 epochs and at least 2,000 optimizer steps
+  /// without a better validation loss, with the best weights restored, and the cap of 100 epochs stretched to at
+  /// least 10,000 and shrunk to at most 100,000 optimizer steps.
+  public static var converging: TrainingConfiguration {
+    var c = TrainingConfiguration()
+    c.validationFraction = 0.1
+    c.earlyStoppingPatience = 10
+    c.minimumPatienceSteps = 2_000
+    c.minimumSteps = 10_000
+    c.maximumSteps = 100_000
+    return c
+  }
+
+  /// Epochs to train at most for data with `stepsPerEpoch` steps per epoch: `epochs`, raised to reach
+  /// `minimumSteps` and then lowered to stay within `maximumSteps` (never below one). Online data take `epochs`.
+  public func epochCap(stepsPerEpoch: Int, online: Bool) -> Int {
+    var e = max(1, epochs)
+    guard !online, stepsPerEpoch > 0 else { return e }
+    if let m = minimumSteps { e = max(e, (m + stepsPerEpoch - 1) / stepsPerEpoch) }
+    if let m = maximumSteps { e = min(e, max(1, m / stepsPerEpoch)) }
+    return e
+  }
+
+  /// Epochs without a better validation loss after which training stops (nil: never): `earlyStoppingPatience`,
+  /// raised to cover `minimumPatienceSteps`.
+  public func patience(stepsPerEpoch: Int) -> Int? {
+    guard let p = earlyStoppingPatience else { return nil }
+    guard let m = minimumPatienceSteps, stepsPerEpoch > 0 else { return p }
+    return max(p, (m + stepsPerEpoch - 1) / stepsPerEpoch)
+  }
 
   /// The optimizer used for offline (`online == false`) or online data.
   public func resolvedOptimizer(online: Bool) -> AdamConfiguration {
@@ -49,6 +96,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
 /// Progress of one optimizer step, for progress displays.
 public struct TrainingProgress: Sendable {
   public var epoch: Int
+  /// The epoch cap of the run (`TrainingConfiguration.epochCap`; nil with a time budget).
+  public var epochs: Int? = nil
   public var step: Int
   public var totalSteps: Int
   public var loss: Float
@@ -68,6 +117,11 @@ public struct TrainingHistory: Sendable, Codable, Equatable {
   public var skippedSteps = 0
   public var stoppedEarly = false
   public var seconds = 0.0
+  /// The epoch (0-based) with the lowest validation loss (nil without validation data). With early stopping the
+  /// weights of that epoch are the ones kept.
+  public var bestEpoch: Int?
+  /// Whether training ended because `TrainingConfiguration.timeBudget` was spent.
+  public var reachedTimeBudget: Bool?
 }
 
 /// Trains a `TrainableModel` on a `TrainingObjective`.

@@ -64,7 +64,7 @@ func runHighDimBenchmark(_ o: HighDimBenchCommand) throws {
   let seed = o.common.seed
   let methods = try parseList(o.methods, option: "--methods") { $0 }
   let config = try o.training.configuration(seed: seed, online: false)
-  print("high-dimensional Gaussian linear: \(o.simulations) offline simulations, \(config.epochs) epochs, batch \(config.batchSize), widths \(o.widths); NRMSE and calibration error over \(o.datasets) data sets × \(o.draws) draws; C2ST and sampling time for \(o.samples) draws on \(o.observations) data set(s), seed \(seed); \(machineDescription()), \(Threading.count) threads")
+  print("high-dimensional Gaussian linear: \(o.simulations) offline simulations, \(config.lengthLabel), batch \(config.batchSize), widths \(o.widths); NRMSE and calibration error over \(o.datasets) data sets × \(o.draws) draws; C2ST and sampling time for \(o.samples) draws on \(o.observations) data set(s), seed \(seed); \(machineDescription()), \(Threading.count) threads")
   print("| d | method | NRMSE | calibration error | C2ST | train s | sample s (\(o.samples) draws) | network evaluations |")
   print("|---|---|---|---|---|---|---|---|")
   for d in dims {

@@ -40,7 +40,7 @@ struct SBIBMBenchCommand: ParsableCommand {
       training: try training.configuration(seed: common.seed, online: false), samplers: [sampler],
       observations: try parseList(observations, option: "--observations") { Int($0) }, samples: samples)
     let c = spec.training
-    print("sbibm benchmark: \(model.label), \(simulations) offline simulations, \(c.epochs) epochs, batch \(c.batchSize), widths \(spec.widths ?? []), \(samples) samples/observation, sampler \(samplerLabel(method: model.method, requested: sampler)), seed \(common.seed); \(machineDescription()), \(Threading.count) threads")
+    print("sbibm benchmark: \(model.label), \(simulations) offline simulations, \(c.lengthLabel), batch \(c.batchSize), widths \(spec.widths ?? []), \(samples) samples/observation, sampler \(samplerLabel(method: model.method, requested: sampler)), seed \(common.seed); \(machineDescription()), \(Threading.count) threads")
     print("| task | method | C2ST per observation | mean C2ST | train s | sample s (mean) | network evaluations (mean) | final loss |")
     print("|---|---|---|---|---|---|---|---|")
     for name in taskList {

@@ -67,7 +67,7 @@ struct BenchmarkCommand: ParsableCommand {
         let reporter = ProgressReporter(label: label, mode: common.progressMode)
         let results = try runSBIBMBenchmark(
           task: t, simulations: n, specification: spec,
-          progress: trainingProgress(reporter, epochs: spec.training.epochs, batchSize: spec.training.batchSize),
+          progress: trainingProgress(reporter, batchSize: spec.training.batchSize),
           log: { common.info($0) })
         for r in results {
           common.info("\(label) \(r.sampler): mean C2ST \(fmt(r.meanC2ST)) (\(r.c2st.map { fmt($0) }.joined(separator: ", ")))")

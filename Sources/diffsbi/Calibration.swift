@@ -51,7 +51,7 @@ struct CalibrationResult {
 /// Simulates `dataSets` (θ, x) pairs from `task` and checks the estimator on them (`runCalibration(estimator:
 /// parameters:data:...)`).
 func runCalibration(
-  estimator: PosteriorEstimator, task: any SimulationTask, dataSets: Int, draws: Int, seed: UInt64,
+  estimator: PosteriorEnsemble, task: any SimulationTask, dataSets: Int, draws: Int, seed: UInt64,
   sampler: SamplerKind?, options: SamplerOptions, progress: ProgressReporter
 ) throws -> CalibrationResult {
   let (theta, x) = task.sampleJoint(count: dataSets, seed: seed &+ 0xCA1B)
@@ -62,14 +62,14 @@ func runCalibration(
 /// Draws `draws` posterior samples for each simulated data set x_i (all in one batched call) and computes NRMSE,
 /// calibration error, contraction, SBC log γ and TARP against the θ_i that generated it, with the SBC ECDF,
 /// coverage, recovery and z-score/contraction plots. Rows with a non-finite θ or x (other than padding items of
-/// structured data) are left out.
+/// structured data) are left out. An ensemble's posteriors are its equal mixtures.
 func runCalibration(
-  estimator: PosteriorEstimator, parameters theta: Matrix, data x: Matrix, draws: Int, seed: UInt64,
+  estimator: PosteriorEnsemble, parameters theta: Matrix, data x: Matrix, draws: Int, seed: UInt64,
   sampler: SamplerKind?, options: SamplerOptions, progress: ProgressReporter
 ) throws -> CalibrationResult {
   let start = Date()
   // Padding items of structured data are not bad data.
-  let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
+  let items = estimator.first.conditionChannels.map { (count: $0.items, width: $0.width) }
   let (kept, _) = try NonFiniteRows.drop([theta, x], items: [nil, items])
   let targets = kept[0], obs = kept[1]
   guard targets.rows >= 2 else { throw InputError("calibration: fewer than 2 finite simulated data sets") }
@@ -150,19 +150,31 @@ func modelSettingsRows(_ e: PosteriorEstimator) -> [(String, String)] {
     ("prediction", s.diffusion.prediction.rawValue), ("weighting", s.diffusion.weighting.rawValue),
     ("default sampler", s.diffusion.sampler.rawValue), ("simulations", "\(s.simulations)"),
     ("epochs", "\(s.lossHistory.count)"), ("training seconds", fmt(s.trainSeconds, 1)),
+    ("best validation loss", bestValidation(s).map { "\(fmt($0.loss, 4)) (epoch \($0.epoch))" } ?? "no validation data"),
     ("trainable parameters", "\(e.parameterCount)"),
     ("network widths", e.model.network.configuration.widths.map(String.init).joined(separator: "×")),
   ]
 }
 
-/// The loss-curve figure of a model's stored history.
+/// The lowest validation loss of a model's stored history and its epoch (1-based), if it has one.
+func bestValidation(_ s: EstimatorSettings) -> (loss: Double, epoch: Int)? {
+  guard let i = s.validationHistory.indices.filter({ s.validationHistory[$0].isFinite })
+    .min(by: { s.validationHistory[$0] < s.validationHistory[$1] }) else { return nil }
+  return (s.validationHistory[i], i + 1)
+}
+
+/// The loss-curve figure of a model's stored history: the training loss and, when training held data out, the
+/// validation loss per epoch.
 func lossFigure(_ e: PosteriorEstimator) -> HTMLReport.Figure {
   let s = e.settings
+  let best = bestValidation(s)
   return HTMLReport.Figure(
-    title: "Training loss",
+    title: "Training loss and validation loss",
     svg: LossCurvePlot(train: s.lossHistory, validation: s.validationHistory.isEmpty ? nil : s.validationHistory)
       .render(),
-    caption: "Mean loss per epoch" + (s.validationHistory.isEmpty ? "." : "; dashed: validation loss."))
+    caption: "Mean training loss per epoch" + (best.map {
+      "; dashed: validation loss (same noise draws every epoch), lowest at epoch \($0.epoch)."
+    } ?? " (no validation data held out)."))
 }
 
 /// Writes a figure's SVG next to the report.

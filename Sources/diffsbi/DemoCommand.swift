@@ -61,7 +61,7 @@ struct DemoCommand: ParsableCommand {
     let config = try TrainingOptions.parse(["--epochs", "\(epochs)"]).configuration(seed: common.seed, online: false)
     let trainReporter = ProgressReporter(label: "train", mode: common.progressMode)
     try estimator.train(.simulations(parameters: theta, data: x), configuration: config,
-                        progress: trainingProgress(trainReporter, epochs: config.epochs, batchSize: config.batchSize))
+                        progress: trainingProgress(trainReporter, batchSize: config.batchSize))
     trainReporter.finish("\(epochs) epochs in \(fmt(estimator.settings.trainSeconds, 1)) s")
     try saveModel(estimator, task: task.name, to: path("model"))
 
@@ -76,7 +76,7 @@ struct DemoCommand: ParsableCommand {
 
     common.info("demo 4/5: calibration on \(datasets) simulated data sets (\(draws) draws each)")
     let calReporter = ProgressReporter(label: "calibrate", mode: common.progressMode)
-    let cal = try runCalibration(estimator: estimator, task: task, dataSets: datasets, draws: draws,
+    let cal = try runCalibration(estimator: try PosteriorEnsemble(members: [estimator]), task: task, dataSets: datasets, draws: draws,
                                  seed: common.seed, sampler: sampler, options: options, progress: calReporter)
     calReporter.finish("done in \(fmt(cal.seconds, 1)) s")
 

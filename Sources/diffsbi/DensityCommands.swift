@@ -51,12 +51,13 @@ struct LogProbCommand: ParsableCommand {
   func run() throws {
     common.apply()
     try checkOutputPath(out, allowed: ["npy", "csv"], option: "--out")
-    let estimator = try loadModel(model)
-    let obs = try singleObservation(observation, for: estimator)
+    let ensemble = try loadEnsemble(model)
+    let obs = try singleObservation(observation, for: ensemble.first)
     let parameters = try readMatrix(theta, member: "theta")
     let start = Date()
     let divergence: DivergenceMethod? = probes.map { $0 == 0 ? .exact : .hutchinson(probes: $0) }
-    let lp = try estimator.logProbability(parameters, observation: obs, steps: odeSteps, divergence: divergence,
+    // An ensemble's density is that of its equal mixture.
+    let lp = try ensemble.logProbability(parameters, observation: obs, steps: odeSteps, divergence: divergence,
                                           seed: common.seed)
     let seconds = Date().timeIntervalSince(start)
     let values = Matrix(rows: lp.count, cols: 1, storage: lp.map(Float.init))

@@ -52,7 +52,8 @@ struct DiagnoseCommand: ParsableCommand {
 
   func run() throws {
     common.apply()
-    let estimator = try loadModel(model)
+    let ensemble = try loadEnsemble(model)
+    let estimator = ensemble.first
     let reporter = ProgressReporter(label: "diagnose", mode: common.progressMode)
     let cal: CalibrationResult
     let name: String
@@ -70,7 +71,7 @@ struct DiagnoseCommand: ParsableCommand {
       let n = min(datasets, kept[0].rows)
       name = files[0].name
       cal = try runCalibration(
-        estimator: estimator, parameters: kept[0].rows(0..<n), data: kept[1].rows(0..<n), draws: draws,
+        estimator: ensemble, parameters: kept[0].rows(0..<n), data: kept[1].rows(0..<n), draws: draws,
         seed: common.seed,
         sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
     } else {
@@ -83,6 +84,9 @@ struct DiagnoseCommand: ParsableCommand {
                          + "do not match task \(taskName) (\(t.parameterDimension)/\(t.dataDimension))")
       }
       if let j = compose {
+        if ensemble.members.count > 1 {
+          throw InputError("\(model): --compose checks a single model, not an ensemble of \(ensemble.members.count)")
+        }
         name = "\(taskName), \(j) composed observations (\(compositionArguments.composition.rawValue))"
         var inference = InferenceOptions(priorDiffusion: compositionArguments.priorDiffusion,
                                          refinementSteps: compositionArguments.refine)
@@ -97,7 +101,7 @@ struct DiagnoseCommand: ParsableCommand {
       } else {
         name = taskName
         cal = try runCalibration(
-          estimator: estimator, task: t, dataSets: datasets, draws: draws, seed: common.seed,
+          estimator: ensemble, task: t, dataSets: datasets, draws: draws, seed: common.seed,
           sampler: samplerArguments.sampler, options: samplerArguments.options, progress: reporter)
       }
     }

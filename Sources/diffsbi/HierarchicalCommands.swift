@@ -88,6 +88,7 @@ extension TrainCommand {
         "--hierarchical trains offline on a task's simulations or one data file: --simulator, --online, --rounds, "
           + "--observation, --checkpoint and --resume do not apply")
     }
+    if ensemble != 1 { throw ValidationError("--ensemble does not apply to --hierarchical") }
     if data.count > 1 { throw ValidationError("--hierarchical takes one .npz data file") }
     if task != nil && !data.isEmpty { throw ValidationError("--hierarchical: give --task NAME or --data FILE, not both") }
     if task != nil && data.isEmpty && simulations == nil { throw ValidationError("--task needs --simulations N") }

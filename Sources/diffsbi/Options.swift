@@ -56,20 +56,15 @@ func fmt(_ v: Double, _ digits: Int = 3) -> String {
 func parameterNames(_ d: Int) -> [String] { (1...max(d, 1)).map { "theta_\($0)" } }
 
 /// Training progress on the reporter: epoch, running loss, samples/s and ETA.
-func trainingProgress(_ reporter: ProgressReporter, epochs: Int, batchSize: Int) -> (TrainingProgress) -> Void {
-  let report = stepProgress(reporter, epochs: epochs, batchSize: batchSize)
-  return { p in report(p.epoch, p.step, p.totalSteps, p.loss) }
-}
-
-/// (epoch, step, total steps, loss) → the reporter, with an exponential running mean of the loss.
-func stepProgress(_ reporter: ProgressReporter, epochs: Int, batchSize: Int) -> (Int, Int, Int, Float) -> Void {
+func trainingProgress(_ reporter: ProgressReporter, batchSize: Int) -> (TrainingProgress) -> Void {
   var running = Double.nan
-  return { epoch, step, totalSteps, loss in
-    let p = (epoch: epoch, step: step, totalSteps: totalSteps, loss: loss)
+  return { p in
     if p.loss.isFinite { running = running.isNaN ? Double(p.loss) : 0.98 * running + 0.02 * Double(p.loss) }
-    let last = p.step + 1 == p.totalSteps
+    // The run's own epoch cap (it scales with the data offline); with a time budget, no cap.
+    let cap = p.epochs.map { "/\($0)" } ?? ""
     reporter.update(
       done: (p.step + 1) * batchSize, total: p.totalSteps * batchSize, unit: "samples",
-      values: [("epoch", "\(p.epoch + 1)/\(epochs)"), ("loss", fmt(running, 4))], force: last)
+      values: [("epoch", "\(p.epoch + 1)\(cap)"), ("loss", fmt(running, 4))], force: p.step + 1 == p.totalSteps)
   }
 }
+

@@ -28,17 +28,26 @@ struct ReportCommand: ParsableCommand {
     common.apply()
     let path = out ?? (model as NSString).appendingPathComponent("report.html")
     try checkOutputPath(path, allowed: ["html"], option: "--out")
-    let estimator = try loadModel(model)
+    let ensemble = try loadEnsemble(model)
+    let estimator = ensemble.first
     var report = HTMLReport(title: "diffsbi model: \(estimator.settings.task ?? (model as NSString).lastPathComponent)",
                             subtitle: model)
     report.settings = modelSettingsRows(estimator)
+    if ensemble.members.count > 1 {
+      report.settings.append(("ensemble members", "\(ensemble.members.count) (loss curves: member 1)"))
+      for (k, m) in ensemble.members.enumerated() {
+        let best = bestValidation(m.settings).map { ", best validation loss \(fmt($0.loss, 4)) (epoch \($0.epoch))" }
+        report.settings.append(("member \(k + 1)", "\(m.settings.lossHistory.count) epochs in "
+                                + "\(fmt(m.settings.trainSeconds, 1)) s" + (best ?? "")))
+      }
+    }
     report.figures.append(lossFigure(estimator))
     var c2stValue: Double?
     if observation > 0, let name = estimator.settings.task, let t = try? lookupTask(name),
        t.observationCount >= observation, let xo = try? t.observation(observation)
     {
-      let result = try estimator.sample(observations: Matrix(rows: 1, cols: xo.count, storage: xo), count: samples,
-                                        seed: common.seed)
+      let result = try ensemble.sample(observations: Matrix(rows: 1, cols: xo.count, storage: xo), count: samples,
+                                       seed: common.seed)
       let reference = try? t.referencePosteriorSamples(observation)
       let truth = (try? t.trueParameters(observation))?.map(Double.init)
       report.figures.append(HTMLReport.Figure(

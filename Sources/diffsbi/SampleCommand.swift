@@ -20,14 +20,24 @@ struct SamplerArguments: ParsableArguments {
   var options: SamplerOptions { SamplerOptions(steps: steps.map { .fixed($0) }) }
 }
 
-/// Loads a model directory; a missing directory or file is bad input naming the path.
+/// Loads a model directory holding one estimator (an ensemble is refused with one line); a missing directory or
+/// file is bad input naming the path.
 func loadModel(_ path: String) throws -> PosteriorEstimator {
+  try loadModelDirectory(path) { try PosteriorEstimator.load(from: $0) }
+}
+
+/// Loads a model directory holding one estimator or an ensemble (`train --ensemble K`).
+func loadEnsemble(_ path: String) throws -> PosteriorEnsemble {
+  try loadModelDirectory(path) { try PosteriorEnsemble.load(from: $0) }
+}
+
+private func loadModelDirectory<M>(_ path: String, _ load: (String) throws -> M) throws -> M {
   var isDir: ObjCBool = false
   guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
     throw InputError("\(path): no such model directory")
   }
   guard isDir.boolValue else { throw InputError("\(path): a model is a directory (written by 'diffsbi train')") }
-  do { return try PosteriorEstimator.load(from: path) } catch let e as FileFormatError {
+  do { return try load(path) } catch let e as FileFormatError {
     throw e
   } catch let e as UserInputError {
     throw InputError("\(path): \(String(describing: e).split(separator: "\n").first ?? "")")
@@ -315,7 +325,8 @@ struct SampleCommand: ParsableCommand {
     common.apply()
     if inferenceArguments.hierarchical { return try sampleHierarchical() }
     try checkOutputPath(out, allowed: ["npy", "csv"], option: "--out")
-    let estimator = try loadModel(model)
+    let ensemble = try loadEnsemble(model)
+    let estimator = ensemble.first
     let method = estimator.settings.method
     if samplerArguments.sampler != nil && (method == .consistency || method == .stableConsistency) {
       throw ValidationError("--sampler: \(method.rawValue) models always use their own multistep sampler")
@@ -330,11 +341,11 @@ struct SampleCommand: ParsableCommand {
     let reporter = ProgressReporter(label: "sample", mode: common.progressMode)
     let result: PosteriorSamples
     if inference.isPlain {
-      result = try estimator.sample(
+      result = try ensemble.sample(
         observations: obs, count: count, sampler: samplerArguments.sampler, options: samplerArguments.options,
         seed: common.seed, progress: { done, total in reporter.update(done: done, total: total, unit: "batches") })
     } else {
-      result = try estimator.sample(
+      result = try ensemble.sample(
         observations: obs, count: count, inference: inference, sampler: samplerArguments.sampler,
         options: samplerArguments.options, seed: common.seed)
     }
@@ -347,14 +358,15 @@ struct SampleCommand: ParsableCommand {
     case .stableConsistency: samplerName = "stable-consistency-multistep"
     default: samplerName = kind.rawValue
     }
-    let what = inference.composition == nil ? "\(obs.rows) observation(s)" : "\(obs.rows) composed observations"
+    var what = inference.composition == nil ? "\(obs.rows) observation(s)" : "\(obs.rows) composed observations"
+    if ensemble.members.count > 1 { what += " from an ensemble of \(ensemble.members.count)" }
     reporter.finish("\(count) samples × \(what) with \(samplerName) in "
                     + "\(fmt(result.seconds, 2)) s (\(result.evaluations) network evaluations) → \(out)")
     if result.nonFiniteRows > 0 { common.info("sample: \(result.nonFiniteRows) samples came out non-finite (kept as NaN)") }
     try common.emit([
       "sample_seconds": result.seconds, "steps": result.steps, "evaluations": result.evaluations,
       "observations": obs.rows, "count": count, "sampler": samplerName, "non_finite_rows": result.nonFiniteRows,
-      "out": out, "composed": inference.composition != nil,
+      "out": out, "composed": inference.composition != nil, "ensemble": ensemble.members.count,
     ])
   }
 }

@@ -80,16 +80,13 @@ extension TrainCommand {
   func simulatorData(_ source: SimulatorPrior, configuration config: inout TrainingConfiguration) throws
     -> (data: TrainingData, shape: [Int], dropped: Int, finish: () throws -> Void)
   {
-    let n = simulations!
     let batch = external.simulatorBatch ?? config.batchSize
     let command = external.simulator!
     let pool = try external.pool(seed: common.seed, dataShape: source.task?.dataShape, quiet: common.quiet)
     let directory = out + "/simulations"
     if online {
       let shape = try pool.discoverDataShape(prior: source.prior, seed: common.seed)
-      config.spreadOnlineBudget(n)
-      config.validationSimulations = Int((config.validationFraction * Double(n)).rounded())
-      config.validationFraction = 0
+      applyOnlineBudget(&config)
       let feeder = OnlineSimulation(pool: pool, prior: source.prior, batchSize: batch,
                                     keepDirectory: keepSimulations ? directory : nil)
       common.info("train: online with '\(command)' (\(pool.settings.workers) workers), data sets of shape \(shape)")
@@ -102,6 +99,7 @@ extension TrainCommand {
       return (.simulator(feeder.batchSimulator), shape, 0, finish)
     }
     defer { pool.shutdown() }
+    let n = simulations!
     let campaign = SimulationCampaign(directory: directory, prior: source.prior, priorIdentity: source.identity,
                                       batchSize: batch, seed: common.seed, budget: n)
     let reporter = ProgressReporter(label: "simulate", mode: common.progressMode)

@@ -12,7 +12,10 @@ struct TrainCommand: ParsableCommand {
     discussion: """
       Defaults are the review's recommendation: diffusion, EDM schedule, variance preserving, F-prediction, \
       ε-loss with EDM weighting; AdamW (weight decay 5e-3) for offline data and Adam online, peak learning rate \
-      5e-4 with warm-up and cosine decay, gradient clipping at norm 1.5. Options that do not apply to the chosen \
+      5e-4 with warm-up and cosine decay, gradient clipping at norm 1.5. Offline training holds 10 % of the rows \
+      out, stops once the validation loss has not improved for 10 epochs (and 2,000 steps), keeps the best \
+      weights, and caps the epochs at 100 stretched to at least 10,000 and shrunk to at most 100,000 steps \
+      (--epochs sets the cap, --validation-fraction 0 turns validation off). Options that do not apply to the chosen \
       method or data are refused. --data takes .npz files (arrays theta and x), pairs of .npy files (theta then x), \
       or CSV files with columns theta* and x*. Several files are streamed one at a time (bounded memory), with \
       validation, early stopping and checkpoints as for one file. Rows \
@@ -38,6 +41,10 @@ struct TrainCommand: ParsableCommand {
   @OptionGroup(title: "Sequential inference for one observation") var sequential: SequentialOptions
   @Flag(help: "Refuse data with NaN or infinite rows instead of dropping them.")
   var strict = false
+  @Option(help: "With --online: train on fresh simulations for this long, in seconds or with a suffix s, m or h (90, 90s, 25m, 1.5h); the learning-rate schedule runs over the budget. Replaces --simulations and --epochs.")
+  var timeBudget: String?
+  @Option(help: "Train K estimators (seeds seed, seed+1, …; offline, each holds out its own validation rows) and sample from their equal mixture.")
+  var ensemble = 1
   @Option(help: "Write crash-safe checkpoints (weights, optimizer, EMA, RNG and data position) to this directory.")
   var checkpoint: String?
   @Option(help: "Seconds between checkpoints (with --checkpoint; default 60; one is also written at the end).")
@@ -65,7 +72,28 @@ struct TrainCommand: ParsableCommand {
     }
     if simulator && !data.isEmpty { throw ValidationError("give --simulator or --data, not both") }
     if simulator && task == nil && prior == nil { throw ValidationError("--simulator needs --prior FILE or --task NAME for θ") }
-    if (task != nil || simulator) && data.isEmpty && simulations == nil {
+    if let b = timeBudget {
+      guard let seconds = parseDuration(b) else {
+        throw ValidationError("--time-budget: expected a positive duration such as 300, 90s, 25m or 1.5h, got '\(b)'")
+      }
+      if !online { throw ValidationError("--time-budget applies to --online training") }
+      if simulations != nil { throw ValidationError("--time-budget replaces --simulations; give one of them") }
+      if training.epochs != nil { throw ValidationError("--time-budget replaces --epochs; give one of them") }
+      if training.validationFraction != nil || training.patience != nil {
+        throw ValidationError("--validation-fraction and --patience need --simulations, not --time-budget")
+      }
+      if model.method == .consistency {
+        throw ValidationError("--time-budget: the consistency curriculum needs --simulations and --epochs")
+      }
+      _ = seconds
+    }
+    if ensemble < 1 || ensemble > 100 { throw ValidationError("--ensemble must be in 1…100") }
+    if ensemble > 1 {
+      if checkpoint != nil || resume { throw ValidationError("--ensemble does not take --checkpoint or --resume") }
+      if simulator && online { throw ValidationError("--ensemble does not apply to --simulator --online") }
+      if timeBudget != nil { throw ValidationError("--ensemble does not take --time-budget") }
+    }
+    if (task != nil || simulator) && data.isEmpty && simulations == nil && timeBudget == nil {
       throw ValidationError("\(simulator ? "--simulator" : "--task") needs --simulations N")
     }
     if !data.isEmpty && simulations != nil { throw ValidationError("--simulations applies to --task without --data") }
@@ -87,6 +115,7 @@ struct TrainCommand: ParsableCommand {
         throw ValidationError("--rounds and --observation need --task or --simulator with --simulations, without --online or --data")
       }
       if resume || checkpoint != nil { throw ValidationError("--resume and --checkpoint do not apply to sequential training") }
+      if ensemble > 1 { throw ValidationError("--ensemble does not apply to sequential training") }
     }
     if checkpointEvery != nil && checkpoint == nil { throw ValidationError("--checkpoint-every needs --checkpoint DIR") }
     if let e = checkpointEvery, !(e > 0) { throw ValidationError("--checkpoint-every must be positive") }
@@ -150,17 +179,15 @@ struct TrainCommand: ParsableCommand {
     -> (data: TrainingData, dropped: Int)
   {
     if data.isEmpty, let t {
-      let n = simulations!
       if online {
-        config.spreadOnlineBudget(n)
-        config.validationSimulations = Int((config.validationFraction * Double(n)).rounded())
-        config.validationFraction = 0
+        applyOnlineBudget(&config)
         let simulator: BatchSimulator = { count, rng in
           let j = t.sampleJoint(count: count, seed: rng.next())
           return (j.parameters, j.data)
         }
         return (.simulator(simulator), 0)
       }
+      let n = simulations!
       common.info("train: simulating \(n) pairs from \(t.name)")
       let (theta, x) = t.sampleJoint(count: n, seed: common.seed)
       let (kept, dropped) = try NonFiniteRows.drop([theta, x], items: [nil, items])
@@ -204,65 +231,128 @@ struct TrainCommand: ParsableCommand {
   func trainModel(task t: (any SimulationTask)?) throws -> [String: Any] {
     if sequential.isSequential { return try trainSequentially(task: t) }
     var config = try training.configuration(seed: common.seed, online: online)
+    config.timeBudget = timeBudget.flatMap(parseDuration)
     applySuggestedTransform(&config, task: t)
-    let estimator: PosteriorEstimator
+    // A new estimator for a seed (ensemble member k gets seed + k).
+    let build: (UInt64) throws -> PosteriorEstimator
+    var probe: PosteriorEstimator? = nil
     let data: TrainingData, droppedBefore: Int
     var finish: () throws -> Void = {}
     if external.simulator != nil {
       let source = try SimulatorPrior.resolve(priorFile: prior, task: task)
       let made = try simulatorData(source, configuration: &config)
-      estimator = try model.makeEstimator(
-        parameters: source.prior.dimension, dataShape: made.shape,
-        constraints: source.task.map(constraints(for:)) ?? coordinateConstraints(of: source.prior),
-        seed: common.seed, source: "the output of '\(external.simulator!)'")
-      if let json = source.json { try estimator.setTrainingPrior(specification: json) }
+      build = { [model, external] seed in
+        let e = try model.makeEstimator(
+          parameters: source.prior.dimension, dataShape: made.shape,
+          constraints: source.task.map(constraints(for:)) ?? coordinateConstraints(of: source.prior),
+          seed: seed, source: "the output of '\(external.simulator!)'")
+        if let json = source.json { try e.setTrainingPrior(specification: json) }
+        return e
+      }
       (data, droppedBefore, finish) = (made.data, made.dropped, made.finish)
     } else {
       let shape = try dataShape(task: t)
       let stated = self.data.isEmpty ? nil : try statedPrior(dimension: shape.thetaCols)
       let transforms = stated.map { coordinateConstraints(of: $0.prior) } ?? t.map(constraints(for:))
-      estimator = try model.makeEstimator(parameters: shape.thetaCols, dataShape: shape.xShape,
-                                          constraints: transforms, seed: common.seed, source: shape.source)
-      let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
+      build = { [model] seed in
+        let e = try model.makeEstimator(parameters: shape.thetaCols, dataShape: shape.xShape,
+                                        constraints: transforms, seed: seed, source: shape.source)
+        if let stated { try e.setTrainingPrior(specification: stated.json) }
+        return e
+      }
+      let made = try build(common.seed)
+      probe = made
+      let items = made.conditionChannels.map { (count: $0.items, width: $0.width) }
       (data, droppedBefore) = try trainingData(task: t, constraints: stated.map { _ in transforms! }, items: items,
                                                configuration: &config)
-      if let stated { try estimator.setTrainingPrior(specification: stated.json) }
     }
+    var members: [PosteriorEstimator] = []
+    var histories: [TrainingHistory] = []
     let reporter = ProgressReporter(label: "train", mode: common.progressMode)
-    let history: TrainingHistory
     do {
-      history = try estimator.train(
-        data, configuration: config, checkpoint: try checkpointOptions(), resume: resume,
-        progress: trainingProgress(reporter, epochs: config.epochs, batchSize: config.batchSize))
+      for k in 0..<ensemble {
+        var c = config
+        c.seed = common.seed &+ UInt64(k)
+        let estimator = try k == 0 ? probe ?? build(c.seed) : build(c.seed)
+        if ensemble > 1 { common.info("train: ensemble member \(k + 1)/\(ensemble), seed \(c.seed)") }
+        let history = try estimator.train(
+          data, configuration: c, checkpoint: try checkpointOptions(), resume: resume,
+          progress: trainingProgress(reporter, batchSize: c.batchSize))
+        if ensemble > 1 { common.info("train: member \(k + 1): " + trainingLine(estimator, history, c)) }
+        members.append(estimator)
+        histories.append(history)
+      }
     } catch {
       try? finish()
       throw error
     }
     try finish()
+    let estimator = members[0], history = histories[0]
     let dropped = droppedBefore + estimator.lastSourceStatistics.droppedRows
     if dropped > 0 { common.info("train: dropped \(dropped) rows with NaN or infinity") }
-    try saveModel(estimator, task: t?.name, to: out)
-    let finalLoss = estimator.settings.lossHistory.last ?? .nan
-    var line = "\(history.loss.count) epochs in \(fmt(estimator.settings.trainSeconds, 1)) s, final loss \(fmt(finalLoss, 4))"
-    if let v = history.validationLoss.last { line += ", validation loss \(fmt(v, 4))" }
-    if history.stoppedEarly { line += " (stopped early)" }
-    reporter.finish(line + " → \(out)")
+    if let name = t?.name { members.forEach { $0.setTask(name) } }
+    try saveModel(try PosteriorEnsemble(members: members), to: out)
+    let seconds = members.reduce(0) { $0 + $1.settings.trainSeconds }
+    reporter.finish((ensemble > 1 ? "\(ensemble) members in \(fmt(seconds, 1)) s" : trainingLine(estimator, history, config))
+                    + " → \(out)")
     var summary: [String: Any] = [
-      "parameters": estimator.parameterCount, "train_seconds": estimator.settings.trainSeconds,
-      "final_loss": finalLoss, "simulations": estimator.settings.simulations, "dropped_rows": dropped,
-      "epochs": history.loss.count, "out": out, "method": model.method.rawValue,
-      "stopped_early": history.stoppedEarly,
+      "parameters": estimator.parameterCount, "train_seconds": seconds,
+      "final_loss": estimator.settings.lossHistory.last ?? .nan, "simulations": estimator.settings.simulations,
+      "dropped_rows": dropped, "epochs": history.loss.count, "out": out, "method": model.method.rawValue,
+      "stopped_early": history.stoppedEarly, "ensemble": ensemble,
     ]
     if let v = history.validationLoss.last { summary["final_validation_loss"] = v }
+    if let b = history.bestEpoch { summary["best_epoch"] = b + 1 }
+    if let b = config.timeBudget { summary["time_budget_seconds"] = b }
     return summary
   }
+
+  /// One line about a trained estimator: epochs, time, losses, the best epoch, and the simulations it used.
+  func trainingLine(_ e: PosteriorEstimator, _ h: TrainingHistory, _ c: TrainingConfiguration) -> String {
+    var line = "\(h.loss.count) epochs in \(fmt(h.seconds, 1)) s, final loss \(fmt(h.loss.last ?? .nan, 4))"
+    if let v = h.validationLoss.last { line += ", validation loss \(fmt(v, 4))" }
+    if h.stoppedEarly { line += " (stopped early)" }
+    if let b = h.bestEpoch, h.stoppedEarly, c.restoreBestWeights {
+      line += ", best epoch \(b + 1) kept"
+    }
+    if h.reachedTimeBudget == true { line += " (time budget reached)" }
+    return line + ", \(e.settings.simulations) simulations"
+  }
+
+  /// Online training: the --simulations budget spread over the epochs and its validation share simulated once
+  /// (with --time-budget: `configuration.stepsPerEpoch` batches per epoch until the time is up, no validation).
+  func applyOnlineBudget(_ config: inout TrainingConfiguration) {
+    if let n = simulations {
+      config.spreadOnlineBudget(n)
+      config.validationSimulations = Int((config.validationFraction * Double(n)).rounded())
+    }
+    config.validationFraction = 0
+  }
+}
+
+/// A duration in seconds: a positive number, optionally followed by s, m or h ("90", "90s", "25m", "1.5h").
+func parseDuration(_ text: String) -> Double? {
+  var t = text.trimmingCharacters(in: .whitespaces).lowercased()
+  var unit = 1.0
+  if let last = t.last, let u = ["s": 1.0, "m": 60.0, "h": 3600.0][String(last)] {
+    unit = u
+    t.removeLast()
+  }
+  guard let v = Double(t), v > 0, (v * unit).isFinite else { return nil }
+  return v * unit
 }
 
 /// Saves a model directory, recording the task name; nothing is left behind if writing fails.
 func saveModel(_ estimator: PosteriorEstimator, task: String?, to path: String) throws {
   if let task { estimator.setTask(task) }
+  try saveModel(try PosteriorEnsemble(members: [estimator]), to: path)
+}
+
+/// Saves a model directory (one estimator, or an ensemble with its members); nothing is left behind if writing
+/// fails.
+func saveModel(_ ensemble: PosteriorEnsemble, to path: String) throws {
   let existed = FileManager.default.fileExists(atPath: path)
-  do { try estimator.save(to: path) } catch {
+  do { try ensemble.save(to: path) } catch {
     if !existed { try? FileManager.default.removeItem(atPath: path) }
     throw error
   }
