@@ -36,7 +36,8 @@ $D simulate --hierarchical --task hierarchical_drift_diffusion --count 20000 --s
 sim=$(since "$t0")
 t0=$(now)
 $D train --hierarchical --data "$T/train.npz" --prior "$T/hyper.json" --summary none --widths 64,64,64 --dropout 0 \
-  --epochs 30 --batch-size 128 --learning-rate 0.001 --optimizer adamw --seed 4 --threads "$threads" \
+  --epochs 30 --validation-fraction 0 --batch-size 128 --learning-rate 0.001 --optimizer adamw --seed 4 \
+  --threads "$threads" \
   --out "$T/model" --quiet
 train=$(since "$t0")
 echo "simulation ${sim} s, training ${train} s (both networks), threads $threads"
