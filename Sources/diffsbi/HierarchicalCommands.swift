@@ -148,13 +148,13 @@ extension TrainCommand {
     // One progress line per network: the global one first, then the local one (its reporter made when it starts,
     // so that its rate and ETA count its own time).
     var reporters = [ProgressReporter(label: "train global", mode: common.progressMode)]
-    var report = trainingProgress(reporters[0], epochs: config.epochs, batchSize: config.batchSize)
+    var report = trainingProgress(reporters[0], batchSize: config.batchSize)
     var started = false
     let start = Date()
     let histories = try h.train(global: eta, local: theta, groupData: x, configuration: config) { p in
       if p.epoch == 0 && p.step == 0 && started && reporters.count == 1 {
         reporters.append(ProgressReporter(label: "train local", mode: common.progressMode))
-        report = trainingProgress(reporters[1], epochs: config.epochs, batchSize: config.batchSize)
+        report = trainingProgress(reporters[1], batchSize: config.batchSize)
       }
       started = true
       report(p)
