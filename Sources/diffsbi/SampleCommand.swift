@@ -73,21 +73,25 @@ func readObservations(_ path: String, for estimator: PosteriorEstimator) throws 
   return obs
 }
 
-/// Observation rows of a model without a summary network: [R, D] or [D] (.npy; .npz: its array `x`, else its only
-/// array; CSV with a header), or data sets [R, N, D] flattened to rows of N·D values (a model trained with
-/// `--summary none` on sets or series).
-private func readFlatObservations(_ path: String) throws -> Matrix {
-  let a: NDArray
+/// The array of an .npy observation file, or an .npz file's array `x` (else its only array); nil for other files.
+private func readObservationArray(_ path: String) throws -> NDArray? {
   switch fileExtension(path) {
-  case "npy": a = try NPY.read(path)
+  case "npy": return try NPY.read(path)
   case "npz":
     let f = try NPZFile(path: path)
     guard let name = f.names.contains("x") ? "x" : (f.names.count == 1 ? f.names[0] : nil) else {
       throw InputError("\(path): expected an array named x, found \(f.names.joined(separator: ", "))")
     }
-    a = try f.array(name)
-  default: return try readMatrix(path)
+    return try f.array(name)
+  default: return nil
   }
+}
+
+/// Observation rows of a model without a summary network: [R, D] or [D] (.npy; .npz: its array `x`, else its only
+/// array; CSV with a header), or data sets [R, N, D] flattened to rows of N·D values (a model trained with
+/// `--summary none` on sets or series).
+private func readFlatObservations(_ path: String) throws -> Matrix {
+  guard let a = try readObservationArray(path) else { return try readMatrix(path) }
   if a.rank == 1 { return Matrix(rows: 1, cols: a.shape[0], storage: a.data) }
   return try SimulationFile.flatRows(a, source: path)
 }
@@ -95,16 +99,8 @@ private func readFlatObservations(_ path: String) throws -> Matrix {
 /// Image observations for a model reading H × W × C images, as rows of H·W·C values: one image [H, W] (C = 1) or
 /// [H, W, C], several [R, H, W] (C = 1) or [R, H, W, C], or flat rows [R, H·W·C] (.npy, or array `x` of an .npz).
 private func readImages(_ path: String, shape s: ImageShape) throws -> Matrix {
-  let a: NDArray
-  switch fileExtension(path) {
-  case "npy": a = try NPY.read(path)
-  case "npz":
-    let f = try NPZFile(path: path)
-    guard let name = f.names.contains("x") ? "x" : (f.names.count == 1 ? f.names[0] : nil) else {
-      throw InputError("\(path): expected an array named x, found \(f.names.joined(separator: ", "))")
-    }
-    a = try f.array(name)
-  default: throw InputError("\(path): unsupported file type (use .npy, .npz or .csv)")
+  guard let a = try readObservationArray(path) else {
+    throw InputError("\(path): unsupported file type (use .npy, .npz or .csv)")
   }
   let flat = s.count, one = s.channels == 1
   // The accepted shapes of one image, without and with the leading row axis.
