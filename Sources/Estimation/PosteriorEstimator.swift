@@ -528,10 +528,6 @@ public final class PosteriorEstimator: @unchecked Sendable {
   /// Reads a model directory written by `save(to:)`. A directory that holds an ensemble is refused (read it with
   /// `PosteriorEnsemble.load(from:)`, which also reads single models).
   public static func load(from path: String) throws -> PosteriorEstimator {
-    if HierarchicalEstimator.isHierarchicalDirectory(path) {
-      throw EstimatorError.wrongModelKind(
-        "\(path) holds a hierarchical model (a global and a local network), not a single posterior estimator")
-    }
     let e = try loadMember(from: path)
     if let k = e.settings.ensembleMembers {
       throw EstimatorError.unsupported(
@@ -540,8 +536,12 @@ public final class PosteriorEstimator: @unchecked Sendable {
     return e
   }
 
-  /// Reads one model directory, whether or not it heads an ensemble.
+  /// Reads one model directory, whether or not it heads an ensemble; a hierarchical model is refused.
   static func loadMember(from path: String) throws -> PosteriorEstimator {
+    if HierarchicalEstimator.isHierarchicalDirectory(path) {
+      throw EstimatorError.wrongModelKind(
+        "\(path) holds a hierarchical model (a global and a local network), not a single posterior estimator")
+    }
     let saved = try ModelFile.load(from: path)
     let settings: EstimatorSettings
     do {
