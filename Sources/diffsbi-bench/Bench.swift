@@ -33,6 +33,7 @@ struct DiffSBIBench: ParsableCommand {
       HighDimBenchCommand.self, SweepBenchCommand.self, CompositionBenchCommand.self, DriftDiffusionAblationCommand.self,
       CouplingTimingCommand.self, ReferenceCommand.self, Beer2014BenchCommand.self,
       HierarchicalBenchCommand.self, NPZBenchCommand.self, CheckpointProbeCommand.self, ConvBenchCommand.self,
+      BayesFlowBenchCommand.self,
       AllBenchCommand.self,
     ],
     defaultSubcommand: AllBenchCommand.self)
