@@ -22,9 +22,7 @@ struct BayesFlowBenchCommand: ParsableCommand {
   func run() throws {
     let list = try parseList(batches, option: "--batches") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
     guard epochs > 0 else { throw ValidationError("--epochs must be at least 1") }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    let script = root.appendingPathComponent("Benchmarks/bayesflow_compare.sh").path
+    let script = benchmarkScriptPath("bayesflow_compare.sh")
     let diffsbi = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
       .appendingPathComponent("diffsbi").path
     guard FileManager.default.isExecutableFile(atPath: diffsbi) else {

@@ -148,11 +148,16 @@ func compareWithTorch(
   for row in inferenceRows { print(row) }
 }
 
+/// The path of Benchmarks/`name` in the package's source tree.
+func benchmarkScriptPath(_ name: String) -> String {
+  URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Benchmarks/\(name)").path
+}
+
 /// Runs Benchmarks/`script` with the same threads, batches, timing length and clock, prints its output and returns
 /// it; nil (after saying why) when it cannot run or fails.
 func runTorchScript(python: String, script name: String, threads: [Int], batches: [Int], seconds: Double) -> String? {
-  let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Benchmarks/\(name)").path
+  let script = benchmarkScriptPath(name)
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
   process.arguments = [python, script, "--threads", threads.map(String.init).joined(separator: ","),
