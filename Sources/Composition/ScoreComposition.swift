@@ -36,15 +36,20 @@ public enum PosteriorPrecision: Sendable {
 public struct AutoGaussOptions: Sendable {
   /// Samples per observation (sbi: min(1000 d, 5000)).
   public var samplesPerObservation: Int
-  /// Euler–Maruyama steps of the initial sampler (sbi: 100).
+  /// Steps of the per-observation sampler (sbi: 100 Euler–Maruyama steps).
   public var steps: Int
+  /// The per-observation sampler: DPM-Solver++(2M) by default (accurate single-observation posteriors at 50
+  /// evaluations); sbi uses Euler–Maruyama.
+  public var sampler: SamplerKind
   /// Estimate only the diagonal of the precision.
   public var diagonalOnly: Bool
   public var seed: UInt64
 
-  public init(samplesPerObservation: Int = 1000, steps: Int = 100, diagonalOnly: Bool = false, seed: UInt64 = 7) {
+  public init(samplesPerObservation: Int = 1000, steps: Int = 50, sampler: SamplerKind = .dpmSolver2M,
+              diagonalOnly: Bool = false, seed: UInt64 = 7) {
     self.samplesPerObservation = samplesPerObservation
     self.steps = steps
+    self.sampler = sampler
     self.diagonalOnly = diagonalOnly
     self.seed = seed
   }
@@ -77,6 +82,9 @@ public enum CompositionMethod: @unchecked Sendable {
 
 /// Options shared by all composition methods.
 public struct CompositionOptions: @unchecked Sendable {
+  /// The rule; by default the Gauss-corrected rule with per-observation precisions estimated from samples of each
+  /// single-observation posterior (auto-gauss), exact for Gaussian posteriors with exact scores and the best
+  /// calibrated rule measured with trained networks (Documentation/Composition.md, "Defaults").
   public var method: CompositionMethod
   /// M, the observations per sample and evaluation; nil uses all J (BayesFlow's default is max(⌊0.1J⌋, 2)).
   public var miniBatchSize: Int?
@@ -89,7 +97,7 @@ public struct CompositionOptions: @unchecked Sendable {
   /// Nugget added to the per-observation precisions when Λ is not positive definite (grown ×10 until it is).
   public var precisionNugget: Double
 
-  public init(method: CompositionMethod = .direct, miniBatchSize: Int? = nil, dampingStart: Double = 1,
+  public init(method: CompositionMethod = .autoGauss(AutoGaussOptions()), miniBatchSize: Int? = nil, dampingStart: Double = 1,
               dampingEnd: Double = 1, clip: ClosedRange<Float>? = -3...3, precisionNugget: Double = 0.01) {
     self.method = method
     self.miniBatchSize = miniBatchSize
@@ -301,9 +309,9 @@ public func estimatePosteriorPrecisions(
   var rng = Xoshiro(seed: options.seed, stream: 0x6175_746F)
   let obs = (0..<j).flatMap { k in [Int](repeating: k, count: n) }
   let init0 = priorSample(rows: j * n, cols: d, schedule: schedule, rng: &rng)
-  let result = try sampleEulerMaruyama(
-    denoiser: { z, t in denoiser(z, obs, t) }, initial: init0, schedule: schedule, steps: .fixed(options.steps),
-    rng: &rng)
+  let result = try sample(
+    options.sampler, denoiser: { z, t in denoiser(z, obs, t) }, initial: init0, schedule: schedule,
+    options: SamplerOptions(steps: .fixed(options.steps)), rng: &rng)
   return try (0..<j).map { k in
     let xs = result.samples.rows((k * n)..<((k + 1) * n))
     let cov = sampleCovariance(xs)

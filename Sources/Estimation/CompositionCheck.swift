@@ -32,6 +32,20 @@ extension PosteriorEstimator {
     sampler: SamplerKind? = nil, options: SamplerOptions = SamplerOptions(), seed: UInt64 = 0,
     progress: ((Int, Int) -> Void)? = nil
   ) throws -> CompositionCheckDraws {
+    try PosteriorEnsemble(members: [self]).compositionCheck(
+      task: task, groups: groups, dataSets: dataSets, draws: draws, inference: inference, sampler: sampler,
+      options: options, seed: seed, progress: progress)
+  }
+}
+
+extension PosteriorEnsemble {
+  /// The composition check of an ensemble: its members' averaged scores are composed
+  /// (`sample(observations:count:inference:...)`); for one member, the member's own check.
+  public func compositionCheck(
+    task: any SimulationTask, groups: Int, dataSets: Int, draws: Int, inference: InferenceOptions,
+    sampler: SamplerKind? = nil, options: SamplerOptions = SamplerOptions(), seed: UInt64 = 0,
+    progress: ((Int, Int) -> Void)? = nil
+  ) throws -> CompositionCheckDraws {
     guard inference.composition != nil else {
       throw EstimatorError.unsupported("the composition check needs composition options")
     }

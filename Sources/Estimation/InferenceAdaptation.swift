@@ -217,9 +217,12 @@ extension PosteriorEstimator {
   }
 
   /// `sample(observations:count:inference:...)` with chunk k drawing from the stream (seed, firstStream + k).
+  /// `paired`, when given, replaces the estimator's own per-observation denoiser (an ensemble's averaged one,
+  /// `PosteriorEnsemble.averagedPairedDenoiser`), counting `evaluationsPerCall` network evaluations per call; it
+  /// must work in this estimator's network space and run its networks with their sampling weights itself.
   func sample(
     observations: Matrix, count: Int, inference: InferenceOptions, sampler: SamplerKind?, options: SamplerOptions,
-    seed: UInt64, firstStream: UInt64, maxBatchRows: Int
+    seed: UInt64, firstStream: UInt64, maxBatchRows: Int, paired supplied: (PairedDenoiser, Int)? = nil
   ) throws -> PosteriorSamples {
     if inference.isPlain {
       return try sample(observations: observations, count: count, sampler: sampler, options: options, seed: seed,
@@ -238,10 +241,17 @@ extension PosteriorEstimator {
     let schedule = try inferenceSchedule()
     let space = try parameterSpace
     let d = parameterDimension
-    let kind = sampler ?? defaultSampler
-    let embedded = embedObservations(observations)
-    let network = try pairedDenoiser(embedded: embedded, guidanceScale: inference.guidanceScale)
-    let evaluationsPerCall = inference.guidanceScale == 1 ? 1 : 2
+    let kind = sampler ?? defaultSampler(for: inference)
+    let network: PairedDenoiser
+    let evaluationsPerCall: Int
+    if let supplied {
+      (network, evaluationsPerCall) = supplied
+    } else {
+      // The summary network reads the observations with the sampling (EMA) weights, as the inference network does.
+      let embedded = withSamplingWeights { embedObservations(observations) }
+      network = try pairedDenoiser(embedded: embedded, guidanceScale: inference.guidanceScale)
+      evaluationsPerCall = inference.guidanceScale == 1 ? 1 : 2
+    }
     var calls = 0
     let paired: PairedDenoiser = { z, obs, t in
       calls += evaluationsPerCall
@@ -268,11 +278,17 @@ extension PosteriorEstimator {
     var flat = Matrix(rows: total, cols: d)
     var steps = 0, chunks = 0
     try withSamplingWeights {
+      // auto-gauss: the per-observation precisions are estimated once for all chunks.
+      var composition = inference.composition
+      if case .autoGauss(let o)? = composition?.method {
+        composition!.method = .gauss(.perObservation(try estimatePosteriorPrecisions(
+          denoiser: paired, observations: j, dimension: d, schedule: schedule, options: o)))
+      }
       var begin = 0, k = 0
       while begin < total {
         let end = min(total, begin + chunkRows)
         var base: Denoiser
-        if let comp = inference.composition {
+        if let comp = composition {
           let composer = try ScoreComposer(
             denoiser: paired, observations: j, prior: compositionPriorInSpace!, schedule: schedule, options: comp,
             seed: seed &+ firstStream &+ UInt64(k))

@@ -387,7 +387,8 @@ public final class PosteriorEstimator: @unchecked Sendable {
     let start = Date()
     let kind = sampler ?? defaultSampler
     let d = parameterDimension
-    let embedded = embedObservations(observations)
+    // The summary network reads the observations with the same (EMA) weights the inference network samples with.
+    let embedded = withSamplingWeights { embedObservations(observations) }
     let r = observations.rows
     var out = (0..<r).map { _ in Matrix(rows: count, cols: d) }
     var evaluations = 0, steps = 0, nonFinite = 0
@@ -460,6 +461,14 @@ public final class PosteriorEstimator: @unchecked Sendable {
     case .flowMatching: return .tsit5
     default: return settings.diffusion.sampler
     }
+  }
+
+  /// The sampler used for `inference` when none is given: DPM-Solver++(2M) (50 steps) for composed posteriors,
+  /// `defaultSampler` otherwise. Composed scores add J networks' errors, and the adaptive samplers answer them with
+  /// many small steps (about nine times the evaluations at J = 20) without better calibration
+  /// (Documentation/Composition.md, "Defaults").
+  public func defaultSampler(for inference: InferenceOptions) -> SamplerKind {
+    inference.composition != nil ? .dpmSolver2M : defaultSampler
   }
 
   /// Draws `rows` standardized samples for the embedded conditions of a batch (one condition row per sample).

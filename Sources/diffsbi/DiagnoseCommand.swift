@@ -44,7 +44,7 @@ struct DiagnoseCommand: ParsableCommand {
       if j < 1 || j > 100_000 { throw ValidationError("--compose must be in 1…100000") }
       if !data.isEmpty { throw ValidationError("--compose simulates its data sets from a task; it does not take --data") }
     } else if compositionArguments.minibatch != nil || compositionArguments.damping != nil
-      || compositionArguments.composition != .direct || compositionArguments.refine != 0
+      || compositionArguments.composition != nil || compositionArguments.refine != 0
     {
       throw ValidationError("--composition, --minibatch, --damping and --refine need --compose J")
     }
@@ -84,14 +84,11 @@ struct DiagnoseCommand: ParsableCommand {
                          + "do not match task \(taskName) (\(t.parameterDimension)/\(t.dataDimension))")
       }
       if let j = compose {
-        if ensemble.members.count > 1 {
-          throw InputError("\(model): --compose checks a single model, not an ensemble of \(ensemble.members.count)")
-        }
-        name = "\(taskName), \(j) composed observations (\(compositionArguments.composition.rawValue))"
+        name = "\(taskName), \(j) composed observations (\(compositionArguments.rule.rawValue))"
         var inference = InferenceOptions(priorDiffusion: compositionArguments.priorDiffusion,
                                          refinementSteps: compositionArguments.refine)
         inference.composition = try compositionArguments.compositionOptions(observations: j)
-        let check = try estimator.compositionCheck(
+        let check = try ensemble.compositionCheck(
           task: t, groups: j, dataSets: datasets, draws: draws, inference: inference,
           sampler: samplerArguments.sampler, options: samplerArguments.options, seed: common.seed
         ) { done, total in reporter.update(done: done, total: total, unit: "data sets") }
@@ -121,7 +118,7 @@ struct DiagnoseCommand: ParsableCommand {
     summary["out"] = out
     if let j = compose {
       summary["composed_observations"] = j
-      summary["composition"] = compositionArguments.composition.rawValue
+      summary["composition"] = compositionArguments.rule.rawValue
     }
     try common.emit(summary)
   }

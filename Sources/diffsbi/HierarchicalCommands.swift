@@ -221,7 +221,9 @@ extension SampleCommand {
                          seed: common.seed)
     let local = try NDArray(shape: [count, groups.rows, h.localDimension], data: r.local.storage)
     try NPZ.write([("theta_global", NDArray(r.global)), ("theta_local", local)], to: out)
-    let name = (sampler ?? h.global.defaultSampler).rawValue
+    let globalName = (sampler ?? h.global.defaultSampler(for: inference)).rawValue
+    let localName = (sampler ?? h.local.defaultSampler).rawValue
+    let name = globalName == localName ? globalName : "\(globalName) (global), \(localName) (local)"
     common.info("sample: \(count) global draws composed over \(groups.rows) groups (\(r.globalSteps) steps) and "
                 + "\(count * groups.rows) local draws with \(name) in \(fmt(r.seconds, 2)) s → \(out)")
     if r.nonFiniteRows > 0 { common.info("sample: \(r.nonFiniteRows) draws came out non-finite (kept as NaN)") }

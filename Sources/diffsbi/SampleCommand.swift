@@ -170,8 +170,10 @@ private func readStructured(_ path: String, items: Int, width: Int) throws -> Ma
 
 /// Composition settings shared by `diffsbi sample --compose` and `diffsbi diagnose --compose J`.
 struct CompositionArguments: ParsableArguments {
-  @Option(help: "Composition rule with --compose: direct, gauss, auto-gauss, jac.")
-  var composition: CompositionRule = .direct
+  @Option(help: "Composition rule with --compose: auto-gauss (default), gauss, direct, jac (Documentation/Composition.md).")
+  var composition: CompositionRule?
+  /// The rule in effect: --composition, else auto-gauss (`CompositionOptions`' default).
+  var rule: CompositionRule { composition ?? .autoGauss }
   @Option(help: "Observations per score evaluation with --compose (mini-batch M ≤ J; default: all).")
   var minibatch: Int?
   @Option(help: "Damping bridge b(t) = d0 (d1/d0)^t with --compose, as d0 or d0,d1 (default 1,1).")
@@ -201,7 +203,7 @@ struct CompositionArguments: ParsableArguments {
   func compositionOptions(observations j: Int) throws -> CompositionOptions {
     if let m = minibatch, m > j { throw InputError("--minibatch \(m) exceeds the \(j) observation rows") }
     let (d0, d1) = try dampingValues()
-    return CompositionOptions(method: composition.method, miniBatchSize: minibatch, dampingStart: d0, dampingEnd: d1)
+    return CompositionOptions(method: rule.method, miniBatchSize: minibatch, dampingStart: d0, dampingEnd: d1)
   }
 }
 
@@ -216,7 +218,7 @@ struct InferenceArguments: ParsableArguments {
     """)
   var hierarchical = false
   @OptionGroup var compositionArguments: CompositionArguments
-  var composition: CompositionRule { compositionArguments.composition }
+  var composition: CompositionRule { compositionArguments.rule }
   var priorDiffusion: PriorDiffusion { compositionArguments.priorDiffusion }
   var refine: Int { compositionArguments.refine }
   @Option(help: "New prior to sample under (JSON: gaussian, uniform, mixture, lognormal or product; Documentation/CLI.md §3.4).")
@@ -346,7 +348,7 @@ struct SampleCommand: ParsableCommand {
         options: samplerArguments.options, seed: common.seed)
     }
     try writeSamples(result.samples, to: out)
-    let kind = samplerArguments.sampler ?? estimator.defaultSampler
+    let kind = samplerArguments.sampler ?? estimator.defaultSampler(for: inference)
     // Consistency models always use their own multistep sampler.
     let samplerName: String
     switch estimator.settings.method {

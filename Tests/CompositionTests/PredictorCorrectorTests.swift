@@ -13,7 +13,7 @@ import Composition
     throws -> (mean: Double, std: Double, corr: Double, nonFinite: Int)
   {
     let y = fx.observations(n)
-    var o = options ?? CompositionOptions(clip: nil)
+    var o = options ?? CompositionOptions(method: .direct, clip: nil)
     o.method = method
     let composer = try ScoreComposer(
       denoiser: fx.model.pairedDenoiser(observations: y, schedule: fx.schedule, space: fx.space), observations: n,
@@ -39,7 +39,7 @@ import Composition
       #expect(e.nonFinite == 0 && e.mean < 0.08 && e.std < 0.08 && e.corr < 0.08)
     }
     let snr = try run(.pc, n: 100, method: gauss, corrector: CorrectorOptions(steps: 2, signalToNoise: 0.16),
-                      steps: 200, options: CompositionOptions(clip: -3...3))
+                      steps: 200, options: CompositionOptions(method: .direct, clip: -3...3))
     print("pc gauss N=100, 2 moves, r = 0.16, clipped: \(snr)")
     #expect(snr.nonFinite == 0 && snr.mean < 0.3 && snr.std < 0.15)
     let mb = try run(.pc, n: 100, method: .direct, steps: 200, options: CompositionOptions(miniBatchSize: 10))

@@ -1,18 +1,20 @@
 import Foundation
 import Testing
 import TestSupport
-import Estimation
+@testable import Estimation
+import Composition
 import NeuralNet
 import NumericCore
+import Tasks
 
 /// Ensembles of estimators: the mixture's split and seeds, model directories, bad ensemble files.
 @Suite(.serialized) struct EnsembleTests {
   /// A tiny trained estimator of θ ~ N(0, I₂), x = θ + ½ε.
-  static func member(seed: UInt64) throws -> PosteriorEstimator {
+  static func member(seed: UInt64, rows: Int = 400) throws -> PosteriorEstimator {
     var rng = Xoshiro(seed: 11)
-    let theta = rng.normalMatrix(rows: 400, cols: 2)
+    let theta = rng.normalMatrix(rows: 400, cols: 2).rows(0..<rows)
     var x = theta
-    x.add(rng.normalMatrix(rows: 400, cols: 2), scale: 0.5)
+    x.add(rng.normalMatrix(rows: 400, cols: 2).rows(0..<rows), scale: 0.5)
     var net = TimeMLPConfiguration(inputDimension: 2, conditionDimension: 2)
     net.widths = [32, 32]
     let e = try PosteriorEstimator(parameterDimension: 2, conditionDimension: 2, network: net, seed: seed)
@@ -70,6 +72,62 @@ import NumericCore
     // A single model loads as an ensemble of one.
     try members[0].save(to: dir + "/single")
     #expect(try PosteriorEnsemble.load(from: dir + "/single").members.count == 1)
+  }
+
+  static let observations = Matrix([[0.5, -1.0], [0.2, -0.6], [0.9, -1.1]])
+
+  static func composition() -> InferenceOptions {
+    var o = InferenceOptions()
+    o.composition = CompositionOptions(method: .gauss(.priorScaled(2)))
+    o.trainingPrior = GaussianPrior(mean: [0, 0], standardDeviation: [1, 1])
+    return o
+  }
+
+  /// Composing an ensemble averages its members' scores: two identical members compose exactly as one, at twice
+  /// the network evaluations.
+  @Test func composingIdenticalMembersEqualsComposingOne() throws {
+    let a = try Self.member(seed: 3), b = try Self.member(seed: 3)
+    let pair = try PosteriorEnsemble(members: [a, b]).sample(
+      observations: Self.observations, count: 60, inference: Self.composition(), sampler: .dpmSolver2M, seed: 5)
+    let one = try a.sample(
+      observations: Self.observations, count: 60, inference: Self.composition(), sampler: .dpmSolver2M, seed: 5)
+    #expect(pair.samples.count == 1 && pair.samples[0].rows == 60)
+    #expect(pair.samples[0].storage == one.samples[0].storage)
+    #expect(pair.evaluations == 2 * one.evaluations)
+  }
+
+  /// The averaged denoiser works in the first member's network space and maps the others' spaces affinely:
+  /// swapping the members maps the denoiser by the same affine map, D_ca(Az + αb) = A D_ac(z) + b
+  /// (A = s_a/s_c, b = (m_a − m_c)/s_c); a wrong map (a sign, a missing α) breaks this identity.
+  @Test func averagedDenoiserIsEquivariantUnderTheMembersSpaces() throws {
+    let a = try Self.member(seed: 1), c = try Self.member(seed: 2, rows: 250)
+    let sa = try #require(a.parameterStandardizer), sc = try #require(c.parameterStandardizer)
+    let scale = (0..<2).map { Float(sa.std[$0] / sc.std[$0]) }
+    let shift = (0..<2).map { Float((sa.mean[$0] - sc.mean[$0]) / sc.std[$0]) }
+    #expect(scale.contains { abs($0 - 1) > 1e-3 }, "the members are standardized differently")
+    let ac = try PosteriorEnsemble(members: [a, c]), ca = try PosteriorEnsemble(members: [c, a])
+    let schedule = try a.inferenceSchedule()
+    var rng = Xoshiro(seed: 9)
+    let z = rng.normalMatrix(rows: 6, cols: 2)
+    let obs = [0, 1, 2, 0, 1, 2]
+    for t in [0.2, 0.6, 0.95] {
+      let alpha = Float(schedule.alphaSigma(t).alpha)
+      let (dac, evaluations) = try ac.withSamplingWeights(of: ac.members[...]) {
+        try ac.averagedPairedDenoiser(observations: Self.observations, guidanceScale: 1)
+      }
+      #expect(evaluations == 2)
+      let (dca, _) = try ca.withSamplingWeights(of: ca.members[...]) {
+        try ca.averagedPairedDenoiser(observations: Self.observations, guidanceScale: 1)
+      }
+      var zc = z
+      zc.multiplyRowVector(scale)
+      zc.addRowVector(shift.map { alpha * $0 })
+      let left = try ca.withSamplingWeights(of: ca.members[...]) { dca(zc, obs, t) }
+      var right = try ac.withSamplingWeights(of: ac.members[...]) { dac(z, obs, t) }
+      right.multiplyRowVector(scale)
+      right.addRowVector(shift)
+      for i in 0..<left.storage.count { #expect(abs(left.storage[i] - right.storage[i]) < 2e-4) }
+    }
   }
 
   @Test func badEnsembleFilesAreInvalidModels() throws {

@@ -94,6 +94,27 @@ import Estimation
     }
   }
 
+  /// The composition defaults (`CompositionOptions()`, the default sampler of composed posteriors) with this
+  /// trained network over J = 20 observations, against the analytic posterior, next to the former defaults (direct
+  /// rule, two-step adaptive sampler, no refinement), which are over-confident with the same network.
+  @Test func compositionDefaultsAreCalibratedWithATrainedNetwork() throws {
+    var rng = Xoshiro(seed: 12)
+    let y = Self.model.simulate(theta: [0.8, -0.4], count: 20, rng: &rng)
+    let truth = Self.model.posterior(y)
+    let defaults = InferenceOptions(composition: CompositionOptions(), trainingPrior: Self.trainingPrior)
+    #expect(Self.estimator.defaultSampler(for: defaults) == .dpmSolver2M)
+    let r = try Self.estimator.sample(observations: y, count: 2000, inference: defaults, seed: 5)
+    let former = InferenceOptions(composition: CompositionOptions(method: .direct), trainingPrior: Self.trainingPrior)
+    let f = try Self.estimator.sample(observations: y, count: 2000, inference: former, sampler: .twoStepAdaptive,
+                                      seed: 5)
+    let e = Self.errors(r.samples[0], mean: truth.mean, covariance: truth.covariance)
+    let ef = Self.errors(f.samples[0], mean: truth.mean, covariance: truth.covariance)
+    print("trained composition J=20: defaults \(e) (\(r.evaluations) evaluations), former defaults \(ef) "
+          + "(\(f.evaluations) evaluations)")
+    #expect(r.nonFiniteRows == 0 && e.mean < 0.5 && e.std < 0.2)
+    #expect(ef.std > 0.2, "the former defaults are over-confident")
+  }
+
   @Test func composedMiniBatchesAndDampingRun() throws {
     var rng = Xoshiro(seed: 10)
     let y = Self.model.simulate(theta: [0.5, 0.2], count: 10, rng: &rng)
