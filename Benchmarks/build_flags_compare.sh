@@ -9,13 +9,18 @@
 # make=.build/release/diffsbi-bench`. Per round and binary: `diffsbi-bench train --batches 32,128,512 --threads 1
 # --thread-clock --quick` (training samples/s and batch-10,000 inference samples/s, one thread, thread CPU clock)
 # and `diffsbi-bench sbibm` on two_moons (1 epoch on 10^4 simulations, then 1,000 draws for observation 1 with the
-# default sampler, one thread; sampling seconds are wall clock). Needs python3.
+# default sampler, one thread; sampling seconds are wall clock). Needs python3. OUT=dir keeps the raw outputs there.
 set -eu
 rounds=${1:-3}
 shift
 [ $# -gt 0 ] || { echo "usage: $0 [ROUNDS] NAME=PATH ..."; exit 2; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+if [ -n "${OUT:-}" ]; then
+  T=$OUT
+  mkdir -p "$T"
+else
+  T=$(mktemp -d)
+  trap 'rm -rf "$T"' EXIT
+fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%d)"
 r=1
 while [ "$r" -le "$rounds" ]; do
@@ -47,14 +52,14 @@ def parse(name, r):
             sample = float(c[5])
     return train, infer, sample
 runs = {n: [parse(n, r) for r in range(1, rounds + 1)] for n in names}
-keys = sorted(runs[names[0]][0][0])
+keys = sorted(runs[names[0]][0][0], key=lambda k: (int(k[0].split("/")[0]), k[1]))
 print(f"medians of {rounds} rounds")
 print("| measurement | " + " | ".join(names) + " |")
 print("|---" * (len(names) + 1) + "|")
 for k in keys:
     print(f"| train samples/s, θ/x {k[0]}, batch {k[1]} | " +
           " | ".join(f"{statistics.median(run[0][k] for run in runs[n]):,.0f}" for n in names) + " |")
-for k in sorted(runs[names[0]][0][1]):
+for k in sorted(runs[names[0]][0][1], key=lambda k: int(k.split("/")[0])):
     print(f"| inference samples/s, θ/x {k}, batch 10,000 | " +
           " | ".join(f"{statistics.median(run[1][k] for run in runs[n]):,.0f}" for n in names) + " |")
 print("| sampling s, two_moons, 1,000 draws (wall) | " +

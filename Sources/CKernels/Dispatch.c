@@ -26,12 +26,19 @@
                                        float *, float *, int);                                                      \
   void dsk_adam_update_##suffix(ptrdiff_t, float *, const float *, float *, float *, float *,                       \
                                 dsk_adam_coefficients);                                                             \
-  float dsk_sum_of_squares_##suffix(ptrdiff_t, const float *);
+  float dsk_sum_of_squares_##suffix(ptrdiff_t, const float *);                                                      \
+  void dsk_head_product_##suffix(ptrdiff_t, ptrdiff_t, ptrdiff_t, float, const float *, ptrdiff_t, ptrdiff_t,      \
+                                 const float *, ptrdiff_t, float *, ptrdiff_t);                                     \
+  void dsk_gru_forward_row_##suffix(ptrdiff_t, const float *, const float *, const float *, const float *, float *, \
+                                    float *, float *, float *);                                                     \
+  void dsk_gru_backward_row_##suffix(ptrdiff_t, const float *, const float *, const float *, const float *,         \
+                                     const float *, float *, float *, float *, float *);
 
 #define DSK_TABLE(suffix)                                                                                           \
   {dsk_activation_values_##suffix,      dsk_activation_pairs_##suffix,  dsk_layernorm_forward_row_##suffix,         \
    dsk_layernorm_backward_row_##suffix, dsk_block_row_forward_##suffix, dsk_block_row_backward_##suffix,            \
-   dsk_adam_update_##suffix,            dsk_sum_of_squares_##suffix}
+   dsk_adam_update_##suffix,            dsk_sum_of_squares_##suffix,    dsk_head_product_##suffix,                  \
+   dsk_gru_forward_row_##suffix,        dsk_gru_backward_row_##suffix}
 
 typedef struct {
   void (*activation_values)(dsk_activation, ptrdiff_t, const float *, float *);
@@ -45,6 +52,12 @@ typedef struct {
                              float *, const float *, const float *, const float *, float *, float *, int);
   void (*adam_update)(ptrdiff_t, float *, const float *, float *, float *, float *, dsk_adam_coefficients);
   float (*sum_of_squares)(ptrdiff_t, const float *);
+  void (*head_product)(ptrdiff_t, ptrdiff_t, ptrdiff_t, float, const float *, ptrdiff_t, ptrdiff_t, const float *,
+                       ptrdiff_t, float *, ptrdiff_t);
+  void (*gru_forward_row)(ptrdiff_t, const float *, const float *, const float *, const float *, float *, float *,
+                          float *, float *);
+  void (*gru_backward_row)(ptrdiff_t, const float *, const float *, const float *, const float *, const float *,
+                           float *, float *, float *, float *);
 } dsk_table;
 
 DSK_DECLARE(portable)
@@ -138,3 +151,18 @@ void dsk_adam_update(ptrdiff_t n, float *theta, const float *g, float *m, float 
 }
 
 float dsk_sum_of_squares(ptrdiff_t n, const float *x) { return table()->sum_of_squares(n, x); }
+
+void dsk_head_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a, ptrdiff_t ars,
+                      ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+  table()->head_product(m, n, k, alpha, a, ars, acs, b, ldb, c, ldc);
+}
+
+void dsk_gru_forward_row(ptrdiff_t h, const float *gx, const float *gh, const float *bias, const float *hPrev,
+                         float *zr, float *n, float *hn, float *hNext) {
+  table()->gru_forward_row(h, gx, gh, bias, hPrev, zr, n, hn, hNext);
+}
+
+void dsk_gru_backward_row(ptrdiff_t h, const float *z, const float *r, const float *n, const float *hn,
+                          const float *hPrev, float *dh, float *dgx, float *dgh, float *sums) {
+  table()->gru_backward_row(h, z, r, n, hn, hPrev, dh, dgx, dgh, sums);
+}

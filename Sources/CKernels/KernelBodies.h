@@ -74,6 +74,21 @@ DSK_INLINE void dsk_store_n(dsk_v v, float *p, ptrdiff_t n) {
     }                                                                                                               \
   } while (0)
 
+/// Lane-wise square root (one vector instruction, no `errno`).
+DSK_INLINE dsk_v dsk_sqrt(dsk_v v) {
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_elementwise_sqrt)
+#define DSK_HAS_ELEMENTWISE_SQRT 1
+#endif
+#endif
+#ifdef DSK_HAS_ELEMENTWISE_SQRT
+  return __builtin_elementwise_sqrt(v);
+#else
+  for (int l = 0; l < 8; l++) v[l] = __builtin_sqrtf(v[l]);
+  return v;
+#endif
+}
+
 DSK_INLINE dsk_i dsk_bits(dsk_v v) { return (dsk_i)v; }
 DSK_INLINE dsk_v dsk_float(dsk_i v) { return (dsk_v)v; }
 
@@ -429,7 +444,7 @@ DSK_INLINE void dsk_adam_chunk(float *theta, const float *g, float *m, float *v,
   dsk_v gv = dsk_load_n(g, c) * s;
   dsk_v mv = b1 * dsk_load_n(m, c) + c1 * gv;
   dsk_v vv = b2 * dsk_load_n(v, c) + c2 * gv * gv;
-  dsk_v t = dsk_load_n(theta, c) * d - a * mv / (__builtin_elementwise_sqrt(vv) + eps);
+  dsk_v t = dsk_load_n(theta, c) * d - a * mv / (dsk_sqrt(vv) + eps);
   dsk_store_n(mv, m, c);
   dsk_store_n(vv, v, c);
   dsk_store_n(t, theta, c);
@@ -454,6 +469,145 @@ void DSK_NAME(dsk_adam_update)(ptrdiff_t n, float *theta, const float *g, float 
   if (i < n)
     dsk_adam_chunk(theta + i, g + i, m + i, v + i, shadow ? shadow + i : NULL, n - i, b1, c1, b2, c2, eps, a, d, s,
                    eb, ec);
+}
+
+// MARK: - Attention heads (Sources/NeuralNet/MultiHeadAttention.swift)
+
+/// One column block of `w` = 32, 16 or 8 columns for one row of A: `acc[q] += a[p] · B[p, j + 8q ..]`.
+#define DSK_PRODUCT_ROW1(W)                                                                                         \
+  for (; j + (W) <= n; j += (W)) {                                                                                  \
+    dsk_v s[(W) / 8];                                                                                               \
+    for (int q = 0; q < (W) / 8; q++) s[q] = dsk_splat(0.0f);                                                       \
+    for (ptrdiff_t p = 0; p < k; p++) {                                                                             \
+      const dsk_v x = dsk_splat(ai[p * acs]);                                                                       \
+      const float *bp = b + p * ldb + j;                                                                            \
+      for (int q = 0; q < (W) / 8; q++) s[q] += x * dsk_load(bp + 8 * q);                                           \
+    }                                                                                                               \
+    for (int q = 0; q < (W) / 8; q++) dsk_store(al * s[q], ci + j + 8 * q);                                         \
+  }
+
+/// The same for two rows of A sharing the loads of B.
+#define DSK_PRODUCT_ROW2(W)                                                                                         \
+  for (; j + (W) <= n; j += (W)) {                                                                                  \
+    dsk_v s[(W) / 8], t[(W) / 8];                                                                                   \
+    for (int q = 0; q < (W) / 8; q++) s[q] = t[q] = dsk_splat(0.0f);                                                \
+    for (ptrdiff_t p = 0; p < k; p++) {                                                                             \
+      const dsk_v x = dsk_splat(a0[p * acs]), y = dsk_splat(a1[p * acs]);                                           \
+      const float *bp = b + p * ldb + j;                                                                            \
+      for (int q = 0; q < (W) / 8; q++) {                                                                           \
+        const dsk_v bq = dsk_load(bp + 8 * q);                                                                      \
+        s[q] += x * bq;                                                                                             \
+        t[q] += y * bq;                                                                                             \
+      }                                                                                                             \
+    }                                                                                                               \
+    for (int q = 0; q < (W) / 8; q++) {                                                                             \
+      dsk_store(al * s[q], c0 + j + 8 * q);                                                                         \
+      dsk_store(al * t[q], c1 + j + 8 * q);                                                                         \
+    }                                                                                                               \
+  }
+
+void DSK_NAME(dsk_head_product)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a, ptrdiff_t ars,
+                                ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+  const dsk_v al = dsk_splat(alpha);
+  ptrdiff_t i0 = 0;
+  // Pairs of rows first: twice the independent accumulators for the same loads of B.
+  for (; i0 + 2 <= m; i0 += 2) {
+    const float *a0 = a + i0 * ars, *a1 = a0 + ars;
+    float *c0 = c + i0 * ldc, *c1 = c0 + ldc;
+    ptrdiff_t j = 0;
+    DSK_PRODUCT_ROW2(32)
+    DSK_PRODUCT_ROW2(16)
+    DSK_PRODUCT_ROW2(8)
+    for (; j < n; j++) {
+      float s = 0, t = 0;
+      for (ptrdiff_t p = 0; p < k; p++) {
+        s += a0[p * acs] * b[p * ldb + j];
+        t += a1[p * acs] * b[p * ldb + j];
+      }
+      c0[j] = alpha * s;
+      c1[j] = alpha * t;
+    }
+  }
+  for (ptrdiff_t i = i0; i < m; i++) {
+    const float *ai = a + i * ars;
+    float *ci = c + i * ldc;
+    ptrdiff_t j = 0;
+    DSK_PRODUCT_ROW1(32)
+    DSK_PRODUCT_ROW1(16)
+    DSK_PRODUCT_ROW1(8)
+    for (; j < n; j++) {
+      float s = 0;
+      for (ptrdiff_t p = 0; p < k; p++) s += ai[p * acs] * b[p * ldb + j];
+      ci[j] = alpha * s;
+    }
+  }
+}
+
+// MARK: - GRU gates (Sources/NeuralNet/TimeSeriesNetwork.swift has the formulas)
+
+/// σ(x) with the exponent clamped to [−88, 88].
+DSK_INLINE dsk_v dsk_gru_sigmoid(dsk_v x) {
+  dsk_v a = -x;
+  a = dsk_select(a > dsk_splat(88.0f), dsk_splat(88.0f), a);
+  a = dsk_select(a < dsk_splat(-88.0f), dsk_splat(-88.0f), a);
+  return dsk_splat(1.0f) / (dsk_splat(1.0f) + dsk_exp_core(a));
+}
+
+/// tanh x in the Cephes form with 2|x| clamped at 88.
+DSK_INLINE dsk_v dsk_gru_tanh(dsk_v x) {
+  const dsk_v zero = dsk_splat(0.0f);
+  dsk_v ax = dsk_select(x < zero, -x, x);
+  dsk_v a2 = ax + ax;
+  a2 = dsk_select(a2 > dsk_splat(88.0f), dsk_splat(88.0f), a2);
+  dsk_v y = dsk_splat(1.0f) - dsk_splat(2.0f) / (dsk_exp_core(a2) + dsk_splat(1.0f));
+  y = dsk_select(x < zero, -y, y);
+  dsk_v s = x * x;
+  dsk_v p = dsk_splat(-5.70498872745e-3f);
+  p = p * s + dsk_splat(2.06390887954e-2f);
+  p = p * s + dsk_splat(-5.37397155531e-2f);
+  p = p * s + dsk_splat(1.33314422036e-1f);
+  p = p * s + dsk_splat(-3.33332819422e-1f);
+  return dsk_select(ax < dsk_splat(0.625f), p * s * x + x, y);
+}
+
+void DSK_NAME(dsk_gru_forward_row)(ptrdiff_t h, const float *gx, const float *gh, const float *bias,
+                                   const float *hPrev, float *zr, float *n, float *hn, float *hNext) {
+  DSK_FOR_CHUNKS(k, c, 2 * h, {
+    dsk_v a = dsk_load_n(gx + k, c) + dsk_load_n(gh + k, c) + dsk_load_n(bias + k, c);
+    dsk_store_n(dsk_gru_sigmoid(a), zr + k, c);
+  });
+  DSK_FOR_CHUNKS(j, c, h, {
+    dsk_v zv = dsk_load_n(zr + j, c), rv = dsk_load_n(zr + h + j, c);
+    dsk_v hnv = dsk_load_n(gh + 2 * h + j, c) + dsk_load_n(bias + 3 * h + j, c);
+    dsk_v nv = dsk_gru_tanh(dsk_load_n(gx + 2 * h + j, c) + dsk_load_n(bias + 2 * h + j, c) + rv * hnv);
+    dsk_store_n(nv, n + j, c);
+    dsk_store_n(hnv, hn + j, c);
+    dsk_store_n(nv + zv * (dsk_load_n(hPrev + j, c) - nv), hNext + j, c);
+  });
+}
+
+void DSK_NAME(dsk_gru_backward_row)(ptrdiff_t h, const float *z, const float *r, const float *n, const float *hn,
+                                    const float *hPrev, float *dh, float *dgx, float *dgh, float *sums) {
+  const dsk_v one = dsk_splat(1.0f);
+  DSK_FOR_CHUNKS(j, c, h, {
+    dsk_v dv = dsk_load_n(dh + j, c), zv = dsk_load_n(z + j, c), rv = dsk_load_n(r + j, c);
+    dsk_v nv = dsk_load_n(n + j, c);
+    dsk_v dan = dv * (one - zv) * (one - nv * nv);
+    dsk_v daz = dv * (dsk_load_n(hPrev + j, c) - nv) * zv * (one - zv);
+    dsk_v dar = dan * dsk_load_n(hn + j, c) * rv * (one - rv);
+    dsk_v danr = dan * rv;
+    dsk_store_n(daz, dgx + j, c);
+    dsk_store_n(dar, dgx + h + j, c);
+    dsk_store_n(dan, dgx + 2 * h + j, c);
+    dsk_store_n(daz, dgh + j, c);
+    dsk_store_n(dar, dgh + h + j, c);
+    dsk_store_n(danr, dgh + 2 * h + j, c);
+    dsk_store_n(dv * zv, dh + j, c);
+    dsk_store_n(dsk_load_n(sums + j, c) + daz, sums + j, c);
+    dsk_store_n(dsk_load_n(sums + h + j, c) + dar, sums + h + j, c);
+    dsk_store_n(dsk_load_n(sums + 2 * h + j, c) + dan, sums + 2 * h + j, c);
+    dsk_store_n(dsk_load_n(sums + 3 * h + j, c) + danr, sums + 3 * h + j, c);
+  });
 }
 
 // MARK: - Reductions

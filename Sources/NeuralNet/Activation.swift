@@ -1,5 +1,5 @@
-// Pointwise activations with their derivatives, evaluated eight lanes at a time, and the 8-lane load/store helpers
-// of the Swift kernels.
+// Pointwise activations with their derivatives (C kernels, eight lanes at a time), and the 8-lane load/store
+// helpers of the Swift kernels.
 //
 //   mish(x) = x·tanh(softplus(x))                 mish'(x) = t + x·σ(x)·(1 − t²), t = tanh(softplus(x))
 //   silu(x) = x·σ(x)                              silu'(x) = σ(x)·(1 + x·(1 − σ(x)))

@@ -1,6 +1,6 @@
 // The run-time choice of the C kernels (Sources/CKernels): the portable variant, forced, gives the same outputs
-// as the variant chosen automatically (AVX2+FMA on processors that have them), kernel by kernel and for a whole
-// TimeMLP training step.
+// as the variant chosen automatically (AVX2+FMA on processors that have them), kernel by kernel and for whole
+// training steps of TimeMLP, SetTransformer and TimeSeriesNetwork.
 
 import Foundation
 import NeuralNet
@@ -144,6 +144,50 @@ extension NeuralNetSuite {
         var inferRNG = Xoshiro(seed: 78)
         let yi = net.forward(x, time: t, condition: cond, training: false, rng: &inferRNG)
         return y.storage + net.parameters.gradientArray + (dc?.storage ?? []) + yi.storage
+      }
+      #expect(worstDifference(r.automatic, r.portable) <= 1e-6)
+    }
+
+    /// Attention heads' products: 37 elements per set (odd row counts, 32-, 16- and 8-column blocks and a scalar
+    /// column tail), width 64 in two heads.
+    @Test func setTransformerAgrees() {
+      var c = SetTransformerConfiguration(elementDimension: 3, setSize: 37, summaryDimension: 5)
+      c.width = 64
+      c.heads = 2
+      c.blocks = 2
+      var initRNG = Xoshiro(seed: 1)
+      let net = SetTransformer(configuration: c, rng: &initRNG)
+      var rng = Xoshiro(seed: 2)
+      let x = rng.normalMatrix(rows: 3, cols: 37 * 3)
+      let w = rng.normalMatrix(rows: 3, cols: 5)
+      let r = bothVariants { () -> [Float] in
+        var dropRNG = Xoshiro(seed: 3)
+        let y = net.forward(x, training: true, rng: &dropRNG)
+        net.parameters.zeroGradients()
+        net.backward(w)
+        return y.storage + net.parameters.gradientArray
+      }
+      #expect(worstDifference(r.automatic, r.portable) <= 1e-6)
+    }
+
+    /// GRU gates with H = 11 (a full and a partial 8-lane chunk), padded rows included.
+    @Test func timeSeriesNetworkAgrees() {
+      var c = TimeSeriesConfiguration(featureDimension: 2, steps: 9, summaryDimension: 3)
+      c.filters = 5
+      c.kernelSize = 2
+      c.recurrentDimension = 11
+      var initRNG = Xoshiro(seed: 1)
+      let net = TimeSeriesNetwork(configuration: c, rng: &initRNG)
+      var rng = Xoshiro(seed: 2)
+      var x = rng.normalMatrix(rows: 4, cols: 18)
+      for k in 12..<18 { x[3, k] = .nan }  // row 3 has six steps
+      let w = rng.normalMatrix(rows: 4, cols: 3)
+      let r = bothVariants { () -> [Float] in
+        var dropRNG = Xoshiro(seed: 3)
+        let y = net.forward(x, training: true, rng: &dropRNG)
+        net.parameters.zeroGradients()
+        net.backward(w)
+        return y.storage + net.parameters.gradientArray
       }
       #expect(worstDifference(r.automatic, r.portable) <= 1e-6)
     }

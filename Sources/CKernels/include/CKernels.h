@@ -71,6 +71,23 @@ void dsk_block_row_backward(ptrdiff_t w, const float *dh, const float *xhat, flo
 void dsk_adam_update(ptrdiff_t n, float *theta, const float *g, float *m, float *v, float *shadow,
                      dsk_adam_coefficients k);
 
+/// `C[m, n] = alpha · A[m, k] · B[k, n]` for one attention head (NeuralNet's `HeadKernels.product`): element
+/// (i, p) of A at `a[i·ars + p·acs]`, rows of B `ldb` apart, rows of C `ldc` apart.
+void dsk_head_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a, ptrdiff_t ars,
+                      ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc);
+
+/// The GRU's gates for one row of `h` units (Keras `reset_after`; NeuralNet's `TimeSeriesNetwork`):
+/// z, r = σ(gx + gh + bias) into `zr` [2h], hn = gh_n + b'_n, n = tanh(gx_n + b_n + r ⊙ hn),
+/// h' = n + z ⊙ (hPrev − n). `gx`, `gh` are [z, r, n] blocks [3h]; `bias` is [b_z + b'_z, b_r + b'_r, b_n, b'_n].
+void dsk_gru_forward_row(ptrdiff_t h, const float *gx, const float *gh, const float *bias, const float *hPrev,
+                         float *zr, float *n, float *hn, float *hNext);
+
+/// The GRU's gate gradients for one row: with δ = dh, da_n = δ(1 − z)(1 − n²), da_z = δ(hPrev − n)z(1 − z),
+/// da_r = da_n·hn·r(1 − r); dgx = [da_z, da_r, da_n], dgh = [da_z, da_r, da_n·r], dh ← δ·z, and
+/// [da_z, da_r, da_n, da_n·r] added to `sums` [4h].
+void dsk_gru_backward_row(ptrdiff_t h, const float *z, const float *r, const float *n, const float *hn,
+                          const float *hPrev, float *dh, float *dgx, float *dgh, float *sums);
+
 /// Sum of squares of `n` elements: eight Float accumulators, added into a Double every 4096 elements.
 float dsk_sum_of_squares(ptrdiff_t n, const float *x);
 
