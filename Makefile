@@ -9,7 +9,8 @@ UNAME_M := $(shell uname -m)
 
 # Flags go on the command line, never into Package.swift (so the package stays usable by version). The hot kernels
 # pick their AVX2+FMA variant at run time (Sources/CKernels), so a plain `swift build -c release` trains and samples
-# as fast; on x86-64 Linux with AVX2+FMA these flags only widen the remaining Swift SIMD code (attention, GRU gates).
+# as fast; on x86-64 Linux with AVX2+FMA these flags only widen the remaining Swift SIMD code (attention softmax,
+# Sinkhorn, sampler updates).
 FAST_FLAGS :=
 ifeq ($(UNAME_S),Linux)
 ifeq ($(UNAME_M),x86_64)

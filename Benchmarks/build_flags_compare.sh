@@ -9,7 +9,9 @@
 # make=.build/release/diffsbi-bench`. Per round and binary: `diffsbi-bench train --batches 32,128,512 --threads 1
 # --thread-clock --quick` (training samples/s and batch-10,000 inference samples/s, one thread, thread CPU clock)
 # and `diffsbi-bench sbibm` on two_moons (1 epoch on 10^4 simulations, then 1,000 draws for observation 1 with the
-# default sampler, one thread; sampling seconds are wall clock). Needs python3. OUT=dir keeps the raw outputs there.
+# default sampler, one thread; sampling seconds are wall clock). SUMMARIES=1 adds `diffsbi-bench train
+# --summaries-only --summary-batches 32,128 --threads 1 --thread-clock --quick` (summary networks trained with the
+# TimeMLP). Needs python3. OUT=dir keeps the raw outputs there.
 set -eu
 rounds=${1:-3}
 shift
@@ -28,6 +30,10 @@ while [ "$r" -le "$rounds" ]; do
     name=${spec%%=*}
     bin=${spec#*=}
     "$bin" train --batches 32,128,512 --threads 1 --thread-clock --quick > "$T/train-$name-$r.txt" 2>/dev/null
+    if [ -n "${SUMMARIES:-}" ]; then
+      "$bin" train --summaries-only --summary-batches 32,128 --threads 1 --thread-clock --quick \
+        > "$T/summary-$name-$r.txt" 2>/dev/null
+    fi
     (cd "$T" && "$bin" sbibm --seed 1 --tasks two_moons --simulations 10000 --epochs 1 --observations 1 \
       --samples 1000 --threads 1 --quiet > "$T/sample-$name-$r.txt" 2>/dev/null)
   done
@@ -50,14 +56,22 @@ def parse(name, r):
         c = [x.strip() for x in line.strip().strip("|").split("|")]
         if len(c) == 8 and c[0] == "two_moons":
             sample = float(c[5])
+    try:
+        for line in open(f"{t}/summary-{name}-{r}.txt"):
+            c = [x.strip() for x in line.strip().strip("|").split("|")]
+            if len(c) == 6 and c[2] == "1" and c[3].isdigit():
+                train[(c[0], int(c[3]))] = float(c[4])
+    except FileNotFoundError:
+        pass
     return train, infer, sample
 runs = {n: [parse(n, r) for r in range(1, rounds + 1)] for n in names}
-keys = sorted(runs[names[0]][0][0], key=lambda k: (int(k[0].split("/")[0]), k[1]))
+keys = sorted(runs[names[0]][0][0], key=lambda k: (not k[0][0].isdigit(), k[0] if not k[0][0].isdigit() else int(k[0].split("/")[0]), k[1]))
 print(f"medians of {rounds} rounds")
 print("| measurement | " + " | ".join(names) + " |")
 print("|---" * (len(names) + 1) + "|")
 for k in keys:
-    print(f"| train samples/s, θ/x {k[0]}, batch {k[1]} | " +
+    what = f"θ/x {k[0]}" if k[0][0].isdigit() else k[0]
+    print(f"| train samples/s, {what}, batch {k[1]} | " +
           " | ".join(f"{statistics.median(run[0][k] for run in runs[n]):,.0f}" for n in names) + " |")
 for k in sorted(runs[names[0]][0][1], key=lambda k: int(k.split("/")[0])):
     print(f"| inference samples/s, θ/x {k}, batch 10,000 | " +
