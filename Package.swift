@@ -4,6 +4,7 @@
 // Layering (dependencies point downward only):
 //   COpenBLAS (Linux) / Accelerate (Apple), CZlib (system zlib), CSundials (SUNDIALS CVODE), CFFTW (Linux; vDSP
 //   on Apple)
+//   CKernels           the hot elementwise passes in C, AVX2+FMA or portable variant chosen at run time
 //   NumericCore        Matrix, BLAS shim, SIMD kernels, special functions, RNG and distributions
 //   FileFormats        .npy / .npz / CSV / safetensors readers and writers, atomic writes
 //   NeuralNet          layers with hand-written backward passes, TimeMLP, summary nets, optimizers, training
@@ -23,8 +24,9 @@
 //   diffsbi            the command-line tool
 //   diffsbi-bench      benchmarks (never run by CI)
 //
-// No unsafeFlags here, so that other packages can depend on this one by version; speed flags are passed on
-// the command line (see the Makefile).
+// No unsafeFlags here, so that other packages can depend on this one by version. No speed flags are needed
+// either: the AVX2+FMA kernels are chosen at run time (CKernels), so a plain `swift build -c release` is as fast
+// as a build for x86-64-v3 (Documentation/Numerics.md §6).
 import PackageDescription
 
 let package = Package(
@@ -57,12 +59,16 @@ let package = Package(
       name: "CFFTW", pkgConfig: "fftw3f",
       providers: [.apt(["libfftw3-dev"])]),
 
+    // The networks' and the optimizer's elementwise passes in C, each compiled for the baseline target and (x86-64)
+    // for AVX2+FMA through function attributes; the variant is picked when the program runs.
+    .target(name: "CKernels"),
+
     // MARK: - Public API
     .target(
       name: "NumericCore",
-      dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
+      dependencies: ["CKernels", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
     .target(name: "FileFormats", dependencies: ["NumericCore", "CZlib"]),
-    .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats"]),
+    .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats", "CKernels"]),
     .target(name: "Plotting", dependencies: ["NumericCore"]),
     .target(
       name: "Tasks",

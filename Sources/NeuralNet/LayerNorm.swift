@@ -1,5 +1,6 @@
 // Layer normalization over the features of each row (Ba, Kiros & Hinton 2016).
 
+import CKernels
 import NumericCore
 
 /// Layer normalization with learned scale and shift.
@@ -22,57 +23,22 @@ public struct LayerNorm: Sendable, Equatable {
   }
 
   /// Normalizes one row: writes `y` and (optionally) `x̂`, returns `r = 1/√(σ² + ε)`. `y` may alias `x`.
+  /// (C kernel, Sources/CKernels.)
   @inline(__always)
   static func forwardRow(
     n: Int, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float,
     y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>?
   ) -> Float {
-    var acc = V8(repeating: 0)
-    forEachChunk(n) { j, n8 in
-      acc += SIMDLoad.load(x + j, n8)
-    }
-    let mean = acc.sum() / Float(n)
-    let mv = V8(repeating: mean)
-    acc = V8(repeating: 0)
-    forEachChunk(n) { j, c in
-      var d = SIMDLoad.load(x + j, c) - mv
-      if c < 8 { for l in c..<8 { d[l] = 0 } }
-      acc += d * d
-    }
-    let rstd = 1 / (acc.sum() / Float(n) + epsilon).squareRoot()
-    let rv = V8(repeating: rstd)
-    forEachChunk(n) { j, c in
-      let h = (SIMDLoad.load(x + j, c) - mv) * rv
-      if let xhat { SIMDLoad.store(h, xhat + j, c) }
-      SIMDLoad.store(h * SIMDLoad.load(gamma + j, c) + SIMDLoad.load(beta + j, c), y + j, c)
-    }
-    return rstd
+    dsk_layernorm_forward_row(n, x, gamma, beta, epsilon, y, xhat)
   }
 
-  /// Backward for one row: writes `dx` (may alias `dy`) and accumulates `dγ`, `dβ`.
+  /// Backward for one row: writes `dx` (may alias `dy`) and accumulates `dγ`, `dβ`. (C kernel, Sources/CKernels.)
   @inline(__always)
   static func backwardRow(
     n: Int, dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>, rstd: Float, gamma: UnsafePointer<Float>,
     dgamma: UnsafeMutablePointer<Float>, dbeta: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
   ) {
-    var sg = V8(repeating: 0)
-    var sgx = V8(repeating: 0)
-    forEachChunk(n) { j, c in
-      let d = SIMDLoad.load(dy + j, c)
-      let h = SIMDLoad.load(xhat + j, c)
-      let g = d * SIMDLoad.load(gamma + j, c)
-      sg += g
-      sgx += g * h
-      SIMDLoad.store(SIMDLoad.load(dgamma + j, c) + d * h, dgamma + j, c)
-      SIMDLoad.store(SIMDLoad.load(dbeta + j, c) + d, dbeta + j, c)
-    }
-    let mg = V8(repeating: sg.sum() / Float(n))
-    let mgx = V8(repeating: sgx.sum() / Float(n))
-    let rv = V8(repeating: rstd)
-    forEachChunk(n) { j, c in
-      let g = SIMDLoad.load(dy + j, c) * SIMDLoad.load(gamma + j, c)
-      SIMDLoad.store(rv * (g - mg - SIMDLoad.load(xhat + j, c) * mgx), dx + j, c)
-    }
+    dsk_layernorm_backward_row(n, dy, xhat, rstd, gamma, dgamma, dbeta, dx)
   }
 
   /// Values cached by the forward pass for the backward pass.

@@ -1,5 +1,6 @@
 // Multihead attention block (MAB) of the Set Transformer (Lee et al. 2019), with its backward pass.
 
+import CKernels
 import Foundation
 import NumericCore
 
@@ -142,8 +143,8 @@ struct AttentionBlock {
 // MARK: - Small per-head products
 
 /// Per-set, per-head products on blocks of a few dozen rows, where a BLAS call costs more than the arithmetic.
-/// Rows of the result are vectorized in SIMD8 chunks with register accumulators; a column tail shorter than
-/// eight is done in scalar code.
+/// The product is a C kernel (Sources/CKernels): rows of the result in 8-lane chunks with register accumulators,
+/// a column tail shorter than eight in scalar code; the softmax passes are Swift `SIMD8` code.
 enum HeadKernels {
   @inline(__always)
   static func load(_ p: UnsafePointer<Float>) -> FloatVector { SIMDLoad.load8(p) }
@@ -152,91 +153,13 @@ enum HeadKernels {
   static func store(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>) { SIMDLoad.store8(v, p) }
 
   /// `C[m, n] = alpha · A[m, k] · B[k, n]`; element (i, p) of A at `a[i · ars + p · acs]`, B rows `ldb` apart.
+  /// (C kernel, Sources/CKernels: pairs of rows of A share the loads of B, 32/16/8-column blocks.)
+  @inline(__always)
   static func product(
     m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, ars: Int, acs: Int,
     b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
-    let al = FloatVector(repeating: alpha)
-    let zero = FloatVector(repeating: 0)
-    // Pairs of rows first: twice the independent accumulators for the same loads of B.
-    var i0 = 0
-    while i0 + 2 <= m {
-      let a0 = a + i0 * ars, a1 = a0 + ars, c0 = c + i0 * ldc, c1 = c0 + ldc
-      var j = 0
-      while j + 32 <= n {
-        var s0 = zero, s1 = zero, s2 = zero, s3 = zero, t0 = zero, t1 = zero, t2 = zero, t3 = zero
-        for p in 0..<k {
-          let x = FloatVector(repeating: a0[p * acs]), y = FloatVector(repeating: a1[p * acs]), bp = b + p * ldb + j
-          let b0 = load(bp), b1 = load(bp + 8), b2 = load(bp + 16), b3 = load(bp + 24)
-          s0 += x * b0; s1 += x * b1; s2 += x * b2; s3 += x * b3
-          t0 += y * b0; t1 += y * b1; t2 += y * b2; t3 += y * b3
-        }
-        store(al * s0, c0 + j); store(al * s1, c0 + j + 8); store(al * s2, c0 + j + 16); store(al * s3, c0 + j + 24)
-        store(al * t0, c1 + j); store(al * t1, c1 + j + 8); store(al * t2, c1 + j + 16); store(al * t3, c1 + j + 24)
-        j += 32
-      }
-      while j + 16 <= n {
-        var s0 = zero, s1 = zero, t0 = zero, t1 = zero
-        for p in 0..<k {
-          let x = FloatVector(repeating: a0[p * acs]), y = FloatVector(repeating: a1[p * acs]), bp = b + p * ldb + j
-          let b0 = load(bp), b1 = load(bp + 8)
-          s0 += x * b0; s1 += x * b1; t0 += y * b0; t1 += y * b1
-        }
-        store(al * s0, c0 + j); store(al * s1, c0 + j + 8); store(al * t0, c1 + j); store(al * t1, c1 + j + 8)
-        j += 16
-      }
-      while j + 8 <= n {
-        var s0 = zero, t0 = zero
-        for p in 0..<k {
-          let b0 = load(b + p * ldb + j)
-          s0 += FloatVector(repeating: a0[p * acs]) * b0; t0 += FloatVector(repeating: a1[p * acs]) * b0
-        }
-        store(al * s0, c0 + j); store(al * t0, c1 + j)
-        j += 8
-      }
-      while j < n {
-        var s: Float = 0, t: Float = 0
-        for p in 0..<k { s += a0[p * acs] * b[p * ldb + j]; t += a1[p * acs] * b[p * ldb + j] }
-        c0[j] = alpha * s
-        c1[j] = alpha * t
-        j += 1
-      }
-      i0 += 2
-    }
-    for i in i0..<m {
-      let ai = a + i * ars, ci = c + i * ldc
-      var j = 0
-      while j + 32 <= n {
-        var s0 = zero, s1 = zero, s2 = zero, s3 = zero
-        for p in 0..<k {
-          let x = FloatVector(repeating: ai[p * acs]), bp = b + p * ldb + j
-          s0 += x * load(bp); s1 += x * load(bp + 8); s2 += x * load(bp + 16); s3 += x * load(bp + 24)
-        }
-        store(al * s0, ci + j); store(al * s1, ci + j + 8); store(al * s2, ci + j + 16); store(al * s3, ci + j + 24)
-        j += 32
-      }
-      while j + 16 <= n {
-        var s0 = zero, s1 = zero
-        for p in 0..<k {
-          let x = FloatVector(repeating: ai[p * acs]), bp = b + p * ldb + j
-          s0 += x * load(bp); s1 += x * load(bp + 8)
-        }
-        store(al * s0, ci + j); store(al * s1, ci + j + 8)
-        j += 16
-      }
-      while j + 8 <= n {
-        var s0 = zero
-        for p in 0..<k { s0 += FloatVector(repeating: ai[p * acs]) * load(b + p * ldb + j) }
-        store(al * s0, ci + j)
-        j += 8
-      }
-      while j < n {
-        var s: Float = 0
-        for p in 0..<k { s += ai[p * acs] * b[p * ldb + j] }
-        ci[j] = alpha * s
-        j += 1
-      }
-    }
+    dsk_head_product(m, n, k, alpha, a, ars, acs, b, ldb, c, ldc)
   }
 
   /// `t[c, j] = src[j, c]` for j < rows, c < cols (source rows `lds` apart), zero for rows ≤ j < `ldt`.

@@ -1,5 +1,6 @@
 // Adam and AdamW with gradient clipping, over flat parameter buffers.
 
+import CKernels
 import Foundation
 import NumericCore
 
@@ -175,27 +176,16 @@ public final class AdamOptimizer: @unchecked Sendable {
   /// The fused update over one buffer: clip-scaled gradient, moments, (decoupled decay and) step, EMA fold.
   ///
   /// Every element sees the same operations in the same order as clipping in place, updating, and calling
-  /// `PowerEMA.update` in three passes, so the results are bit-identical to those. The second moment is never
-  /// negative, so `nonNegativeSquareRoot` (one vector instruction) gives the same roots as `squareRoot()`.
+  /// `PowerEMA.update` in three passes, so the results are bit-identical to those. The C kernel
+  /// (Sources/CKernels/KernelBodies.h) takes the square root of the second moment with one vector instruction.
   static func kernel(
     count: Int, theta: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
     v: UnsafeMutablePointer<Float>, shadow: UnsafeMutablePointer<Float>?, _ k: UpdateCoefficients
   ) {
-    let b1 = V8(repeating: k.beta1), c1 = V8(repeating: 1 - k.beta1)
-    let b2 = V8(repeating: k.beta2), c2 = V8(repeating: 1 - k.beta2)
-    let eps = V8(repeating: k.epsilon), a = V8(repeating: k.alpha), d = V8(repeating: k.decay)
-    let s = V8(repeating: k.gradientScale)
-    let eb = V8(repeating: k.emaBeta), ec = V8(repeating: 1 - k.emaBeta)
-    forEachChunk(count) { i, n in
-      let gv = SIMDLoad.load(g + i, n) * s
-      let mv = b1 * SIMDLoad.load(m + i, n) + c1 * gv
-      let vv = b2 * SIMDLoad.load(v + i, n) + c2 * gv * gv
-      let t = SIMDLoad.load(theta + i, n) * d - a * mv / (nonNegativeSquareRoot(vv) + eps)
-      SIMDLoad.store(mv, m + i, n)
-      SIMDLoad.store(vv, v + i, n)
-      SIMDLoad.store(t, theta + i, n)
-      if let shadow { SIMDLoad.store(eb * SIMDLoad.load(shadow + i, n) + ec * t, shadow + i, n) }
-    }
+    let c = dsk_adam_coefficients(
+      beta1: k.beta1, beta2: k.beta2, epsilon: k.epsilon, alpha: k.alpha, decay: k.decay,
+      gradientScale: k.gradientScale, emaBeta: k.emaBeta)
+    dsk_adam_update(count, theta, g, m, v, shadow, c)
   }
 
   /// Moments and step count, for checkpoints.

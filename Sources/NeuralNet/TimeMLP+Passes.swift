@@ -5,6 +5,7 @@
 // while it is in L1. The backward mirrors it: one pass per row for LayerNorm backward, FiLM, dropout and
 // activation gradients (and the bias gradient), then two GEMMs (dW, dh).
 
+import CKernels
 import NumericCore
 
 extension TimeMLP {
@@ -121,13 +122,7 @@ extension TimeMLP {
       width: w, filmStride: f, z: z, bias: bias, film: film + blk.filmColumn, residual: res, out: out, mask: mask,
       gate: gate, act: act, xhat: xhat, rstd: rstd, gamma: gamma, beta: beta, epsilon: eps, scaled: scaled,
       dropout: useDrop ? dropout : nil)
-    switch configuration.activation {
-    case .mish: rowPass.run(MishKernel.self, rows: b, rng: &rng)
-    case .silu: rowPass.run(SiLUKernel.self, rows: b, rng: &rng)
-    case .gelu: rowPass.run(GELUKernel.self, rows: b, rng: &rng)
-    case .relu: rowPass.run(ReLUKernel.self, rows: b, rng: &rng)
-    case .identity: rowPass.run(IdentityKernel.self, rows: b, rng: &rng)
-    }
+    rowPass.run(configuration.activation, rows: b, rng: &rng)
   }
 
   /// Backward pass for the cached forward pass in `ws`; accumulates into `parameters.gradients`.
@@ -144,7 +139,6 @@ extension TimeMLP {
     outputProjection.inputGradient(rows: b, dy: dOut, ldy: dx, parameters: p, dx: dh, ldx: blocks[last].width)
     let dFilm = ws.dFilm.ensure(b * f)
     let filmOut = UnsafePointer(ws.film.p)
-    let one = V8(repeating: 1)
     for j in stride(from: last, through: 0, by: -1) {
       let blk = blocks[j]
       let w = blk.width, win = blk.inputs
@@ -154,24 +148,12 @@ extension TimeMLP {
       let gate = ws.gate[j].p, xhat = ws.xhat[j].p, rstd = ws.rstd[j].p, act = ws.act[j].p
       let gamma = p + blk.norm.gammaOffset, dgamma = g + blk.norm.gammaOffset, dbeta = g + blk.norm.betaOffset
       let dbias = g + blk.dense.biasOffset!
+      // Per row (C kernel, Sources/CKernels): LayerNorm backward, FiLM, dropout and activation gradients, bias.
       for r in 0..<b {
         let o = r * w
-        LayerNorm.backwardRow(n: w, dy: dh + o, xhat: xhat + o, rstd: rstd[r], gamma: gamma, dgamma: dgamma, dbeta: dbeta, dx: dr + o)
-        let fr = dFilm + r * f + blk.filmColumn
-        forEachChunk(w) { k, n in
-          let drv = SIMDLoad.load(dr + o + k, n)
-          var da = drv
-          if scaled {
-            SIMDLoad.store(drv * SIMDLoad.load(act + o + k, n), fr + k, n)
-            SIMDLoad.store(drv, fr + w + k, n)
-            da = drv * (one + SIMDLoad.load(filmOut + r * f + blk.filmColumn + k, n))
-          } else {
-            SIMDLoad.store(drv, fr + k, n)
-          }
-          let dzv = da * SIMDLoad.load(gate + o + k, n)
-          SIMDLoad.store(dzv, dz + o + k, n)
-          SIMDLoad.store(SIMDLoad.load(dbias + k, n) + dzv, dbias + k, n)
-        }
+        dsk_block_row_backward(
+          w, dh + o, xhat + o, rstd[r], gamma, dgamma, dbeta, dr + o, dFilm + r * f + blk.filmColumn, act + o,
+          filmOut + r * f + blk.filmColumn, gate + o, dz + o, dbias, scaled ? 1 : 0)
       }
       blk.dense.accumulateGradients(rows: b, x: hin, ldx: win, dy: dz, ldy: w, gradients: g, biasFromRows: false)
       if let proj = blk.projector {
@@ -208,8 +190,8 @@ extension TimeMLP {
 
 /// The fused elementwise pass of one residual block, row by row:
 /// `out = LayerNorm(res + FiLM(mask ⊙ act(z + b)))`, keeping `gate = mask ⊙ act'(z + b)`, `x̂`, `1/σ` (and
-/// the pre-FiLM activation when FiLM has a scale) when caching. Generic over the activation kernel, so each
-/// activation gets its own specialized loop (the caller switches over the activation once per block).
+/// the pre-FiLM activation when FiLM has a scale) when caching. Each row is one call of the C kernel
+/// `dsk_block_row_forward` (Sources/CKernels), after the row's dropout mask is drawn here.
 struct BlockRowPass {
   let width: Int, filmStride: Int
   let z: UnsafePointer<Float>, bias: UnsafePointer<Float>, film: UnsafePointer<Float>, residual: UnsafePointer<Float>
@@ -219,43 +201,14 @@ struct BlockRowPass {
   let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float, scaled: Bool
   let dropout: Dropout?
 
-  func run<A: ActivationKernel>(_: A.Type, rows b: Int, rng: inout Xoshiro) {
-    let w = width
-    let one = V8(repeating: 1)
-    // Per row, a few short loops over L1-resident data (a single fused loop body spills registers).
+  func run(_ activation: Activation, rows b: Int, rng: inout Xoshiro) {
+    let w = width, kind = activation.kernel
     for r in 0..<b {
-      let zr = UnsafeMutablePointer(mutating: z) + r * w, fr = film + r * filmStride, rr = residual + r * w
-      let orow = out + r * w
-      // 1. pre-activation z + b, activation (and its derivative into the gate row), in place in z.
-      forEachChunk(w) { k, n in SIMDLoad.store(SIMDLoad.load(zr + k, n) + SIMDLoad.load(bias + k, n), zr + k, n) }
-      if let gate {
-        Activation.pairs(A.self, w, zr, zr, gate + r * w)
-      } else {
-        Activation.values(A.self, w, zr, zr)
-      }
-      // 2. dropout, FiLM, residual.
-      if let dropout {
-        dropout.fillMask(mask, count: w, rng: &rng)
-        forEachChunk(w) { k, n in
-          let m = SIMDLoad.load(mask + k, n)
-          SIMDLoad.store(SIMDLoad.load(zr + k, n) * m, zr + k, n)
-          if let gate { SIMDLoad.store(SIMDLoad.load(gate + r * w + k, n) * m, gate + r * w + k, n) }
-        }
-      }
-      if scaled {
-        if let act { (act + r * w).update(from: zr, count: w) }
-        forEachChunk(w) { k, n in
-          let a = SIMDLoad.load(zr + k, n) * (one + SIMDLoad.load(fr + k, n)) + SIMDLoad.load(fr + w + k, n)
-          SIMDLoad.store(a + SIMDLoad.load(rr + k, n), orow + k, n)
-        }
-      } else {
-        forEachChunk(w) { k, n in
-          SIMDLoad.store(SIMDLoad.load(zr + k, n) + SIMDLoad.load(fr + k, n) + SIMDLoad.load(rr + k, n), orow + k, n)
-        }
-      }
-      // 3. LayerNorm in place.
-      let rs = LayerNorm.forwardRow(
-        n: w, x: orow, gamma: gamma, beta: beta, epsilon: epsilon, y: orow, xhat: xhat.map { $0 + r * w })
+      if let dropout { dropout.fillMask(mask, count: w, rng: &rng) }
+      let rs = dsk_block_row_forward(
+        kind, w, UnsafeMutablePointer(mutating: z) + r * w, bias, film + r * filmStride, residual + r * w,
+        out + r * w, dropout == nil ? nil : UnsafePointer(mask), gate.map { $0 + r * w }, act.map { $0 + r * w },
+        scaled ? 1 : 0, xhat.map { $0 + r * w }, gamma, beta, epsilon)
       rstd?[r] = rs
     }
   }

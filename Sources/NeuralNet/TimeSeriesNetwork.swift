@@ -1,6 +1,7 @@
 // Summary network for sequences: a (strided) 1-D convolution followed by a GRU (as BayesFlow's TimeSeriesNetwork;
 // the stride shortens long series before the recurrent block).
 
+import CKernels
 import NumericCore
 
 /// Shape of a `TimeSeriesNetwork`.
@@ -60,7 +61,9 @@ public struct TimeSeriesConfiguration: Sendable, Codable, Equatable {
 /// Every cache is time-major: the im2col rows and all per-window quantities are ordered [t, b], so the rows of one
 /// step are one contiguous block. Per step there is one GEMM forward (h U) and one backward (dh += dgh Uᵀ); the
 /// input projection c W, the weight gradients dW, dU and the input gradient dc are one GEMM each per block of
-/// steps (`stepBlock`), and the gate arithmetic runs on SIMD8 vectors (`GRUGates`).
+/// steps (`stepBlock`), and the gate arithmetic of a row is one C kernel call (`dsk_gru_forward_row`,
+/// `dsk_gru_backward_row` in Sources/CKernels, with σ and tanh in the Cephes form of
+/// Sources/NumericCore/VectorMath.swift, the exponent clamped at ±88).
 public final class TimeSeriesNetwork: SummaryNetwork, @unchecked Sendable {
   public let configuration: TimeSeriesConfiguration
   public let parameters: ParameterBuffer
@@ -158,10 +161,9 @@ public final class TimeSeriesNetwork: SummaryNetwork, @unchecked Sendable {
             (hNext + r * h).update(from: hPrev + r * h, count: h)
             continue
           }
-          GRUGates.Forward(
-            h: h, gx: gxt + r * 3 * h, gh: g + r * 3 * h, bias: bs, hPrev: hPrev + r * h, zr: zr + i * 2 * h,
-            n: n + i * h, hn: hn + i * h, hNext: hNext + r * h
-          ).run()
+          dsk_gru_forward_row(
+            h, gxt + r * 3 * h, g + r * 3 * h, bs, hPrev + r * h, zr + i * 2 * h, n + i * h, hn + i * h,
+            hNext + r * h)
         }
       }
     }
@@ -201,10 +203,9 @@ public final class TimeSeriesNetwork: SummaryNetwork, @unchecked Sendable {
             (eh + r * 3 * h).update(repeating: 0, count: 3 * h)
             continue
           }
-          GRUGates.Backward(
-            h: h, z: zr + i * 2 * h, r: zr + i * 2 * h + h, n: n + i * h, hn: hn + i * h, hPrev: hPrev + r * h,
-            dh: dhp + r * h, dgx: ex + r * 3 * h, dgh: eh + r * 3 * h, sums: acc
-          ).run()
+          dsk_gru_backward_row(
+            h, zr + i * 2 * h, zr + i * 2 * h + h, n + i * h, hn + i * h, hPrev + r * h, dhp + r * h, ex + r * 3 * h,
+            eh + r * 3 * h, acc)
         }
         recurrent.inputGradient(rows: b, dy: eh, ldy: 3 * h, parameters: p, dx: dhp, ldx: h, accumulate: true)
       }
@@ -221,161 +222,6 @@ public final class TimeSeriesNetwork: SummaryNetwork, @unchecked Sendable {
     for j in 0..<h { gu[2 * h + j] += acc[3 * h + j] }
     Kernels.mul(count: tw * b * f, dcp, cgate.p, into: dcp)
     conv.accumulateGradients(rows: tw * b, x: cols.p, ldx: kk, dy: dcp, ldy: f, gradients: g)
-  }
-}
-
-/// The elementwise part of the GRU (Keras `reset_after`) for one row, on SIMD8 chunks of the H units; a last
-/// partial chunk takes the out-of-line `tail`, so that the full chunks run one inlined copy of the arithmetic.
-enum GRUGates {
-  /// σ(x) = 1 / (1 + e^{−x}) with the exponent clamped to [−88, 88] (beyond it σ is within 1e-38 of 0 or rounds
-  /// to 1); NaN propagates through the arithmetic.
-  @inline(__always)
-  static func sigmoid(_ x: V8) -> V8 {
-    var a = -x
-    a.replace(with: V8(repeating: 88), where: a .> V8(repeating: 88))
-    a.replace(with: V8(repeating: -88), where: a .< V8(repeating: -88))
-    return V8(repeating: 1) / (V8(repeating: 1) + VectorMath.expCore(a))
-  }
-
-  /// tanh x = x + x³ P(x²) for |x| < 0.625, else sign(x) (1 − 2 / (e^{2|x|} + 1)) — the Cephes form of
-  /// `VectorMath.tanh` (Sources/NumericCore/VectorMath.swift), with 2|x| clamped at 88 where tanh rounds to ±1.
-  /// `@_transparent` because the optimizer keeps this body out of line under `@inline(__always)`, and the call
-  /// serializes the exp and division chains of consecutive chunks.
-  @_transparent
-  static func tanh(_ x: V8) -> V8 {
-    let zero = V8(repeating: 0)
-    var ax = x
-    ax.replace(with: -x, where: x .< zero)
-    var a2 = ax + ax
-    a2.replace(with: V8(repeating: 88), where: a2 .> V8(repeating: 88))
-    var y = V8(repeating: 1) - V8(repeating: 2) / (VectorMath.expCore(a2) + V8(repeating: 1))
-    y.replace(with: -y, where: x .< zero)
-    let s = x * x
-    var p = V8(repeating: -5.70498872745e-3)
-    p = p * s + V8(repeating: 2.06390887954e-2)
-    p = p * s + V8(repeating: -5.37397155531e-2)
-    p = p * s + V8(repeating: 1.33314422036e-1)
-    p = p * s + V8(repeating: -3.33332819422e-1)
-    y.replace(with: p * s * x + x, where: ax .< V8(repeating: 0.625))
-    return y
-  }
-
-  /// z = σ(gx_z + gh_z + b_z), r = σ(gx_r + gh_r + b_r), hn = gh_n + b'_n, n = tanh(gx_n + b_n + r ⊙ hn),
-  /// h' = n + z ⊙ (h − n). `gx`, `gh` hold the [z, r, n] blocks without biases; `bias` is
-  /// [b_z + b'_z, b_r + b'_r, b_n, b'_n]. Stores [z, r], n, hn (for backward) and h'. Two passes, first [z, r]
-  /// over 2H contiguous values, then n and h', so that consecutive chunks are independent and their exp and
-  /// division chains overlap.
-  struct Forward {
-    let h: Int
-    let gx, gh, bias, hPrev: UnsafePointer<Float>
-    let zr, n, hn, hNext: UnsafeMutablePointer<Float>
-
-    @inline(__always)
-    init(
-      h: Int, gx: UnsafePointer<Float>, gh: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-      hPrev: UnsafePointer<Float>, zr: UnsafeMutablePointer<Float>, n: UnsafeMutablePointer<Float>,
-      hn: UnsafeMutablePointer<Float>, hNext: UnsafeMutablePointer<Float>
-    ) {
-      (self.h, self.gx, self.gh, self.bias, self.hPrev) = (h, gx, gh, bias, hPrev)
-      (self.zr, self.n, self.hn, self.hNext) = (zr, n, hn, hNext)
-    }
-
-    @inline(__always)
-    func run() {
-      var k = 0
-      while k + 8 <= 2 * h {
-        gates(k, 8)
-        k += 8
-      }
-      if k < 2 * h { gatesTail(k, 2 * h - k) }
-      var j = 0
-      while j + 8 <= h {
-        state(j, 8)
-        j += 8
-      }
-      if j < h { stateTail(j, h - j) }
-    }
-
-    @inline(never)
-    func gatesTail(_ k: Int, _ w: Int) { gates(k, w) }
-
-    @inline(never)
-    func stateTail(_ j: Int, _ w: Int) { state(j, w) }
-
-    /// [z, r] at offsets k ..< k + w of 2H.
-    @inline(__always)
-    func gates(_ k: Int, _ w: Int) {
-      let a = SIMDLoad.load(gx + k, w) + SIMDLoad.load(gh + k, w) + SIMDLoad.load(bias + k, w)
-      SIMDLoad.store(sigmoid(a), zr + k, w)
-    }
-
-    /// n, hn and h' of units j ..< j + w.
-    @inline(__always)
-    func state(_ j: Int, _ w: Int) {
-      let zv = SIMDLoad.load(zr + j, w), rv = SIMDLoad.load(zr + h + j, w)
-      let hnv = SIMDLoad.load(gh + 2 * h + j, w) + SIMDLoad.load(bias + 3 * h + j, w)
-      let nv = tanh(SIMDLoad.load(gx + 2 * h + j, w) + SIMDLoad.load(bias + 2 * h + j, w) + rv * hnv)
-      SIMDLoad.store(nv, n + j, w)
-      SIMDLoad.store(hnv, hn + j, w)
-      SIMDLoad.store(nv + zv * (SIMDLoad.load(hPrev + j, w) - nv), hNext + j, w)
-    }
-  }
-
-  /// With δ = dh (the gradient of h'):
-  ///
-  ///     da_n = δ (1 − z)(1 − n²),  da_z = δ (h − n) z (1 − z),  da_r = da_n hn r (1 − r)
-  ///     dgx = [da_z, da_r, da_n],  dgh = [da_z, da_r, da_n r],  dh ← δ z
-  ///
-  /// (the path through h U is added by the caller's GEMM), and adds [da_z, da_r, da_n, da_n r] to `sums` (4H).
-  struct Backward {
-    let h: Int
-    let z, r, n, hn, hPrev: UnsafePointer<Float>
-    let dh, dgx, dgh, sums: UnsafeMutablePointer<Float>
-
-    @inline(__always)
-    init(
-      h: Int, z: UnsafePointer<Float>, r: UnsafePointer<Float>, n: UnsafePointer<Float>, hn: UnsafePointer<Float>,
-      hPrev: UnsafePointer<Float>, dh: UnsafeMutablePointer<Float>, dgx: UnsafeMutablePointer<Float>,
-      dgh: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>
-    ) {
-      (self.h, self.z, self.r, self.n, self.hn, self.hPrev) = (h, z, r, n, hn, hPrev)
-      (self.dh, self.dgx, self.dgh, self.sums) = (dh, dgx, dgh, sums)
-    }
-
-    @inline(__always)
-    func run() {
-      var j = 0
-      while j + 8 <= h {
-        chunk(j, 8)
-        j += 8
-      }
-      if j < h { tail(j, h - j) }
-    }
-
-    @inline(never)
-    func tail(_ j: Int, _ w: Int) { chunk(j, w) }
-
-    @inline(__always)
-    func chunk(_ j: Int, _ w: Int) {
-      let one = V8(repeating: 1)
-      let dv = SIMDLoad.load(dh + j, w), zv = SIMDLoad.load(z + j, w), rv = SIMDLoad.load(r + j, w)
-      let nv = SIMDLoad.load(n + j, w)
-      let dan = dv * (one - zv) * (one - nv * nv)
-      let daz = dv * (SIMDLoad.load(hPrev + j, w) - nv) * zv * (one - zv)
-      let dar = dan * SIMDLoad.load(hn + j, w) * rv * (one - rv)
-      let danr = dan * rv
-      SIMDLoad.store(daz, dgx + j, w)
-      SIMDLoad.store(dar, dgx + h + j, w)
-      SIMDLoad.store(dan, dgx + 2 * h + j, w)
-      SIMDLoad.store(daz, dgh + j, w)
-      SIMDLoad.store(dar, dgh + h + j, w)
-      SIMDLoad.store(danr, dgh + 2 * h + j, w)
-      SIMDLoad.store(dv * zv, dh + j, w)
-      SIMDLoad.store(SIMDLoad.load(sums + j, w) + daz, sums + j, w)
-      SIMDLoad.store(SIMDLoad.load(sums + h + j, w) + dar, sums + h + j, w)
-      SIMDLoad.store(SIMDLoad.load(sums + 2 * h + j, w) + dan, sums + 2 * h + j, w)
-      SIMDLoad.store(SIMDLoad.load(sums + 3 * h + j, w) + danr, sums + 3 * h + j, w)
-    }
   }
 }
 

@@ -3,7 +3,10 @@
 // Explicit SIMD keeps these fast even in a plain `swift build -c release` (baseline SSE2 target): the compiler
 // lowers SIMD8 to two SSE registers there and to one AVX register with `-march=x86-64-v3`. Clamping uses
 // comparisons plus `replacing(with:where:)`, never `pointwiseMin/Max` or `clamped`, which are not inlined
-// (Documentation/Numerics.md §3). No kernel allocates.
+// (Documentation/Numerics.md §3). No kernel allocates. The sum of squares (the gradient norm of every training
+// step) runs in C, as the networks' hot passes do (Sources/CKernels, AVX2+FMA variant chosen at run time).
+
+import CKernels
 
 public typealias FloatVector = SIMD8<Float>
 
@@ -119,28 +122,9 @@ public enum Kernels {
     return Float(total)
   }
 
-  /// Sum of squares of `count` elements.
+  /// Sum of squares of `count` elements (Sources/CKernels: 8 Float accumulators, summed in Double every 4,096
+  /// elements and at the end).
   public static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
-    var acc = FloatVector(repeating: 0)
-    var i = 0
-    var total: Double = 0
-    var block = 0
-    while i + 8 <= count {
-      let v = load(x + i)
-      acc += v * v
-      i += 8
-      block += 1
-      if block == 512 {
-        for l in 0..<8 { total += Double(acc[l]) }
-        acc = FloatVector(repeating: 0)
-        block = 0
-      }
-    }
-    for l in 0..<8 { total += Double(acc[l]) }
-    while i < count {
-      total += Double(x[i]) * Double(x[i])
-      i += 1
-    }
-    return Float(total)
+    dsk_sum_of_squares(count, x)
   }
 }
