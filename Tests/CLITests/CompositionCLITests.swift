@@ -119,5 +119,34 @@ struct CompositionCLITests {
     Fixture.expectBadInput(
       try CLI.run(["diagnose", "--model", model, "--composition", "gauss", "--out", out]), mentioning: "--compose J")
   }
+
+  /// Without options, composition uses auto-gauss and DPM-Solver++(2M); an ensemble composes (sample and the
+  /// composition check) with its members' averaged scores, at K network evaluations per step.
+  @Test func composeDefaultsAndEnsembles() throws {
+    let (dir, model) = try Fixture.model()
+    let obs = try observations(dir, "default_obs.npy")
+    let out = Fixture.path(dir, "composed_default.npy")
+    let r = try CLI.run(["sample", "--model", model, "--observation", obs, "--count", "40", "--compose", "--out", out,
+                         "--json", "--quiet"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let j = try Fixture.json(r)
+    #expect(j["sampler"] as? String == "dpm-solver-2m" && j["composed"] as? Bool == true)
+    let single = try #require(j["evaluations"] as? Int)
+    #expect(try NPY.read(out).shape == [40, 2])
+
+    let ensemble = Fixture.path(dir, "compose_ensemble")
+    let t = try CLI.run(["train", "--task", "two_moons", "--simulations", "600", "--ensemble", "2", "--out", ensemble]
+                        + Fixture.tinyTraining)
+    #expect(t.status == 0, "\(t.stderr)")
+    let e = try CLI.run(["sample", "--model", ensemble, "--observation", obs, "--count", "40", "--compose", "--out",
+                         Fixture.path(dir, "composed_ensemble.npy"), "--json", "--quiet"])
+    #expect(e.status == 0, "\(e.stderr)")
+    let ej = try Fixture.json(e)
+    #expect(ej["ensemble"] as? Int == 2 && ej["evaluations"] as? Int == 2 * single)
+    let check = try CLI.run(["diagnose", "--model", ensemble, "--compose", "3", "--datasets", "4", "--draws", "10",
+                             "--out", Fixture.path(dir, "ensemble-check"), "--json", "--quiet"])
+    #expect(check.status == 0, "\(check.stderr)")
+    #expect(try Fixture.json(check)["composition"] as? String == "auto-gauss")
+  }
 }
 
