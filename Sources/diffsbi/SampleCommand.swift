@@ -231,8 +231,11 @@ struct InferenceArguments: ParsableArguments {
   var cfgScale = 1.0
 
   func validate() throws {
-    if !compose && !hierarchical && (compositionArguments.minibatch != nil || compositionArguments.damping != nil) {
-      throw ValidationError("--minibatch and --damping need --compose")
+    if !compose && !hierarchical
+      && (compositionArguments.minibatch != nil || compositionArguments.damping != nil
+        || compositionArguments.composition != nil)
+    {
+      throw ValidationError("--composition, --minibatch and --damping need --compose")
     }
     if hierarchical && (compose || trainingPrior != nil || constraints != nil || cfgScale != 1) {
       throw ValidationError("--hierarchical composes over the groups itself; --compose, --training-prior, "

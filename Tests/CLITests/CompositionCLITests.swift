@@ -101,6 +101,7 @@ struct CompositionCLITests {
     Fixture.expectBadInput(try CLI.run(base + ["--compose", "--minibatch", "7"]), mentioning: "--minibatch")
     Fixture.expectBadInput(try CLI.run(base + ["--compose", "--damping", "0,1"]), mentioning: "--damping")
     Fixture.expectBadInput(try CLI.run(base + ["--compose", "--composition", "sum"]), mentioning: "sum")
+    Fixture.expectBadInput(try CLI.run(base + ["--composition", "gauss"]), mentioning: "--compose")
     Fixture.expectBadInput(try CLI.run(base + ["--cfg-scale", "2"]), mentioning: "condition dropout")
     #expect(!Fixture.exists(out))
   }
