@@ -6,6 +6,7 @@ import DiffusionSBI
 import Foundation
 
 extension SamplerKind: ExpressibleByArgument {}
+extension AdaptiveErrorNorm: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}
 extension VarianceType: ExpressibleByArgument {}
 extension Prediction: ExpressibleByArgument {}
@@ -257,7 +258,7 @@ public struct ModelOptions: ParsableArguments {
 
   /// What a benchmark row trains with these options.
   public func benchmarkSpecification(
-    training: TrainingConfiguration, samplers: [SamplerKind?] = [nil], observations: [Int] = [1, 2, 3, 4, 5],
+    training: TrainingConfiguration, samplers: [SamplerChoice]? = nil, observations: [Int] = [1, 2, 3, 4, 5],
     samples: Int = 10_000
   ) throws -> BenchmarkSpecification {
     BenchmarkSpecification(

@@ -36,6 +36,11 @@ public struct C2STResult: Sendable {
 ///    tol 10⁻⁴ over 10 epochs, at most 10,000 epochs);
 /// 3. 5-fold shuffled K-fold cross-validation; the mean test accuracy.
 /// 0.5 means indistinguishable, 1.0 fully separable. Folds train in parallel (one BLAS thread each).
+///
+/// Sets of different sizes are compared on their first min(n_ref, n_samples) rows each, as sbibm compares
+/// `num_samples` draws with the first `num_samples` reference samples: with unequal classes a classifier that
+/// always answers the larger class would score n_large/(n_ref + n_samples) (0.909 for 10,000 against 1,000) and
+/// hide everything else.
 public func c2st(reference: Matrix, samples: Matrix, seed: UInt64 = 1, folds: Int = 5) throws(DiagnosticsError)
   -> Double
 {
@@ -50,6 +55,9 @@ public func c2stDetailed(
   guard samples.cols == d else {
     throw .dimensionMismatch("reference has \(d) columns, samples \(samples.cols)")
   }
+  let common = min(reference.rows, samples.rows)
+  let reference = reference.rows == common ? reference : reference.rows(0..<common)
+  let samples = samples.rows == common ? samples : samples.rows(0..<common)
   guard reference.rows >= 2, reference.rows + samples.rows >= 2 * folds else {
     throw .tooFewSamples("C2ST needs at least 2 reference rows and \(folds) rows per fold")
   }

@@ -20,8 +20,9 @@ public struct BenchmarkSpecification: Sendable {
   public var dropout: Float?
   /// The training loop; its seed also seeds the simulations, the network and the sampler.
   public var training: TrainingConfiguration
-  /// Samplers to score the trained model with (nil entries: the model's default sampler).
-  public var samplers: [SamplerKind?]
+  /// Samplers and their step controls to score the trained model with (a choice without a kind: the model's
+  /// default sampler).
+  public var samplers: [SamplerChoice]
   /// sbibm observation numbers (1-based).
   public var observations: [Int]
   /// Posterior draws per observation.
@@ -31,7 +32,7 @@ public struct BenchmarkSpecification: Sendable {
 
   public init(
     settings: EstimatorSettings = EstimatorSettings(), widths: [Int]? = nil, dropout: Float? = nil,
-    training: TrainingConfiguration = TrainingConfiguration(), samplers: [SamplerKind?] = [nil],
+    training: TrainingConfiguration = TrainingConfiguration(), samplers: [SamplerChoice]? = nil,
     observations: [Int] = [1, 2, 3, 4, 5], samples: Int = 10_000, summary: SummaryChoice? = nil
   ) {
     self.summary = summary
@@ -39,7 +40,7 @@ public struct BenchmarkSpecification: Sendable {
     self.widths = widths
     self.dropout = dropout
     self.training = training
-    self.samplers = samplers
+    self.samplers = samplers ?? [SamplerChoice()]
     self.observations = observations
     self.samples = samples
   }
@@ -84,11 +85,16 @@ public struct SBIBMResult: Sendable {
 /// The name of the sampler an estimator actually uses when asked for `sampler` (nil: its default): consistency
 /// models always use their own multistep samplers.
 public func samplerLabel(method: EstimatorMethod, requested sampler: SamplerKind?) -> String {
+  samplerLabel(method: method, requested: SamplerChoice(sampler))
+}
+
+/// `samplerLabel(method:requested:)` for a sampler with its step control (`SamplerChoice.label(default:)`).
+public func samplerLabel(method: EstimatorMethod, requested choice: SamplerChoice) -> String {
   switch method {
   case .consistency: return "consistency-multistep"
   case .stableConsistency: return "stable-consistency-multistep"
-  case .flowMatching: return (sampler ?? .tsit5).rawValue
-  case .diffusion: return (sampler ?? DiffusionConfiguration().sampler).rawValue
+  case .flowMatching: return choice.label(default: .tsit5)
+  case .diffusion: return choice.label(default: DiffusionConfiguration().sampler)
   }
 }
 
@@ -118,8 +124,8 @@ public func runSBIBMBenchmark(
     for (k, reference) in zip(spec.observations, references) {
       let obs = try task.observation(k)
       let draws = try estimator.sample(
-        observations: Matrix(rows: 1, cols: obs.count, storage: obs), count: spec.samples, sampler: sampler,
-        seed: spec.seed &+ UInt64(k))
+        observations: Matrix(rows: 1, cols: obs.count, storage: obs), count: spec.samples, sampler: sampler.kind,
+        options: sampler.options, seed: spec.seed &+ UInt64(k))
       let finite = finiteRows(draws.samples[0])
       let score = finite.rows >= 10 ? try c2st(reference: reference, samples: finite, seed: 1) : 1
       r.c2st.append(score)
@@ -201,12 +207,13 @@ public func runAnalyticPosteriorBenchmark(
   let data = try AnalyticPosteriorData(task: task, datasets: datasets, observations: observations,
                                        samples: spec.samples, seed: spec.seed)
   let (estimator, history) = try trainOnTask(task, simulations: simulations, spec: spec, progress: progress, log: log)
-  let sampler = spec.samplers.first ?? nil
-  let post = try estimator.sample(observations: data.testX, count: draws, sampler: sampler, seed: spec.seed &+ 3)
+  let sampler = spec.samplers.first ?? SamplerChoice()
+  let post = try estimator.sample(observations: data.testX, count: draws, sampler: sampler.kind,
+                                  options: sampler.options, seed: spec.seed &+ 3)
   var scores: [Double] = [], seconds: [Double] = [], evaluations = 0
   for (k, exact) in data.exact.enumerated() {
-    let r = try estimator.sample(observations: data.testX.rows(k..<(k + 1)), count: spec.samples, sampler: sampler,
-                                 seed: spec.seed &+ 11 &+ UInt64(k))
+    let r = try estimator.sample(observations: data.testX.rows(k..<(k + 1)), count: spec.samples,
+                                 sampler: sampler.kind, options: sampler.options, seed: spec.seed &+ 11 &+ UInt64(k))
     seconds.append(r.seconds)
     evaluations = r.evaluations
     scores.append(try c2st(reference: exact, samples: finiteRows(r.samples[0]), seed: 1))

@@ -80,6 +80,33 @@ public enum Kernels {
     apply2(count: count, x, UnsafePointer(y), into: y) { xv, yv in yv + a * xv }
   }
 
+  /// `z = a·x + Σⱼ cⱼ·yⱼ` in one pass over the data (the samplers' per-step updates; `z` may alias `x` or any
+  /// `yⱼ`: each 8-element block is read before it is written). The terms are added in order, each with one
+  /// multiply-add, so the result equals the chain `z = a·x; z += c₁y₁; z += c₂y₂; …` to the rounding of the fused
+  /// multiply-adds.
+  public static func linearCombination(
+    count: Int, _ a: Float, _ x: UnsafePointer<Float>, terms: [(Float, UnsafePointer<Float>)],
+    into z: UnsafeMutablePointer<Float>
+  ) {
+    terms.withUnsafeBufferPointer { tp in
+      let m = tp.count
+      let av = FloatVector(repeating: a)
+      var i = 0
+      while i + 8 <= count {
+        var acc = av * load(x + i)
+        for j in 0..<m { acc += FloatVector(repeating: tp[j].0) * load(tp[j].1 + i) }
+        store(acc, z + i)
+        i += 8
+      }
+      while i < count {
+        var acc = a * x[i]
+        for j in 0..<m { acc += tp[j].0 * tp[j].1[i] }
+        z[i] = acc
+        i += 1
+      }
+    }
+  }
+
   /// `x *= s` in place.
   public static func scale(count: Int, _ x: UnsafeMutablePointer<Float>, by s: Float) {
     let v = FloatVector(repeating: s)

@@ -13,6 +13,7 @@
 //   diffsbi-bench hierarchical  hierarchical drift-diffusion with trained global/local networks
 //   diffsbi-bench npz           time to load a large .npz, stored and deflated
 //   diffsbi-bench beer2014      simulations per second of the beer2014 ODE task on prior draws
+//   diffsbi-bench samplers      ns per element and evaluation of the samplers' own vector work
 //   diffsbi-bench all           gemm, kernels and train
 //
 // Options are parsed by swift-argument-parser with the option groups of `diffsbi` (CommandLineOptions): a bad
@@ -33,7 +34,7 @@ struct DiffSBIBench: ParsableCommand {
       HighDimBenchCommand.self, SweepBenchCommand.self, CompositionBenchCommand.self, DriftDiffusionAblationCommand.self,
       CouplingTimingCommand.self, ReferenceCommand.self, Beer2014BenchCommand.self,
       HierarchicalBenchCommand.self, NPZBenchCommand.self, CheckpointProbeCommand.self, ConvBenchCommand.self,
-      BayesFlowBenchCommand.self,
+      BayesFlowBenchCommand.self, SamplerBenchCommand.self,
       AllBenchCommand.self,
     ],
     defaultSubcommand: AllBenchCommand.self)

@@ -37,7 +37,7 @@ struct SBIBMBenchCommand: ParsableCommand {
     common.apply()
     let taskList = try parseList(tasks, option: "--tasks") { $0 }
     let spec = try model.benchmarkSpecification(
-      training: try training.configuration(seed: common.seed, online: false), samplers: [sampler],
+      training: try training.configuration(seed: common.seed, online: false), samplers: [SamplerChoice(sampler, steps: nil, errorNorm: nil, minimumSteps: nil)],
       observations: try parseList(observations, option: "--observations") { Int($0) }, samples: samples)
     let c = spec.training
     print("sbibm benchmark: \(model.label), \(simulations) offline simulations, \(c.lengthLabel), batch \(c.batchSize), widths \(spec.widths ?? []), \(samples) samples/observation, sampler \(samplerLabel(method: model.method, requested: sampler)), seed \(common.seed); \(machineDescription()), \(Threading.count) threads")

@@ -13,7 +13,7 @@ struct BenchmarkCommand: ParsableCommand {
       For every task × simulation budget: simulate, train offline (the same runner as diffsbi-bench sbibm, so \
       the same options and seed reproduce BENCHMARKS.md), then for every sampler draw --samples posterior \
       samples for each listed observation and compute the C2ST against sbibm's reference samples. Writes \
-      results.csv (one row per task × budget × sampler: C2ST per observation and mean, training seconds, \
+      results.csv (rewritten after every task and budget, so an interrupted run keeps what it measured; one row per task × budget × sampler: C2ST per observation and mean, training seconds, \
       sampling seconds per observation, network evaluations per observation) and results.md (the same table \
       plus mean C2ST per task, as in the review's case study 1).
       """)
@@ -22,7 +22,7 @@ struct BenchmarkCommand: ParsableCommand {
   var tasks: String
   @Option(help: "Comma-separated simulation budgets, e.g. 1000,10000,100000.")
   var simulations: String
-  @Option(help: "Comma-separated samplers (default: the method's own: two-step-adaptive for diffusion, tsit5 for flow matching; consistency models always use their multistep samplers).")
+  @Option(help: "Comma-separated samplers, each NAME, NAME:STEPS (fixed steps) or NAME:rms|max (an adaptive sampler's error norm), e.g. dpm-solver-2m:25,heun:50,tsit5:rms (default: the method's own; consistency models always use their multistep samplers).")
   var samplers: String?
   @Option(help: "Comma-separated sbibm observation numbers (1–5).")
   var observations = "1,2,3,4,5"
@@ -45,7 +45,8 @@ struct BenchmarkCommand: ParsableCommand {
     common.apply()
     let taskList = try parseList(tasks, option: "--tasks") { $0 }.map(lookupTask)
     let budgets = try parseList(simulations, option: "--simulations") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
-    let samplerList: [SamplerKind?] = try samplers.map { try parseList($0, option: "--samplers") { SamplerKind(rawValue: $0) } } ?? [nil]
+    let samplerList = try samplers.map { try parseList($0, option: "--samplers") { SamplerChoice(parsing: $0) } }
+      ?? [SamplerChoice()]
     let obsList = try parseList(observations, option: "--observations") { Int($0) }
     for t in taskList {
       // Refuse bad settings (and structured data without --summary) before any work.
@@ -73,9 +74,10 @@ struct BenchmarkCommand: ParsableCommand {
           common.info("\(label) \(r.sampler): mean C2ST \(fmt(r.meanC2ST)) (\(r.c2st.map { fmt($0) }.joined(separator: ", ")))")
         }
         rows += results.map { var r = $0; r.method = model.label; return r }
+        // The tables so far, rewritten after every task and budget: an interrupted run keeps what it measured.
+        try writeResults(rows, observations: obsList)
       }
     }
-    try writeResults(rows, observations: obsList)
     try common.emit([
       "out": out,
       "rows": rows.map { r -> [String: Any] in

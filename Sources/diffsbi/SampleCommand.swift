@@ -12,12 +12,25 @@ struct SamplerArguments: ParsableArguments {
   var sampler: SamplerKind?
   @Option(help: "Fixed number of steps (default: the sampler's own step control).")
   var steps: Int?
+  @Option(help: "Error norm of the adaptive samplers (two-step-adaptive, rk45, tsit5): max (the worst row of the batch decides each step) or rms (the root-mean-square over the batch).")
+  var errorNorm: AdaptiveErrorNorm?
+  @Option(help: "Least number of steps of the adaptive samplers (default 50).")
+  var minSteps: Int?
 
   func validate() throws {
     if let s = steps, s < 1 { throw ValidationError("--steps must be at least 1") }
+    if let m = minSteps, m < 1 { throw ValidationError("--min-steps must be at least 1") }
+    for (name, given) in [("--error-norm", errorNorm != nil), ("--min-steps", minSteps != nil)] where given {
+      if steps != nil { throw ValidationError("\(name) applies to adaptive steps, not to --steps") }
+      if let kind = sampler, case .fixed = kind.defaultSteps {
+        throw ValidationError("\(name): \(kind.rawValue) has fixed steps")
+      }
+    }
   }
 
-  var options: SamplerOptions { SamplerOptions(steps: steps.map { .fixed($0) }) }
+  var options: SamplerOptions {
+    SamplerOptions(steps: steps.map { .fixed($0) }, errorNorm: errorNorm, minimumSteps: minSteps)
+  }
 }
 
 /// Loads a model directory holding one estimator (an ensemble is refused with one line); a missing directory or

@@ -231,14 +231,43 @@ struct CommandTests {
     let dir = makeTemporaryDirectory()
     let out = Fixture.path(dir, "bench")
     let r = try CLI.run(["benchmark", "--tasks", "two_moons", "--simulations", "300", "--observations", "1",
-                         "--samplers", "two-step-adaptive,ode-euler", "--samples", "200", "--out", out, "--json"]
+                         "--samplers", "two-step-adaptive,ode-euler:20,tsit5:rms:4", "--samples", "200", "--out", out,
+                         "--json"]
                         + Fixture.tinyTraining)
     #expect(r.status == 0, "\(r.stderr)")
     let csv = try String(contentsOfFile: Fixture.path(dir, "bench/results.csv"), encoding: .utf8)
     #expect(csv.hasPrefix("task,method,simulations,sampler,c2st_obs1,c2st_mean,train_seconds,sample_seconds"))
-    #expect(csv.split(separator: "\n").count == 3)
+    let lines = csv.split(separator: "\n")
+    #expect(lines.count == 4)
+    #expect(lines.count == 4 && lines[2].hasPrefix("two_moons,diffusion,300,ode-euler:20,") && lines[2].hasSuffix(",20"))
     let md = try String(contentsOfFile: Fixture.path(dir, "bench/results.md"), encoding: .utf8)
-    #expect(md.contains("| two_moons | diffusion | 300 | ode-euler |"))
+    #expect(md.contains("| two_moons | diffusion | 300 | ode-euler:20 |"))
+    #expect(md.contains("| two_moons | diffusion | 300 | tsit5:rms:4 |"))
+    for bad in ["heun:0", "heun:rms", "nope", "tsit5:rms:x"] {
+      let b = try CLI.run(["benchmark", "--tasks", "two_moons", "--simulations", "300", "--samplers", bad,
+                           "--out", Fixture.path(dir, "bad")])
+      #expect(b.status == 2, "\(bad): \(b.stderr)")
+      #expect(b.stderr.contains("--samplers"), "\(b.stderr)")
+    }
+  }
+
+  @Test func sampleWithAdaptiveStepOptions() throws {
+    let (dir, model) = try Fixture.model()
+    try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.1, -0.2]), names: ["x1", "x2"], to: Fixture.path(dir, "o1.csv"))
+    let base = ["sample", "--model", model, "--observation", Fixture.path(dir, "o1.csv"), "--count", "200",
+                "--out", Fixture.path(dir, "s.npy"), "--json", "--quiet"]
+    let plain = try CLI.run(base + ["--sampler", "tsit5"])
+    #expect(plain.status == 0, "\(plain.stderr)")
+    let rms = try CLI.run(base + ["--sampler", "tsit5", "--error-norm", "rms", "--min-steps", "4"])
+    #expect(rms.status == 0, "\(rms.stderr)")
+    let (ep, er) = (try Fixture.json(plain)["evaluations"] as? Int ?? 0, try Fixture.json(rms)["evaluations"] as? Int ?? 0)
+    #expect(ep >= 300 && er > 0 && er < ep, "evaluations \(ep) and \(er)")
+    #expect(try NPY.read(Fixture.path(dir, "s.npy")).nonFiniteCount == 0)
+    for bad in [["--steps", "10", "--error-norm", "rms"], ["--sampler", "heun", "--min-steps", "3"],
+                ["--error-norm", "l1"], ["--min-steps", "0"]] {
+      let r = try CLI.run(base + bad)
+      #expect(r.status == 2, "\(bad): \(r.stderr)")
+    }
   }
 
   @Test func demoOnTinySettings() throws {

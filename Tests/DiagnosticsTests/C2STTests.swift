@@ -47,4 +47,22 @@ func fixtureAccuracies() throws -> [String: (seed1: Double, mean: Double)] {
       _ = try c2st(reference: Matrix(rows: 10, cols: 2), samples: Matrix(rows: 10, cols: 3))
     }
   }
+
+  /// Sets of different sizes are compared on equally many rows (sbibm's convention): 5,000 reference rows against
+  /// 500 draws of the same law score near 0.5, not the 0.909 of a classifier that always answers "reference".
+  @Test func comparesEquallyManyRows() throws {
+    var rng = Xoshiro(seed: 8)
+    let reference = rng.normalMatrix(rows: 5000, cols: 2)
+    let samples = rng.normalMatrix(rows: 500, cols: 2)
+    let same = try c2st(reference: reference, samples: samples)
+    #expect(abs(same - 0.5) < 0.06, "\(same)")
+    let swapped = try c2st(reference: samples, samples: reference)
+    #expect(abs(swapped - 0.5) < 0.06, "\(swapped)")
+    var shifted = rng.normalMatrix(rows: 500, cols: 2)
+    for i in 0..<shifted.rows { shifted[i, 0] += 3 }
+    #expect(try c2st(reference: reference, samples: shifted) > 0.9)
+    #expect(throws: DiagnosticsError.self) {
+      _ = try c2st(reference: reference, samples: rng.normalMatrix(rows: 4, cols: 2))
+    }
+  }
 }

@@ -22,14 +22,14 @@ public func sampleDPMSolver2M(
     let (p0, p1) = (schedule.point(grid[i]), schedule.point(grid[i + 1]))
     let x0 = field.denoise(z, grid[i])
     let h = 0.5 * (p1.logSNR - p0.logSNR)
-    var d = x0
+    let c = -p1.alpha * expm1(-h)
+    // z ← (σ₁/σ₀) z + c D with D = (1 + 1/(2r)) x̂ᵢ − 1/(2r) x̂ᵢ₋₁, in one pass.
     if let xp = previous {
       let r = hPrevious / h
-      d.scale(by: Float(1 + 1 / (2 * r)))
-      d.add(xp, scale: Float(-1 / (2 * r)))
+      update(&z, scale: p1.sigma / p0.sigma, [(c * (1 + 1 / (2 * r)), x0), (-c / (2 * r), xp)])
+    } else {
+      update(&z, scale: p1.sigma / p0.sigma, [(c, x0)])
     }
-    z.scale(by: Float(p1.sigma / p0.sigma))
-    z.add(d, scale: Float(-p1.alpha * expm1(-h)))
     previous = x0
     hPrevious = h
     callback?(SamplerStep(index: i, time: grid[i + 1], state: z))

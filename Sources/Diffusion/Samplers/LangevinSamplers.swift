@@ -29,8 +29,7 @@ func langevinCorrect(
     let ns = max(rowNorms(scaled).reduce(0, +) / Double(z.rows), 1e-30)
     // ε = 2 (r‖ξ‖σ²/‖σ²s‖)², ε s = (ε/σ²)·(σ² s).
     let eps = 2 * pow(options.signalToNoise * nx * s2 / ns, 2)
-    z.add(scaled, scale: Float(eps / s2))
-    z.add(xi, scale: Float((2 * eps).squareRoot()))
+    update(&z, scale: 1, [(eps / s2, scaled), ((2 * eps).squareRoot(), xi)])
   }
 }
 
@@ -41,9 +40,10 @@ public func samplePredictorCorrector(
   corrector: CorrectorOptions = CorrectorOptions(), rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
+  var noise = Matrix(rows: initial.rows, cols: initial.cols)
   return try walkTimeGrid(steps, sampler: "pc", field: field, initial: initial, rng: &rng, callback: callback) {
     z, t0, t1, rng in
-    eulerMaruyamaStep(&z, from: t0, to: t1, field: field, rng: &rng)
+    eulerMaruyamaStep(&z, from: t0, to: t1, field: field, noise: &noise, rng: &rng)
     langevinCorrect(&z, t: t1, field: field, options: corrector, rng: &rng)
   }
 }
@@ -66,12 +66,12 @@ public func sampleAnnealedLangevin(
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
   let c = 100 * stepSizeFactor / Double(steps).squareRoot()
   var z = initial
+  var xi = Matrix(rows: initial.rows, cols: initial.cols)
   for k in 0..<steps {
     let t = 1 - Double(k) / Double(steps - 1)
     let (scaled, s2) = field.scaledScore(z, t)
-    let xi = rng.normalMatrix(rows: z.rows, cols: z.cols)
-    z.add(scaled, scale: Float(c))
-    z.add(xi, scale: Float((2 * c * s2).squareRoot()))
+    rng.fillNormal(&xi)
+    update(&z, scale: 1, [(c, scaled), ((2 * c * s2).squareRoot(), xi)])
     callback?(SamplerStep(index: k, time: t, state: z))
   }
   return SamplingResult(samples: z, field: field, steps: steps)

@@ -94,8 +94,7 @@ public func sampleEDMStochastic(
         let sigmaEHat = sHat / aHat
         let add = (max(0, sigmaEHat * sigmaEHat - sigmaE * sigmaE)).squareRoot() * options.noiseScale
         let xi = rng.normalMatrix(rows: z.rows, cols: z.cols)
-        z.scale(by: Float(aHat / p.alpha))
-        z.add(xi, scale: Float(aHat * add))
+        update(&z, scale: aHat / p.alpha, [(aHat * add, xi)])
         t = tHat
       }
     }

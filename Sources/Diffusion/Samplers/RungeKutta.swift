@@ -77,7 +77,8 @@ struct RungeKuttaTableau: Sendable {
 /// Integrates the probability-flow ODE from t = 1 to 0 with `tableau`.
 ///
 /// Adaptive steps (`integrate.py`; Documentation/Methods.md §5.1): error = max over the batch of the per-sample ℓ2 norm
-/// of the embedded estimate; scale = atol + rtol·max|z| (over the whole batch); ratio = error/scale;
+/// of the embedded estimate; scale = atol + rtol·max|z| (over the whole batch); ratio = error/scale (with
+/// `AdaptiveErrorNorm.rms`: ratio = √(mean of (eᵢ/(atol + rtol·max(|zᵢ|, |yᵢ|)))²) over all entries);
 /// h ← h·clip(safety·ratio^{−1/(q+1)}, 0.2, 5); h clipped to [remaining/(maxSteps − k), remaining/max(minSteps − k,
 /// 1)] after k accepted steps; accept if ratio ≤ 1 or h is at its minimum. Initial h = 1/minSteps.
 func integrateProbabilityFlow(
@@ -111,9 +112,14 @@ func integrateProbabilityFlow(
     if t1 == 0 { hAbs = t }
     if first == nil { first = f(z, t) }
     let (y, last, err) = tableau.step(field: f, z: z, t: t, h: -hAbs, first: first, withError: true)
-    let errNorm = rowNorms(err!).max() ?? 0
-    let scale = opt.absoluteTolerance + opt.relativeTolerance * max(maxAbs(z), maxAbs(y))
-    let ratio = errNorm / scale
+    let ratio: Double
+    switch opt.errorNorm {
+    case .batchMaximum:
+      let errNorm = rowNorms(err!).max() ?? 0
+      ratio = errNorm / (opt.absoluteTolerance + opt.relativeTolerance * max(maxAbs(z), maxAbs(y)))
+    case .rms:
+      ratio = scaledRMS(err!, z, y, absolute: Float(opt.absoluteTolerance), relative: Float(opt.relativeTolerance))
+    }
     if ratio <= 1 || hAbs <= lo * (1 + 1e-9) || !ratio.isFinite {
       z = y
       t = t1

@@ -24,13 +24,16 @@ func walkTimeGrid(
   return SamplingResult(samples: z, field: field, steps: grid.count - 1)
 }
 
-/// One Euler–Maruyama step of the reverse SDE from t0 to t1 (h = t1 − t0 < 0).
-func eulerMaruyamaStep(_ z: inout Matrix, from t0: Double, to t1: Double, field: ReverseField, rng: inout Xoshiro) {
+/// One Euler–Maruyama step of the reverse SDE from t0 to t1 (h = t1 − t0 < 0); `noise` is a buffer of z's shape
+/// that the step overwrites with its standard normal draws (kept across steps, so a step allocates nothing but
+/// the network's output).
+func eulerMaruyamaStep(
+  _ z: inout Matrix, from t0: Double, to t1: Double, field: ReverseField, noise: inout Matrix, rng: inout Xoshiro
+) {
   let h = t1 - t0
   let drift = field.sde(z, t0)
-  let xi = rng.normalMatrix(rows: z.rows, cols: z.cols)
-  z.add(drift, scale: Float(h))
-  z.add(xi, scale: Float(field.g(t0) * (-h).squareRoot()))
+  rng.fillNormal(&noise)
+  update(&z, scale: 1, [(h, drift), (field.g(t0) * (-h).squareRoot(), noise)])
 }
 
 /// Reverse-SDE Euler–Maruyama: z ← z + h (f z − g² s)(z, t) + g(t) √|h| ξ.
@@ -39,8 +42,9 @@ public func sampleEulerMaruyama(
   rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
+  var noise = Matrix(rows: initial.rows, cols: initial.cols)
   return try walkTimeGrid(steps, sampler: "euler-maruyama", field: field, initial: initial, rng: &rng, callback: callback) {
-    z, t0, t1, rng in eulerMaruyamaStep(&z, from: t0, to: t1, field: field, rng: &rng)
+    z, t0, t1, rng in eulerMaruyamaStep(&z, from: t0, to: t1, field: field, noise: &noise, rng: &rng)
   }
 }
 
@@ -55,17 +59,16 @@ public func sampleSEA(
   rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
+  var (dw, hh) = (Matrix(rows: initial.rows, cols: initial.cols), Matrix(rows: initial.rows, cols: initial.cols))
   return try walkTimeGrid(steps, sampler: "sea", field: field, initial: initial, rng: &rng, callback: callback) {
     z, t0, t1, rng in
     let h = t1 - t0
     let (g0, g1) = (field.g(t0), field.g(t1))
-    let dw = rng.normalMatrix(rows: z.rows, cols: z.cols, std: Float((-h).squareRoot()))
-    let hh = rng.normalMatrix(rows: z.rows, cols: z.cols, std: Float((-h / 12).squareRoot()))
+    rng.fillNormal(&dw, std: Float((-h).squareRoot()))
+    rng.fillNormal(&hh, std: Float((-h / 12).squareRoot()))
     let shifted = combine(z, [(0.5 * g0, dw), (g0, hh)])
     let drift = field.sde(shifted, t0)
-    z.add(drift, scale: Float(h))
-    z.add(dw, scale: Float(g0 + 0.5 * (g1 - g0)))
-    z.add(hh, scale: Float(-(g1 - g0)))
+    update(&z, scale: 1, [(h, drift), (g0 + 0.5 * (g1 - g0), dw), (-(g1 - g0), hh)])
   }
 }
 
@@ -79,17 +82,18 @@ public func sampleShARK(
   rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
   let field = ReverseField(schedule: schedule, denoiser: denoiser)
+  var (dw, hh) = (Matrix(rows: initial.rows, cols: initial.cols), Matrix(rows: initial.rows, cols: initial.cols))
   return try walkTimeGrid(steps, sampler: "shark", field: field, initial: initial, rng: &rng, callback: callback) {
     z, t0, t1, rng in
     let h = t1 - t0
     let tm = t0 + 5 * h / 6
     let (g0, gm) = (field.g(t0), field.g(tm))
-    let dw = rng.normalMatrix(rows: z.rows, cols: z.cols, std: Float((-h).squareRoot()))
-    let hh = rng.normalMatrix(rows: z.rows, cols: z.cols, std: Float((-h / 12).squareRoot()))
+    rng.fillNormal(&dw, std: Float((-h).squareRoot()))
+    rng.fillNormal(&hh, std: Float((-h / 12).squareRoot()))
     let y0 = combine(z, [(g0, hh)])
     let f0 = field.sde(y0, t0)
     let y1 = combine(y0, [(5 * h / 6, f0), (5 * g0 / 6, dw)])
     let f1 = field.sde(y1, tm)
-    z = combine(z, [(0.4 * h, f0), (0.6 * h, f1), (0.4 * g0 + 0.6 * gm, dw), (1.2 * (g0 - gm), hh)])
+    update(&z, scale: 1, [(0.4 * h, f0), (0.6 * h, f1), (0.4 * g0 + 0.6 * gm, dw), (1.2 * (g0 - gm), hh)])
   }
 }

@@ -40,11 +40,19 @@ public struct SamplerOptions: Sendable {
   public var churn: ChurnOptions
   /// Step-size factor r of annealed `langevin`.
   public var langevinStepSizeFactor: Double
+  /// Error norm of the adaptive samplers (two-step-adaptive, rk45, tsit5); overrides the one in `steps`; nil:
+  /// keep it.
+  public var errorNorm: AdaptiveErrorNorm?
+  /// Least number of steps of the adaptive samplers (default 50); overrides the one in `steps`; nil: keep it.
+  public var minimumSteps: Int?
 
   public init(
     steps: StepControl? = nil, corrector: CorrectorOptions = CorrectorOptions(),
-    churn: ChurnOptions = ChurnOptions(), langevinStepSizeFactor: Double = 0.01
+    churn: ChurnOptions = ChurnOptions(), langevinStepSizeFactor: Double = 0.01, errorNorm: AdaptiveErrorNorm? = nil,
+    minimumSteps: Int? = nil
   ) {
+    self.errorNorm = errorNorm
+    self.minimumSteps = minimumSteps
     self.steps = steps
     self.corrector = corrector
     self.churn = churn
@@ -60,7 +68,12 @@ public func sample(
   _ kind: SamplerKind, denoiser: @escaping Denoiser, initial: Matrix, schedule: any NoiseSchedule,
   options: SamplerOptions = SamplerOptions(), rng: inout Xoshiro, callback: StepCallback? = nil
 ) throws -> SamplingResult {
-  let steps = options.steps ?? kind.defaultSteps
+  var steps = options.steps ?? kind.defaultSteps
+  if case .adaptive(var o) = steps {
+    if let norm = options.errorNorm { o.errorNorm = norm }
+    if let m = options.minimumSteps { o.minSteps = m }
+    steps = .adaptive(o)
+  }
   switch kind {
   case .twoStepAdaptive:
     guard case .adaptive(let opt) = steps else {
@@ -104,5 +117,67 @@ public func sample(
   case .dpmSolver2M:
     return try sampleDPMSolver2M(
       denoiser: denoiser, initial: initial, schedule: schedule, steps: steps, callback: callback)
+  }
+}
+
+/// A sampler with its step control, as benchmarks and sweeps name it: `NAME` (the sampler's default steps),
+/// `NAME:N` (N fixed steps; for `langevin` N levels) or `NAME:rms` / `NAME:max` (an adaptive sampler with that
+/// error norm, `AdaptiveErrorNorm`), optionally with its least number of steps, `NAME:rms:10`. A choice without
+/// a kind is the estimator's default sampler.
+public struct SamplerChoice: Sendable, Equatable, CustomStringConvertible {
+  /// The sampler; nil: the estimator's default.
+  public var kind: SamplerKind?
+  /// Fixed steps; nil: the sampler's default step control.
+  public var steps: Int?
+  /// Error norm of an adaptive sampler; nil: its default.
+  public var errorNorm: AdaptiveErrorNorm?
+  /// Least number of steps of an adaptive sampler; nil: its default (50).
+  public var minimumSteps: Int?
+
+  public init(
+    _ kind: SamplerKind? = nil, steps: Int? = nil, errorNorm: AdaptiveErrorNorm? = nil, minimumSteps: Int? = nil
+  ) {
+    self.kind = kind
+    self.steps = steps
+    self.errorNorm = errorNorm
+    self.minimumSteps = minimumSteps
+  }
+
+  /// Parses `NAME`, `NAME:N` or `NAME:rms|max`; nil for anything else (an unknown sampler, N < 1, a norm for a
+  /// fixed-step sampler).
+  public init?(parsing text: String) {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard (1...3).contains(parts.count), let kind = SamplerKind(rawValue: parts[0]) else { return nil }
+    self.init(kind)
+    guard parts.count >= 2 else { return }
+    if let n = Int(parts[1]) {
+      guard n >= 1, parts.count == 2 else { return nil }
+      steps = n
+    } else if let norm = AdaptiveErrorNorm(rawValue: parts[1]) {
+      guard case .adaptive = kind.defaultSteps else { return nil }
+      errorNorm = norm
+      if parts.count == 3 {
+        guard let m = Int(parts[2]), m >= 1 else { return nil }
+        minimumSteps = m
+      }
+    } else {
+      return nil
+    }
+  }
+
+  /// The options of `sample` for this choice.
+  public var options: SamplerOptions {
+    SamplerOptions(steps: steps.map { .fixed($0) }, errorNorm: errorNorm, minimumSteps: minimumSteps)
+  }
+
+  /// The sampler's name with its step control as parsed (`label(default:)` names the default sampler).
+  public var description: String { label(default: nil) }
+
+  /// `description`, with `defaultKind` standing for a choice without a kind.
+  public func label(default defaultKind: SamplerKind?) -> String {
+    let name = (kind ?? defaultKind)?.rawValue ?? "default"
+    if let steps { return "\(name):\(steps)" }
+    if let errorNorm { return "\(name):\(errorNorm.rawValue)" + (minimumSteps.map { ":\($0)" } ?? "") }
+    return name
   }
 }

@@ -71,11 +71,14 @@ public struct AdaptiveStepOptions: Sendable, Equatable {
   public var safety: Double
   /// Exponent of the two-step SDE controller h ← h·safety·E^{−exponent} (the ODE controllers use 1/(q+1)).
   public var exponent: Double
+  /// How the per-entry errors of the whole batch become the one number the controller compares with 1.
+  public var errorNorm: AdaptiveErrorNorm
 
   public init(
     minSteps: Int = 50, maxSteps: Int = 1000, absoluteTolerance: Double, relativeTolerance: Double,
-    safety: Double = 0.9, exponent: Double = 0.9
+    safety: Double = 0.9, exponent: Double = 0.9, errorNorm: AdaptiveErrorNorm = .batchMaximum
   ) {
+    self.errorNorm = errorNorm
     self.minSteps = minSteps
     self.maxSteps = maxSteps
     self.absoluteTolerance = absoluteTolerance
@@ -89,6 +92,18 @@ public struct AdaptiveStepOptions: Sendable, Equatable {
   public static let sde = AdaptiveStepOptions(absoluteTolerance: 0.02576, relativeTolerance: 0.1)
   /// BayesFlow's adaptive ODE default: atol 1e-6, rtol 1e-4, 50 to 1000 steps.
   public static let ode = AdaptiveStepOptions(absoluteTolerance: 1e-6, relativeTolerance: 1e-4)
+}
+
+/// The error norm of the adaptive samplers.
+///
+/// `batchMaximum` is BayesFlow's (`integrate.py`): the worst sample of the batch decides the step, so one row in
+/// 10,000 with a large local error holds every row to small steps, and the step sizes depend on how many rows are
+/// sampled together. `rms` is the usual norm of ODE codes (Hairer, Nørsett & Wanner, *Solving ODEs I*, §II.4):
+/// √(mean over all entries of (eᵢ/scᵢ)²) with the per-entry scale scᵢ = atol + rtol·max(|zᵢ|, |z'ᵢ|), an average
+/// accuracy over the batch that does not grow with its size (Documentation/Methods.md §5.1).
+public enum AdaptiveErrorNorm: String, Sendable, Equatable, CaseIterable, Codable {
+  case batchMaximum = "max"
+  case rms
 }
 
 /// Time grids from t = 1 down to t = 0.
@@ -147,12 +162,12 @@ final class ReverseField {
     return denoiser(z, t)
   }
 
-  /// (f − c λ̇) z + c λ̇ α x̂: c = 1 for the reverse SDE, ½ for the probability-flow ODE.
+  /// (f − c λ̇) z + c λ̇ α x̂: c = 1 for the reverse SDE, ½ for the probability-flow ODE (one pass over the
+  /// network's output, in place).
   func drift(_ z: Matrix, _ t: Double, noiseScale c: Double) -> Matrix {
     let p = schedule.point(t)
     var out = denoise(z, t)
-    out.scale(by: Float(c * p.dLogSNR * p.alpha))
-    out.add(z, scale: Float(p.drift - c * p.dLogSNR))
+    update(&out, scale: c * p.dLogSNR * p.alpha, [(p.drift - c * p.dLogSNR, z)])
     return out
   }
 
@@ -163,8 +178,7 @@ final class ReverseField {
   func scaledScore(_ z: Matrix, _ t: Double) -> (Matrix, Double) {
     let p = schedule.point(t)
     var out = denoise(z, t)
-    out.scale(by: Float(p.alpha))
-    out.add(z, scale: -1)
+    update(&out, scale: p.alpha, [(-1, z)])
     return (out, p.sigma * p.sigma)
   }
 
@@ -172,11 +186,40 @@ final class ReverseField {
   func g(_ t: Double) -> Double { max(0, schedule.diffusionSquared(t)).squareRoot() }
 }
 
-/// `base + Σ cᵢ mᵢ` as a new matrix (one axpy pass per term).
+/// `base + Σ cᵢ mᵢ` as a new matrix, in one pass over the data (`Kernels.linearCombination`).
 func combine(_ base: Matrix, _ terms: [(Double, Matrix)]) -> Matrix {
-  var out = base
-  for (c, m) in terms where c != 0 { out.add(m, scale: Float(c)) }
-  return out
+  let n = base.rows * base.cols
+  let storage = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+    base.withUnsafeBufferPointer { pb in
+      withTermPointers(terms[...], []) { t in
+        Kernels.linearCombination(count: n, 1, pb.baseAddress!, terms: t, into: buffer.baseAddress!)
+      }
+    }
+    initialized = n
+  }
+  return Matrix(rows: base.rows, cols: base.cols, storage: storage)
+}
+
+/// `z ← a·z + Σ cᵢ mᵢ` in place, in one pass over the data (no new storage when `z` is not shared).
+func update(_ z: inout Matrix, scale a: Double, _ terms: [(Double, Matrix)]) {
+  let n = z.rows * z.cols
+  withTermPointers(terms[...], []) { t in
+    z.withUnsafeMutableBufferPointer { pz in
+      Kernels.linearCombination(count: n, Float(a), UnsafePointer(pz.baseAddress!), terms: t, into: pz.baseAddress!)
+    }
+  }
+}
+
+/// Calls `body` with (Float(cᵢ), pointer to mᵢ) for the terms with cᵢ ≠ 0, all pointers valid during the call.
+private func withTermPointers<R>(
+  _ terms: ArraySlice<(Double, Matrix)>, _ collected: [(Float, UnsafePointer<Float>)],
+  _ body: ([(Float, UnsafePointer<Float>)]) -> R
+) -> R {
+  guard let (c, m) = terms.first else { return body(collected) }
+  if c == 0 { return withTermPointers(terms.dropFirst(), collected, body) }
+  return m.withUnsafeBufferPointer { p in
+    withTermPointers(terms.dropFirst(), collected + [(Float(c), p.baseAddress!)], body)
+  }
 }
 
 /// Per-row Euclidean norms.
@@ -184,6 +227,22 @@ func rowNorms(_ m: Matrix) -> [Double] {
   let d = m.cols
   return m.withUnsafeBufferPointer { p in
     (0..<m.rows).map { Double(Kernels.sumOfSquares(count: d, p.baseAddress! + $0 * d)).squareRoot() }
+  }
+}
+
+/// √(mean over all entries of (eᵢ/(atol + rtol·max(|zᵢ|, |yᵢ|)))²): the RMS error norm (`AdaptiveErrorNorm.rms`).
+func scaledRMS(_ e: Matrix, _ z: Matrix, _ y: Matrix, absolute: Float, relative: Float) -> Double {
+  e.withUnsafeBufferPointer { pe in
+    z.withUnsafeBufferPointer { pz in
+      y.withUnsafeBufferPointer { py in
+        var total = 0.0
+        for i in 0..<pe.count {
+          let r = pe[i] / (absolute + relative * Swift.max(Swift.abs(pz[i]), Swift.abs(py[i])))
+          total += Double(r * r)
+        }
+        return pe.isEmpty ? 0 : (total / Double(pe.count)).squareRoot()
+      }
+    }
   }
 }
 
