@@ -51,25 +51,30 @@ for b in $batches; do
   $D train --data "$T/sims.npz" --task two_moons --epochs "$epochs" --batch-size "$b" --validation-fraction 0 \
     --out "$T/m-$b" --quiet
   tt=$(since "$start")
-  for sampler in two-step-adaptive dpm-solver-2m; do
-    $D sample --model "$T/m-$b" --observation $o/observation.csv --count 10000 --sampler $sampler --seed 1 \
+  for sampler in two-step-adaptive dpm-solver-2m default; do
+    choice="--sampler $sampler"
+    [ "$sampler" = default ] && choice=""
+    $D sample --model "$T/m-$b" --observation $o/observation.csv --count 10000 $choice --seed 1 \
       --out "$T/d.npy" --json --quiet > "$T/s.json"
     st=$(json '"%.1f" % d["sample_seconds"]' < "$T/s.json")
     ev=$(json 'd["evaluations"]' < "$T/s.json")
-    echo "| diffsbi | $b | $tt | $st | $sampler ($ev) | $(c2st "$T/d.npy") |"
+    name=$sampler
+    [ "$sampler" = default ] && name="default: $(json 'd["sampler"]' < "$T/s.json")"
+    echo "| diffsbi | $b | $tt | $st | $name ($ev) | $(c2st "$T/d.npy") |"
     eval "st_${b}_$(echo $sampler | tr - _)=$st"
   done
   eval "tt_$b=$tt"
 done
 
 echo
-echo "| ratio (BayesFlow ÷ diffsbi) | training | sampling, two-step-adaptive | sampling, dpm-solver-2m |"
-echo "|---|---|---|---|"
+echo "| ratio (BayesFlow ÷ diffsbi) | training | sampling, two-step-adaptive | sampling, dpm-solver-2m | sampling, diffsbi's default |"
+echo "|---|---|---|---|---|"
 for row in $bf_rows; do
   bb=${row%%:*}; rest=${row#*:}; bt=${rest%%:*}; bs=${rest#*:}
   for b in $batches; do
     eval "tt=\${tt_$b:-}"; eval "s1=\${st_${b}_two_step_adaptive:-}"; eval "s2=\${st_${b}_dpm_solver_2m:-}"
+    eval "s3=\${st_${b}_default:-}"
     [ -n "$tt" ] || continue
-    python3 -c "print('| BayesFlow batch $bb ÷ diffsbi batch $b | %.2f× | %.2f× | %.2f× |' % ($bt / $tt, $bs / $s1, $bs / $s2))"
+    python3 -c "print('| BayesFlow batch $bb ÷ diffsbi batch $b | %.2f× | %.2f× | %.2f× | %.2f× |' % ($bt / $tt, $bs / $s1, $bs / $s2, $bs / $s3))"
   done
 done

@@ -453,7 +453,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
                             seconds: Date().timeIntervalSince(start), streams: batches.count)
   }
 
-  /// The sampler used when none is given: the diffusion configuration's (two-step adaptive by default), Tsit5
+  /// The sampler used when none is given: the diffusion configuration's (EDM stochastic, 25 steps, by default), Tsit5
   /// with adaptive steps for flow matching; consistency models (discrete: 11 evaluations, stable: 15 steps and 14
   /// evaluations) always use their own multistep sampler and ignore the sampler argument.
   public var defaultSampler: SamplerKind {

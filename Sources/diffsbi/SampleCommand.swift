@@ -14,7 +14,7 @@ struct SamplerArguments: ParsableArguments {
   var steps: Int?
   @Option(help: "Error norm of the adaptive samplers (two-step-adaptive, rk45, tsit5): max (the worst row of the batch decides each step) or rms (the root-mean-square over the batch).")
   var errorNorm: AdaptiveErrorNorm?
-  @Option(help: "Least number of steps of the adaptive samplers (default 50).")
+  @Option(help: "Least number of steps of the adaptive samplers (default: 10 for rk45 and tsit5, 50 for two-step-adaptive).")
   var minSteps: Int?
 
   func validate() throws {

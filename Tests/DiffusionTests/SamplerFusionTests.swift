@@ -87,7 +87,7 @@ struct SamplerFusionTests {
     }
   }
 
-  @Test("The least number of adaptive steps is honoured, and the default stays 50")
+  @Test("The least number of adaptive steps is honoured: 10 by default for rk45/tsit5, 50 with BayesFlow's rule")
   func minimumSteps() throws {
     let (mean, cov) = correlatedGaussian(dimension: 2)
     let s = EDMSchedule()
@@ -95,7 +95,12 @@ struct SamplerFusionTests {
     var rng = Xoshiro(seed: 2)
     let z1 = priorSample(rows: 500, cols: 2, schedule: s, rng: &rng)
     let plain = try sample(.tsit5, denoiser: oracle.denoiser, initial: z1, schedule: s, rng: &rng)
-    #expect(plain.steps >= 50)
+    #expect(plain.steps >= 10)
+    let bayesFlow = try sample(.tsit5, denoiser: oracle.denoiser, initial: z1, schedule: s,
+                               options: SamplerOptions(steps: .adaptive(.bayesFlowODE)), rng: &rng)
+    #expect(bayesFlow.steps >= 50)
+    let review = try sample(.twoStepAdaptive, denoiser: oracle.denoiser, initial: z1, schedule: s, rng: &rng)
+    #expect(review.steps >= 50, "the two-step sampler keeps the review's control")
     let few = try sample(.tsit5, denoiser: oracle.denoiser, initial: z1, schedule: s,
                          options: SamplerOptions(errorNorm: .rms, minimumSteps: 3), rng: &rng)
     #expect(few.steps >= 3 && few.steps < 50, "\(few.steps) steps")

@@ -111,9 +111,10 @@ struct SamplerTests {
         ("heun", "fixed", .fixed(100), 0.05), ("heun", "scheduled", uniformL(100), 0.05),
         ("heun", "adaptive", .adaptive(tolerance), 0.05),
         ("rk45", "fixed", .fixed(50), 2e-3), ("rk45", "scheduled", uniformL(50), 2e-3),
-        ("rk45", "adaptive", .adaptive(.ode), 2e-3),
+        ("rk45", "adaptive", .adaptive(.bayesFlowODE), 2e-3),
         ("tsit5", "fixed", .fixed(50), 2e-3), ("tsit5", "scheduled", uniformL(50), 2e-3),
-        ("tsit5", "adaptive", .adaptive(.ode), 2e-3),
+        ("tsit5", "adaptive", .adaptive(.bayesFlowODE), 2e-3),
+        ("rk45", "adaptive rms", .adaptive(.ode), 2e-3), ("tsit5", "adaptive rms", .adaptive(.ode), 2e-3),
         ("dpm-solver-2m", "fixed", .fixed(100), 0.05), ("dpm-solver-2m", "scheduled", uniformL(50), 0.05),
       ]
       for (solver, mode, steps, tol) in cases {

@@ -22,7 +22,8 @@ import FlowMatching
   @Test("Every ODE solver integrates the exact Gaussian velocity to the target mean and covariance",
     arguments: [
       (SamplerKind.odeEuler, StepControl.fixed(1000), 5e-3), (.heun, .fixed(200), 2e-3),
-      (.rk45, .adaptive(.ode), 2e-3), (.tsit5, .adaptive(.ode), 2e-3), (.rk45, .fixed(50), 2e-3),
+      (.rk45, .adaptive(.bayesFlowODE), 2e-3), (.tsit5, .adaptive(.bayesFlowODE), 2e-3), (.rk45, .fixed(50), 2e-3),
+      (.tsit5, .adaptive(.ode), 2e-3),
       (.dpmSolver2M, .fixed(200), 5e-3),
     ])
   func solvers(kind: SamplerKind, steps: StepControl, tolerance: Double) throws {

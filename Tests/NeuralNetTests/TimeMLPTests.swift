@@ -81,6 +81,14 @@ extension NeuralNetSuite {
       #expect(rep.parameters.gradients != net.parameters.gradients)
       let y3 = rep.predict(x, time: t, condition: cond)
       #expect(y3 == y2)
+      // The tiled inference pass gives the same bits on one and two threads (fixed tiles, one BLAS thread each).
+      let saved = Threading.count
+      defer { Threading.count = saved }
+      Threading.count = 1
+      let one = net.predict(x, time: t, condition: cond)
+      Threading.count = 2
+      let two = net.predict(x, time: t, condition: cond)
+      #expect(one == two && one == y2)
       // Training mode with dropout differs and is reproducible for a seed.
       var r1 = Xoshiro(seed: 1), r2 = Xoshiro(seed: 1)
       let a = net.forward(x, time: t, condition: cond, training: true, rng: &r1)
