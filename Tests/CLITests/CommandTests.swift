@@ -256,9 +256,10 @@ struct CommandTests {
     try CSV.write(Matrix(rows: 1, cols: 2, storage: [0.1, -0.2]), names: ["x1", "x2"], to: Fixture.path(dir, "o1.csv"))
     let base = ["sample", "--model", model, "--observation", Fixture.path(dir, "o1.csv"), "--count", "200",
                 "--out", Fixture.path(dir, "s.npy"), "--json", "--quiet"]
-    let plain = try CLI.run(base + ["--sampler", "tsit5"])
+    // BayesFlow's rule (batch maximum, at least 50 steps of 6 evaluations) against the default (RMS, at least 10).
+    let plain = try CLI.run(base + ["--sampler", "tsit5", "--error-norm", "max", "--min-steps", "50"])
     #expect(plain.status == 0, "\(plain.stderr)")
-    let rms = try CLI.run(base + ["--sampler", "tsit5", "--error-norm", "rms", "--min-steps", "4"])
+    let rms = try CLI.run(base + ["--sampler", "tsit5"])
     #expect(rms.status == 0, "\(rms.stderr)")
     let (ep, er) = (try Fixture.json(plain)["evaluations"] as? Int ?? 0, try Fixture.json(rms)["evaluations"] as? Int ?? 0)
     #expect(ep >= 300 && er > 0 && er < ep, "evaluations \(ep) and \(er)")

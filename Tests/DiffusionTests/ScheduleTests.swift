@@ -138,11 +138,11 @@ func timeGrids() {
   }
 }
 
-@Test("The default configuration is the review's recommendation and round-trips through JSON")
+@Test("The default configuration is the review's recommendation with the measured default sampler, and round-trips through JSON")
 func configuration() throws {
   let c = DiffusionConfiguration()
   #expect(c.schedule == .edm && c.variance == .preserving && c.prediction == .F && c.weighting == .edm)
-  #expect(c.sampler == .twoStepAdaptive)
+  #expect(c.sampler == .edmStochastic && SamplerKind.edmStochastic.defaultSteps == .fixed(25))
   let s = try c.makeSchedule()
   #expect(s is EDMSchedule && s.variance == .preserving)
   let data = try JSONEncoder().encode(DiffusionConfiguration(schedule: .subVP, prediction: .eps, sampler: .dpmSolver2M))
