@@ -165,7 +165,7 @@ extension PosteriorEstimator {
     let network = model.network
     let predict: (Matrix, Float) -> Matrix = { input, tau in
       let time = [Float](repeating: tau, count: input.rows)
-      if let features { return network.predict(input, time: time, conditionFeatures: features) }
+      if let features, let mlp = network as? TimeMLP { return mlp.predict(input, time: time, conditionFeatures: features) }
       return network.predict(input, time: time, condition: condition)
     }
     if settings.method == .flowMatching {
@@ -181,6 +181,9 @@ extension PosteriorEstimator {
   /// The per-observation denoiser on (state, observation) pairs, with classifier-free guidance of scale w:
   /// x̂ = x̂_∅ + w(x̂_y − x̂_∅), x̂_∅ the denoiser under the null condition.
   public func pairedDenoiser(embedded: Matrix?, guidanceScale w: Double = 1) throws -> PairedDenoiser {
+    guard let mlp = model.timeMLP else {
+      throw EstimatorError.unsupported("composition and guidance need a posterior estimator's TimeMLP network")
+    }
     let schedule = try inferenceSchedule()
     if w != 1 {
       guard settings.conditionDropout > 0 else {
@@ -190,9 +193,9 @@ extension PosteriorEstimator {
       guard embedded != nil else { throw EstimatorError.unsupported("classifier-free guidance needs conditions") }
     }
     // The observations' part of the network's input stage, once for all calls (each call indexes it by row).
-    let table = embedded.map { model.network.conditionFeatures(distinct: $0, index: []) }
+    let table = embedded.map { mlp.conditionFeatures(distinct: $0, index: []) }
     let nullTable = w == 1 ? nil
-      : embedded.map { model.network.conditionFeatures(distinct: Matrix(rows: 1, cols: $0.cols), index: []) }
+      : embedded.map { mlp.conditionFeatures(distinct: Matrix(rows: 1, cols: $0.cols), index: []) }
     return { [self] z, obs, t in
       let conditional = self.networkDenoiser(condition: nil, features: table?.indexed(obs), schedule: schedule)
       guard let nullTable else { return conditional(z, t) }

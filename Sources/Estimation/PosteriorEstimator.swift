@@ -147,7 +147,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
   /// EMA weights, when training kept them; sampling uses them if present.
   public private(set) var emaWeights: [[Float]]?
 
-  public var parameterDimension: Int { model.network.configuration.inputDimension }
+  public var parameterDimension: Int { model.network.inputDimension }
   /// Width of one raw condition row (with a summary network: its input width plus any passed-through columns).
   public var conditionDimension: Int { model.conditionDimension }
   /// The item structure of condition rows (set elements or time steps of a summary network), or nil.
@@ -162,10 +162,24 @@ public final class PosteriorEstimator: @unchecked Sendable {
   /// columns passed to the network unchanged (usually none; a hierarchical local network passes η).
   public init(
     parameterDimension: Int, conditionDimension: Int, settings: EstimatorSettings = EstimatorSettings(),
-    network: TimeMLPConfiguration? = nil, summary: SummaryArchitecture? = nil, constraints: [Constraint]? = nil,
-    seed: UInt64 = 0
+    network: TimeMLPConfiguration? = nil, unet: UNetConfiguration? = nil, summary: SummaryArchitecture? = nil,
+    constraints: [Constraint]? = nil, seed: UInt64 = 0
   ) throws {
     guard parameterDimension > 0 else { throw EstimatorError.shapeMismatch("parameter dimension must be positive") }
+    if let unet {
+      guard unet.isValidShape else { throw EstimatorError.unsupported("U-Net shape out of range") }
+      guard unet.inputDimension == parameterDimension, unet.conditionDimension == conditionDimension else {
+        throw EstimatorError.shapeMismatch(
+          "the U-Net reads images of \(unet.inputDimension) values and conditions of \(unet.conditionDimension), "
+            + "the data have \(parameterDimension) and \(conditionDimension)")
+      }
+      guard network == nil, summary == nil else {
+        throw EstimatorError.unsupported("a U-Net takes neither a TimeMLP configuration nor a summary network")
+      }
+      guard settings.method == .diffusion || settings.method == .flowMatching || settings.method == .consistency else {
+        throw EstimatorError.unsupported("a U-Net trains with diffusion, flow matching or the discrete consistency model")
+      }
+    }
     if let summary {
       guard summary.isValidShape else { throw EstimatorError.unsupported("summary network shape out of range") }
       guard conditionDimension >= summary.inputDimension else {
@@ -195,8 +209,10 @@ public final class PosteriorEstimator: @unchecked Sendable {
       auxiliary = try AdaptiveWeightNetwork.make(configuration: s.weightNetwork, seed: seed).parameters
     }
     var summaryRng = Xoshiro(seed: seed, stream: 0x53_554D)
-    self.model = TrainableModel(network: TimeMLP(configuration: config, seed: seed),
-                                summary: summary?.makeNetwork(rng: &summaryRng), auxiliary: auxiliary)
+    var networkRng = Xoshiro(seed: seed)
+    let inference: any ConditionalNetwork = unet.map { ConditionalUNet(configuration: $0, rng: &networkRng) }
+      ?? TimeMLP(configuration: config, seed: seed)
+    self.model = TrainableModel(network: inference, summary: summary?.makeNetwork(rng: &summaryRng), auxiliary: auxiliary)
     self.transform = constraints.map(ConstraintTransform.init) ?? .identity(parameterDimension)
     _ = try objective(batchSize: 128, totalSteps: 1)
   }
@@ -422,16 +438,20 @@ public final class PosteriorEstimator: @unchecked Sendable {
       for (k, batch) in batches.enumerated() {
         let n = batch.reduce(0) { $0 + $1.range.count }
         var features: TimeMLP.ConditionFeatures? = nil
+        var rowConditions: Matrix? = nil
         if let e = embedded {
           var idx: [Int] = []
           idx.reserveCapacity(n)
           for item in batch { idx.append(contentsOf: repeatElement(item.obs, count: item.range.count)) }
-          // The condition's part of the input stage, once per observation instead of once per row and step.
-          features = model.network.conditionFeatures(distinct: e, index: idx)
+          // The condition's part of the TimeMLP's input stage, once per observation instead of once per row and
+          // step; other networks read one condition row per sample.
+          if let mlp = model.timeMLP { features = mlp.conditionFeatures(distinct: e, index: idx) } else {
+            rowConditions = e.gatherRows(idx)
+          }
         }
         var rng = Xoshiro(seed: seed, stream: firstStream &+ UInt64(k))
         let result = try sampleStandardized(
-          rows: n, condition: nil, features: features, sampler: kind, options: options, rng: &rng)
+          rows: n, condition: rowConditions, features: features, sampler: kind, options: options, rng: &rng)
         evaluations += result.evaluations
         steps += result.steps
         nonFinite += result.nonFiniteRows
@@ -482,7 +502,7 @@ public final class PosteriorEstimator: @unchecked Sendable {
     let network = model.network
     let predict: (Matrix, Float) -> Matrix = { input, tau in
       let time = [Float](repeating: tau, count: input.rows)
-      if let features { return network.predict(input, time: time, conditionFeatures: features) }
+      if let features, let mlp = network as? TimeMLP { return mlp.predict(input, time: time, conditionFeatures: features) }
       return network.predict(input, time: time, condition: condition)
     }
     switch settings.method {

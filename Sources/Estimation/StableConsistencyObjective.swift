@@ -69,16 +69,18 @@ public struct StableConsistencyObjective: TrainingObjective {
     // Shapes agree by construction and the settings were validated at init, so these cannot throw.
     let sb = try! stableConsistencyInputs(theta: theta, noise: noise, times: times, configuration: cfg)
     let condition = model.embed(batch.conditions, training: training, rng: &rng)
-    let teacher = stableConsistencyTeacher(network: model.network, batch: sb, condition: condition)
+    // The estimator refuses other networks for this method, so the network is a TimeMLP.
+    let network = model.timeMLP!
+    let teacher = stableConsistencyTeacher(network: network, batch: sb, condition: condition)
     let g = try! stableConsistencyTangent(
       sb, teacherOutput: teacher.output, teacherDerivative: teacher.derivative, configuration: cfg)
     let (w, cache) = weights.forward(sb.timeInput, parameters: auxiliary)
     let student = training
-      ? model.network.forward(sb.networkInput, time: sb.timeInput, condition: condition, training: true, rng: &rng)
+      ? network.forward(sb.networkInput, time: sb.timeInput, condition: condition, training: true, rng: &rng)
       : teacher.output
     let r = try! stableConsistencyLoss(output: student, teacherOutput: teacher.output, tangent: g, logWeight: w)
     if training {
-      model.backpropagateCondition(model.network.backward(r.outputGradient))
+      model.backpropagateCondition(network.backward(r.outputGradient))
       weights.backward(r.weightGradient, cache: cache, parameters: auxiliary)
     }
     return Float(r.loss)

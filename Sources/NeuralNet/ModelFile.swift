@@ -23,7 +23,7 @@ public struct SavedModel: @unchecked Sendable {
     self.model = model
     self.parameterStandardizer = parameterStandardizer
     self.conditionStandardizer = conditionStandardizer
-    self.transform = transform ?? .identity(model.network.configuration.inputDimension)
+    self.transform = transform ?? .identity(model.network.inputDimension)
     self.estimatorSettings = estimatorSettings
     self.emaWeights = emaWeights
   }
@@ -61,7 +61,8 @@ public enum ModelFileError: Error, CustomStringConvertible {
 
 /// Reading and writing model directories:
 ///
-///     <dir>/config.json          {"format": "diffsbi-model", "formatVersion": 1, "network": …, "summary": …,
+///     <dir>/config.json          {"format": "diffsbi-model", "formatVersion": 1, "network": … (a TimeMLP) or
+///                                 "unet": … (a ConditionalUNet), "summary": …,
 ///                                 "parameterStandardizer": …, "conditionStandardizer": …, "transform": …,
 ///                                 "estimator": {…}, "hasEMA": …, "parameters": N}
 ///     <dir>/weights.safetensors  F32 little-endian tensors "network.<name>", "summary.<name>", "ema.<…>"
@@ -79,7 +80,10 @@ public enum ModelFile {
   struct Config: Codable {
     var format = "diffsbi-model"
     var formatVersion: Int
-    var network: TimeMLPConfiguration
+    /// The TimeMLP's architecture, or nil when the network is a U-Net.
+    var network: TimeMLPConfiguration?
+    /// The ConditionalUNet's architecture (absent in files with a TimeMLP).
+    var unet: UNetConfiguration?
     var summary: SummaryArchitecture?
     var parameterStandardizer: Standardizer?
     var conditionStandardizer: Standardizer?
@@ -102,7 +106,8 @@ public enum ModelFile {
     }
     let m = saved.model
     let config = Config(
-      formatVersion: formatVersion, network: m.network.configuration, summary: m.summary?.architecture,
+      formatVersion: formatVersion, network: m.timeMLP?.configuration,
+      unet: (m.network as? ConditionalUNet)?.configuration, summary: m.summary?.architecture,
       parameterStandardizer: saved.parameterStandardizer, conditionStandardizer: saved.conditionStandardizer,
       transform: saved.transform, estimator: saved.estimatorSettings, hasEMA: saved.emaWeights != nil,
       parameters: m.parameterCount, auxiliary: m.auxiliary?.tensors)
@@ -189,9 +194,16 @@ public enum ModelFile {
   /// The (freshly initialized) networks a validated configuration describes.
   static func makeModel(_ config: Config, path: String) throws -> TrainableModel {
     var rng = Xoshiro(seed: 0)
-    let network = TimeMLP(configuration: config.network, rng: &rng)
+    let network: any ConditionalNetwork
+    if let n = config.network {
+      network = TimeMLP(configuration: n, rng: &rng)
+    } else if let u = config.unet {
+      network = ConditionalUNet(configuration: u, rng: &rng)
+    } else {
+      throw ModelFileError.invalidConfiguration(path: path, reason: "no network")
+    }
     let summary = config.summary?.makeNetwork(rng: &rng)
-    if let summary, summary.outputDimension > config.network.conditionDimension {
+    if let summary, summary.outputDimension > network.conditionDimension {
       throw ModelFileError.invalidConfiguration(path: path, reason: "summary output exceeds the network condition")
     }
     return TrainableModel(
@@ -204,7 +216,7 @@ public enum ModelFile {
   @discardableResult
   public static func checkConfiguration(_ bytes: [UInt8], buildingUpTo limit: Int = 0) throws -> Int {
     let config = try decodeConfiguration(bytes, path: configName)
-    let count = TimeMLP.parameterCount(config.network)
+    let count = config.network.map(TimeMLP.parameterCount) ?? config.unet.map(ConditionalUNet.parameterCount) ?? 0
     if count <= limit {
       let model = try makeModel(config, path: configName)
       precondition(model.network.parameters.count == count)
@@ -214,14 +226,22 @@ public enum ModelFile {
 
   static func validate(_ c: Config, path: String) throws {
     func bad(_ r: String) -> ModelFileError { .invalidConfiguration(path: path, reason: r) }
-    let n = c.network
-    let dims = [n.inputDimension, n.conditionDimension, n.timeEmbeddingDimension] + n.widths
-    guard n.inputDimension > 0, n.conditionDimension >= 0, !n.widths.isEmpty, n.widths.count <= 1000,
-          dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }), n.widths.allSatisfy({ $0 > 0 }),
-          n.timeEmbeddingDimension >= 2, n.timeEmbeddingDimension % 2 == 0, n.dropout >= 0, n.dropout < 1
-    else { throw bad("network shape out of range") }
-    // Shapes are bounded above, so counting the layout (metadata only, nothing allocated) cannot overflow.
-    let total = TimeMLP.parameterCount(n)
+    let total: Int, inputDimension: Int
+    switch (c.network, c.unet) {
+    case (let n?, nil):
+      let dims = [n.inputDimension, n.conditionDimension, n.timeEmbeddingDimension] + n.widths
+      guard n.inputDimension > 0, n.conditionDimension >= 0, !n.widths.isEmpty, n.widths.count <= 1000,
+            dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }), n.widths.allSatisfy({ $0 > 0 }),
+            n.timeEmbeddingDimension >= 2, n.timeEmbeddingDimension % 2 == 0, n.dropout >= 0, n.dropout < 1
+      else { throw bad("network shape out of range") }
+      // Shapes are bounded above, so counting the layout (metadata only, nothing allocated) cannot overflow.
+      (total, inputDimension) = (TimeMLP.parameterCount(n), n.inputDimension)
+    case (nil, let u?):
+      guard u.isValidShape, u.inputDimension <= 1 << 24 else { throw bad("U-Net shape out of range") }
+      (total, inputDimension) = (ConditionalUNet.parameterCount(u), u.inputDimension)
+    default:
+      throw bad("exactly one of 'network' and 'unet' must be given")
+    }
     guard total <= maximumParameters else { throw bad("network has more than \(maximumParameters) parameters") }
     if let summary = c.summary, !summary.isValidShape { throw bad("summary network shape out of range") }
     if let aux = c.auxiliary {
@@ -243,8 +263,8 @@ public enum ModelFile {
     if let summary = c.summary, summary.parameterCount > maximumParameters {
       throw bad("summary network has more than \(maximumParameters) parameters")
     }
-    guard c.transform.constraints.count == n.inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
-    if let s = c.parameterStandardizer, s.dimension != n.inputDimension { throw bad("parameter standardizer dimension") }
+    guard c.transform.constraints.count == inputDimension else { throw bad("transform dimension ≠ parameter dimension") }
+    if let s = c.parameterStandardizer, s.dimension != inputDimension { throw bad("parameter standardizer dimension") }
     for s in [c.parameterStandardizer, c.conditionStandardizer].compactMap({ $0 })
     where s.counts.count != s.dimension || s.m2.count != s.dimension {
       throw bad("standardizer arrays have different lengths")

@@ -20,6 +20,32 @@ public protocol SummaryNetwork: AnyObject, Sendable {
   var architecture: SummaryArchitecture { get }
 }
 
+/// A network over rows of the target (θ, or an image) given a time and an optional condition: the interface the
+/// training objectives and samplers use. The TimeMLP is the inference network of posterior estimators;
+/// `ConditionalUNet` serves image targets.
+public protocol ConditionalNetwork: AnyObject, Sendable {
+  /// Width of a target row (input and output).
+  var inputDimension: Int { get }
+  /// Width of a condition row (0 for none).
+  var conditionDimension: Int { get }
+  var parameters: ParameterBuffer { get }
+  /// Training or evaluation forward pass over B rows (`time`: B values, `condition` [B, dc] or nil); keeps what
+  /// `backward` needs.
+  func forward(_ x: Matrix, time: [Float], condition: Matrix?, training: Bool, rng: inout Xoshiro) -> Matrix
+  /// Accumulates parameter gradients for the last `forward` and returns ∂L/∂condition (nil without a condition).
+  @discardableResult func backward(_ outputGradient: Matrix) -> Matrix?
+  /// Inference-only forward pass; does not disturb the caches of the last `forward`.
+  func predict(_ x: Matrix, time: [Float], condition: Matrix?) -> Matrix
+  /// A network reading the same parameter values, with its own gradients and caches (for another thread).
+  func replicaNetwork() -> any ConditionalNetwork
+}
+
+extension TimeMLP: ConditionalNetwork {
+  public var inputDimension: Int { configuration.inputDimension }
+  public var conditionDimension: Int { configuration.conditionDimension }
+  public func replicaNetwork() -> any ConditionalNetwork { replica() }
+}
+
 /// The inference network plus an optional summary network and optional auxiliary parameters, with all their
 /// parameter buffers.
 ///
@@ -27,22 +53,25 @@ public protocol SummaryNetwork: AnyObject, Sendable {
 /// model's adaptive loss-weight network); it is optimized, checkpointed, averaged and saved like the others, and
 /// its owner interprets its tensors.
 public final class TrainableModel: @unchecked Sendable {
-  public let network: TimeMLP
+  public let network: any ConditionalNetwork
   public let summary: (any SummaryNetwork)?
   public let auxiliary: ParameterBuffer?
 
   /// With a summary network, the network's condition is the summary followed by `passthrough` raw columns
   /// (`passthrough = conditionDimension − summary output`), which the summary does not see: the local network of
   /// a hierarchical model reads [summary(y_j), η].
-  public init(network: TimeMLP, summary: (any SummaryNetwork)? = nil, auxiliary: ParameterBuffer? = nil) {
+  public init(network: any ConditionalNetwork, summary: (any SummaryNetwork)? = nil, auxiliary: ParameterBuffer? = nil) {
     if let summary {
-      precondition(summary.outputDimension <= network.configuration.conditionDimension,
-                   "summary output \(summary.outputDimension) > network condition \(network.configuration.conditionDimension)")
+      precondition(summary.outputDimension <= network.conditionDimension,
+                   "summary output \(summary.outputDimension) > network condition \(network.conditionDimension)")
     }
     self.network = network
     self.summary = summary
     self.auxiliary = auxiliary
   }
+
+  /// The network as a TimeMLP (the posterior estimators' network), or nil for another network.
+  public var timeMLP: TimeMLP? { network as? TimeMLP }
 
   /// Parameter buffers in a fixed order (network, then summary, then auxiliary).
   public var buffers: [ParameterBuffer] {
@@ -59,19 +88,19 @@ public final class TrainableModel: @unchecked Sendable {
 
   /// A model sharing parameter values, with separate gradients and caches.
   public func replica() -> TrainableModel {
-    TrainableModel(network: network.replica(), summary: summary?.replica(), auxiliary: auxiliary?.sharingValues())
+    TrainableModel(network: network.replicaNetwork(), summary: summary?.replica(), auxiliary: auxiliary?.sharingValues())
   }
 
   /// Raw condition columns after the summary network's input that go to the network unchanged.
   public var passthrough: Int {
     guard let summary else { return 0 }
-    return network.configuration.conditionDimension - summary.outputDimension
+    return network.conditionDimension - summary.outputDimension
   }
 
   /// Width of one raw condition row: the summary network's input plus the passed-through columns, or the
   /// network's condition width without a summary network.
   public var conditionDimension: Int {
-    guard let summary else { return network.configuration.conditionDimension }
+    guard let summary else { return network.conditionDimension }
     return summary.inputDimension + passthrough
   }
 

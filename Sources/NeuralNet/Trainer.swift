@@ -164,7 +164,7 @@ public final class Trainer: @unchecked Sendable {
     self.model = model
     self.objective = objective
     self.configuration = configuration
-    let d = model.network.configuration.inputDimension
+    let d = model.network.inputDimension
     self.transform = transform ?? .identity(d)
     parameterStandardizer = Standardizer(dimension: d)
     let dc = conditionDimension ?? model.conditionDimension

@@ -15,10 +15,12 @@ struct ConvBenchCommand: ParsableCommand {
   var batch = 32
   @Option(help: "Comma-separated thread counts.")
   var threads = "1,2"
+  @Option(help: "Also time the identical network in PyTorch with this Python (Benchmarks/torch_conv.py).")
+  var torch: String?
 
   func run() throws {
     let counts = try parseList(threads, option: "--threads") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
-    runConvBenchmark(size: size, batch: batch, threads: counts)
+    runConvBenchmark(size: size, batch: batch, threads: counts, torchPython: torch)
   }
 }
 
@@ -41,8 +43,9 @@ func convolutionFLOPs(_ c: ConvolutionalConfiguration, batch: Int) -> (forward: 
 }
 
 /// Times forward + backward of the review's ResNetSummary on S × S images and the single-precision GEMM rate at
-/// the patch-matrix shape of its 3 × 3 convolutions and at a square reference shape, for each thread count.
-func runConvBenchmark(size: Int, batch: Int, threads: [Int]) {
+/// the patch-matrix shape of its 3 × 3 convolutions and at a square reference shape, for each thread count;
+/// `torchPython` then times the identical network in PyTorch (`compareConvWithTorch`).
+func runConvBenchmark(size: Int, batch: Int, threads: [Int], torchPython: String? = nil) {
   let config = ConvolutionalConfiguration(height: size, width: size)
   let flops = convolutionFLOPs(config, batch: batch)
   print("## Convolutional summary network: forward + backward (\(BLAS.backendDescription))\n")
@@ -53,6 +56,7 @@ func runConvBenchmark(size: Int, batch: Int, threads: [Int]) {
   print("| threads | forward + backward ms | conv GFLOP/s | GEMM GFLOP/s, patch shape | GEMM GFLOP/s, 1024×512·512×512 | conv ÷ patch GEMM | conv ÷ square GEMM |")
   print("|---|---|---|---|---|---|---|")
   let saved = Threading.count
+  var milliseconds: [Int: Double] = [:]  // threads → ms per step
   for th in threads {
     Threading.count = th
     var rng = Xoshiro(seed: 1)
@@ -68,6 +72,7 @@ func runConvBenchmark(size: Int, batch: Int, threads: [Int]) {
     let clock: () -> Double
     if th == 1 { clock = threadCPUTime } else { clock = now }
     let seconds = medianTime(inner: calibrate(step), clock: clock, step)
+    milliseconds[th] = seconds * 1e3
     let convRate = (flops.forward + flops.backward) / seconds / 1e9
     // The patch GEMM of the second 3 × 3 convolution of the first block: [B·S², 9·16] · [9·16, 16].
     let patch = gemmRate(m: batch * size * size, k: 9 * 16, n: 16, clock: clock)
@@ -76,6 +81,26 @@ func runConvBenchmark(size: Int, batch: Int, threads: [Int]) {
           + "\(fmt(convRate / patch, 2)) | \(fmt(convRate / square, 2)) |")
   }
   Threading.count = saved
+  if let python = torchPython {
+    compareConvWithTorch(python: python, size: size, batch: batch, threads: threads, milliseconds: milliseconds)
+  }
+}
+
+/// Runs Benchmarks/torch_conv.py at the same image side, batch and thread counts (same clocks), parses its lines
+/// `conv <size> <threads> <batch> <ms per step>` and prints PyTorch's time ÷ ours for each thread count measured by
+/// both (above 1: ours is faster).
+func compareConvWithTorch(python: String, size: Int, batch: Int, threads: [Int], milliseconds: [Int: Double]) {
+  let arguments = ["--size", "\(size)", "--batch", "\(batch)",
+                   "--threads", threads.map(String.init).joined(separator: ",")]
+  guard let output = runTorchScript(python: python, script: "torch_conv.py", arguments: arguments) else { return }
+  print("\n| threads | DiffusionSBI ms | PyTorch ms | speed ratio (PyTorch ms ÷ ours) |")
+  print("|---|---|---|---|")
+  for line in output.split(separator: "\n") {
+    let f = line.split(separator: " ")
+    guard f.count == 5, f[0] == "conv", Int(f[1]) == size, let th = Int(f[2]), Int(f[3]) == batch,
+          let torchMs = Double(f[4]), let ours = milliseconds[th] else { continue }
+    print("| \(th) | \(fmt(ours, 1)) | \(fmt(torchMs, 1)) | \(fmt(torchMs / ours, 2)) |")
+  }
 }
 
 /// GFLOP/s of row-major C = A·B (A m×k, B k×n) through the system BLAS.

@@ -157,14 +157,24 @@ func benchmarkScriptPath(_ name: String) -> String {
 /// Runs Benchmarks/`script` with the same threads, batches, timing length and clock, prints its output and returns
 /// it; nil (after saying why) when it cannot run or fails.
 func runTorchScript(python: String, script name: String, threads: [Int], batches: [Int], seconds: Double) -> String? {
+  runTorchScript(
+    python: python, script: name,
+    arguments: ["--threads", threads.map(String.init).joined(separator: ","),
+                "--batches", batches.map(String.init).joined(separator: ","), "--seconds", "\(seconds)"]
+      + (benchUsesThreadClock ? ["--thread-clock"] : []))
+}
+
+/// Runs Benchmarks/`script` with `arguments`, prints its output (standard error included) and returns it; nil when
+/// it cannot run or fails, after one line saying why that ends with the script's last line (a missing torch: the
+/// ImportError).
+func runTorchScript(python: String, script name: String, arguments: [String]) -> String? {
   let script = benchmarkScriptPath(name)
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  process.arguments = [python, script, "--threads", threads.map(String.init).joined(separator: ","),
-                       "--batches", batches.map(String.init).joined(separator: ","), "--seconds", "\(seconds)"]
-    + (benchUsesThreadClock ? ["--thread-clock"] : [])
+  process.arguments = [python, script] + arguments
   let pipe = Pipe()
   process.standardOutput = pipe
+  process.standardError = pipe
   do { try process.run() } catch {
     print("\nPyTorch comparison skipped: cannot run \(python) \(script): \(error)")
     return nil
@@ -172,8 +182,8 @@ func runTorchScript(python: String, script name: String, threads: [Int], batches
   let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
   process.waitUntilExit()
   guard process.terminationStatus == 0 else {
-    print("\nPyTorch comparison skipped: \(python) \(script) exited with \(process.terminationStatus) "
-          + "(is torch installed?)")
+    let reason = output.split(separator: "\n").last.map { ": " + $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    print("\nPyTorch comparison skipped: \(python) \(script) exited with \(process.terminationStatus)\(reason)")
     return nil
   }
   print("\n" + output.trimmingCharacters(in: .whitespacesAndNewlines))

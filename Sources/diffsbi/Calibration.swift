@@ -152,7 +152,8 @@ func modelSettingsRows(_ e: PosteriorEstimator) -> [(String, String)] {
     ("epochs", "\(s.lossHistory.count)"), ("training seconds", fmt(s.trainSeconds, 1)),
     ("best validation loss", bestValidation(s).map { "\(fmt($0.loss, 4)) (epoch \($0.epoch))" } ?? "no validation data"),
     ("trainable parameters", "\(e.parameterCount)"),
-    ("network widths", e.model.network.configuration.widths.map(String.init).joined(separator: "×")),
+    ("network widths", (e.model.timeMLP?.configuration.widths ?? (e.model.network as? ConditionalUNet)?.configuration.widths ?? [])
+      .map(String.init).joined(separator: "×")),
   ]
 }
 

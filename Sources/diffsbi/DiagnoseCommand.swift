@@ -24,8 +24,10 @@ struct DiagnoseCommand: ParsableCommand {
   var task: String?
   @Option(parsing: .upToNextOption, help: "Held-out simulations (.npz with theta and x, a .npy pair or CSV) instead of a task.")
   var data: [String] = []
-  @Option(help: "Number of simulated data sets (with --data: at most this many rows are used).")
-  var datasets = 300
+  @Option(help: "Number of simulated data sets (default 300; with --data: at most this many rows are used). For a field generator: the classifier's training pairs (default 2000), plus a tenth as many for validation.")
+  var datasets: Int?
+  @Option(help: "For a field generator: epochs of the classifier two-sample test.")
+  var classifierEpochs = 50
   @Option(help: "Posterior draws per data set.")
   var draws = 200
   @Option(help: "Output directory.")
@@ -37,7 +39,8 @@ struct DiagnoseCommand: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func validate() throws {
-    if datasets < 2 { throw ValidationError("--datasets must be at least 2") }
+    if let d = datasets, d < 2 { throw ValidationError("--datasets must be at least 2") }
+    if classifierEpochs < 1 { throw ValidationError("--classifier-epochs must be at least 1") }
     if draws < 2 { throw ValidationError("--draws must be at least 2") }
     if !data.isEmpty && task != nil { throw ValidationError("give --task or --data, not both") }
     if let j = compose {
@@ -54,6 +57,10 @@ struct DiagnoseCommand: ParsableCommand {
     common.apply()
     let ensemble = try loadEnsemble(model)
     let estimator = ensemble.first
+    if let a = estimator.fieldArchitecture {
+      return try diagnoseFieldGenerator(estimator, shape: ImageShape(height: a.height, width: a.width, channels: a.channels))
+    }
+    let datasets = self.datasets ?? 300
     let reporter = ProgressReporter(label: "diagnose", mode: common.progressMode)
     let cal: CalibrationResult
     let name: String

@@ -22,7 +22,7 @@ struct DiffSBI: ParsableCommand {
 
 /// All subcommands, in the order `--help` lists them.
 let commandList: [ParsableCommand.Type] = [
-  DemoCommand.self, TasksCommand.self, SimulateCommand.self, TrainCommand.self, SampleCommand.self,
+  DemoCommand.self, TasksCommand.self, SimulateCommand.self, TrainCommand.self, SampleCommand.self, GenerateCommand.self,
   LogProbCommand.self, MapCommand.self, C2STCommand.self, DiagnoseCommand.self, CheckCommand.self,
   BenchmarkCommand.self, ReportCommand.self,
 ]

@@ -341,6 +341,9 @@ struct SampleCommand: ParsableCommand {
     try checkOutputPath(out, allowed: ["npy", "csv"], option: "--out")
     let ensemble = try loadEnsemble(model)
     let estimator = ensemble.first
+    if estimator.fieldArchitecture != nil {
+      throw InputError("\(model) is a field generator (images given θ); draw fields with 'diffsbi generate --theta FILE'")
+    }
     let method = estimator.settings.method
     if samplerArguments.sampler != nil && (method == .consistency || method == .stableConsistency) {
       throw ValidationError("--sampler: \(method.rawValue) models always use their own multistep sampler")

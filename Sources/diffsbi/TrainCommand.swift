@@ -61,10 +61,12 @@ struct TrainCommand: ParsableCommand {
     """)
   var hierarchical = false
   @OptionGroup(title: "Estimator") var model: ModelOptions
+  @OptionGroup(title: "Field generation") var field: FieldOptions
   @OptionGroup(title: "Training") var training: TrainingOptions
   @OptionGroup var common: CommonOptions
 
   func validate() throws {
+    if field.isField { try validateField() }
     if hierarchical { return try validateHierarchical() }
     let simulator = external.simulator != nil
     if task == nil && data.isEmpty && !simulator {
@@ -229,6 +231,7 @@ struct TrainCommand: ParsableCommand {
   }
 
   func trainModel(task t: (any SimulationTask)?) throws -> [String: Any] {
+    if field.isField { return try trainFieldGenerator(task: t) }
     if sequential.isSequential { return try trainSequentially(task: t) }
     var config = try training.configuration(seed: common.seed, online: online)
     config.timeBudget = timeBudget.flatMap(parseDuration)

@@ -46,7 +46,7 @@ import Consistency
     let times = cfg.trainingTimes(count: b, rng: &r2)
     let noise = r2.normalMatrix(rows: b, cols: d)
     let sb = try stableConsistencyInputs(theta: theta, noise: noise, times: times, configuration: cfg)
-    let teacher = stableConsistencyTeacher(network: model.network, batch: sb, condition: cond)
+    let teacher = stableConsistencyTeacher(network: model.timeMLP!, batch: sb, condition: cond)
     let g = try stableConsistencyTangent(
       sb, teacherOutput: teacher.output, teacherDerivative: teacher.derivative, configuration: cfg)
     let weights = try AdaptiveWeightNetwork.attach(configuration: s.weightNetwork, to: aux)

@@ -71,7 +71,7 @@ import NumericCore
       network: Self.smallNetwork(), summary: arch, seed: 3)
     let model = estimator.model
     #expect(model.passthrough == 2 && estimator.conditionDimension == 10)
-    #expect(model.network.configuration.conditionDimension == 5)
+    #expect(model.network.conditionDimension == 5)
     let objective = try estimator.objective(batchSize: 6, totalSteps: 1)
     var rng = Xoshiro(seed: 11)
     let batch = TrainingBatch(parameters: rng.normalMatrix(rows: 6, cols: 2),

@@ -37,7 +37,7 @@ extension NeuralNetSuite {
       defer { try? FileManager.default.removeItem(atPath: dir) }
       try ModelFile.save(saved, to: dir)
       let loaded = try ModelFile.load(from: dir)
-      #expect(loaded.model.network.configuration == saved.model.network.configuration)
+      #expect(loaded.model.timeMLP?.configuration == saved.model.timeMLP?.configuration)
       for (a, b) in zip(loaded.model.buffers, saved.model.buffers) { #expect(a.valueArray == b.valueArray) }
       #expect(loaded.emaWeights! == saved.emaWeights!)
       #expect(loaded.parameterStandardizer == saved.parameterStandardizer)
