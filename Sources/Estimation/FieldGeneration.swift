@@ -143,12 +143,18 @@ public enum FieldClassifierTest {
   {
     let n = simulated.rows, c = shape.channels, d = theta.cols, px = shape.pixels, w = px * (c + d)
     var x = Matrix(rows: 2 * n, cols: w)
-    for (k, images) in [simulated, generated].enumerated() {
-      for r in 0..<n {
-        for q in 0..<px {
-          let o = (k * n + r) * w + q * (c + d)
-          for j in 0..<c { x.storage[o + j] = images[r, q * c + j] }
-          for j in 0..<d { x.storage[o + c + j] = theta[r, j] }
+    x.withUnsafeMutableBufferPointer { out in
+      for (k, images) in [simulated, generated].enumerated() {
+        images.withUnsafeBufferPointer { src in
+          theta.withUnsafeBufferPointer { t in
+            for r in 0..<n {
+              for q in 0..<px {
+                let o = (k * n + r) * w + q * (c + d)
+                for j in 0..<c { out[o + j] = src[(r * px + q) * c + j] }
+                for j in 0..<d { out[o + c + j] = t[r * d + j] }
+              }
+            }
+          }
         }
       }
     }

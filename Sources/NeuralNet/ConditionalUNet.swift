@@ -75,7 +75,8 @@ public final class ConditionalUNet: ConditionalNetwork, @unchecked Sendable {
   public let parameters: ParameterBuffer
   let layers: Layers
   let work = Workspace()
-  let inferenceWork = Workspace()
+  /// One workspace per thread of `predict`.
+  var inferenceWorkspaces: [Workspace] = []
   /// Rows per forward pass of `predict`.
   static let inferenceChunkRows = 32
 
@@ -250,17 +251,31 @@ public final class ConditionalUNet: ConditionalNetwork, @unchecked Sendable {
   public func forward(_ x: Matrix, time: [Float], condition: Matrix?, training: Bool, rng: inout Xoshiro) -> Matrix {
     checkShapes(x, time: time, condition: condition)
     var out = Matrix(rows: x.rows, cols: inputDimension)
-    run(work, x: x, rows: 0..<x.rows, time: time, condition: condition, into: &out)
+    out.withUnsafeMutableBufferPointer { run(work, x: x, rows: 0..<x.rows, time: time, condition: condition, into: $0.baseAddress!) }
     return out
   }
 
-  /// Inference pass without keeping the caches of the last `forward`, in chunks of `inferenceChunkRows` rows.
+  /// Inference pass without keeping the caches of the last `forward`: chunks of `inferenceChunkRows` rows spread
+  /// over `Threading.count` threads, each with its own workspace and a single-threaded BLAS (small convolutions
+  /// gain little from a threaded GEMM). Every chunk goes through the same operations whatever the thread count,
+  /// so the output does not depend on it.
   public func predict(_ x: Matrix, time: [Float], condition: Matrix?) -> Matrix {
     checkShapes(x, time: time, condition: condition)
     var out = Matrix(rows: x.rows, cols: inputDimension)
-    for r0 in stride(from: 0, to: x.rows, by: ConditionalUNet.inferenceChunkRows) {
-      run(inferenceWork, x: x, rows: r0..<min(x.rows, r0 + ConditionalUNet.inferenceChunkRows), time: time,
-          condition: condition, into: &out)
+    let size = ConditionalUNet.inferenceChunkRows, chunks = (x.rows + size - 1) / size
+    let threads = max(1, min(Threading.count, chunks))
+    while inferenceWorkspaces.count < threads { inferenceWorkspaces.append(Workspace()) }
+    let workspaces = UncheckedSendableBox(inferenceWorkspaces)
+    out.withUnsafeMutableBufferPointer { o in
+      let target = UnsafeSendablePointer(o.baseAddress!)
+      withSingleThreadedBLAS(threads > 1) {
+        parallelFor(count: chunks, chunks: threads) { thread, range in
+          for c in range {
+            self.run(workspaces.value[thread], x: x, rows: (c * size)..<min(x.rows, (c + 1) * size), time: time,
+                     condition: condition, into: target.base)
+          }
+        }
+      }
     }
     return out
   }
@@ -273,8 +288,11 @@ public final class ConditionalUNet: ConditionalNetwork, @unchecked Sendable {
     }
   }
 
-  /// Forward pass of rows `range` of `x` into the same rows of `out`, keeping caches in `w`.
-  func run(_ w: Workspace, x: Matrix, rows range: Range<Int>, time: [Float], condition: Matrix?, into out: inout Matrix) {
+  /// Forward pass of rows `range` of `x` into the same rows of `out` ([x.rows, inputDimension]), keeping caches in
+  /// `w`.
+  func run(
+    _ w: Workspace, x: Matrix, rows range: Range<Int>, time: [Float], condition: Matrix?, into out: UnsafeMutablePointer<Float>
+  ) {
     let c = configuration, l = layers, b = range.count, p = UnsafePointer(parameters.values)
     w.rows = b
     while w.values.count < l.tensors.count { w.values.append(ScratchBuffer()); w.gradients.append(ScratchBuffer()) }
@@ -340,10 +358,8 @@ public final class ConditionalUNet: ConditionalNetwork, @unchecked Sendable {
         l.outputNorm.forward(batch: b, pixels: px, x: w.values[from].p, parameters: p, y: a, xhat: w.headXhat.ensure(n),
                              rstd: w.headRstd.ensure(b * l.outputNorm.groups))
         c.activation.forward(count: n, a, into: a, derivative: w.headGate.ensure(n))
-        out.withUnsafeMutableBufferPointer {
-          l.outputConv.forward(batch: b, height: c.height, width: c.width, x: a, parameters: p,
-                               y: $0.baseAddress! + range.lowerBound * inputDimension, cols: w.cols)
-        }
+        l.outputConv.forward(batch: b, height: c.height, width: c.width, x: a, parameters: p,
+                             y: out + range.lowerBound * inputDimension, cols: w.cols)
       }
     }
   }

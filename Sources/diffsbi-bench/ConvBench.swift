@@ -42,7 +42,8 @@ func convolutionFLOPs(_ c: ConvolutionalConfiguration, batch: Int) -> (forward: 
   return (forward + head, backward + 2 * head)
 }
 
-/// Times forward + backward of the review's ResNetSummary on S × S images and the single-precision GEMM rate at
+/// Times forward + backward of the review's ResNetSummary on S × S images (with several threads, the batch split
+/// over replicas as in training) and the single-precision GEMM rate at
 /// the patch-matrix shape of its 3 × 3 convolutions and at a square reference shape, for each thread count;
 /// `torchPython` then times the identical network in PyTorch (`compareConvWithTorch`).
 func runConvBenchmark(size: Int, batch: Int, threads: [Int], torchPython: String? = nil) {
@@ -63,10 +64,32 @@ func runConvBenchmark(size: Int, batch: Int, threads: [Int], torchPython: String
     let net = ResNetSummary(configuration: config, rng: &rng)
     let x = rng.normalMatrix(rows: batch, cols: size * size)
     let dy = rng.normalMatrix(rows: batch, cols: config.summaryDimension)
+    // Several threads split the batch as the trainer does (Trainer.step): one replica per shard, each on a
+    // single-threaded BLAS, then the gradients summed into the first.
+    let replicas = UncheckedSendableBox([net] + (1..<max(1, th)).map { _ in net.replica() })
+    let ranges = chunkRanges(count: batch, chunks: th)
+    let shards = UncheckedSendableBox(ranges.map { (x.rows($0), dy.rows($0)) })
     let step = {
-      var r = Xoshiro(seed: 2)
-      _ = net.forward(x, training: true, rng: &r)
-      net.backward(dy)
+      guard th > 1 else {
+        var r = Xoshiro(seed: 2)
+        _ = net.forward(x, training: true, rng: &r)
+        net.backward(dy)
+        return
+      }
+      let saved = BLAS.threads
+      BLAS.threads = 1
+      defer { BLAS.threads = saved }
+      parallelFor(count: th, chunks: th) { _, range in
+        for s in range {
+          var r = Xoshiro(seed: 2)
+          _ = replicas.value[s].forward(shards.value[s].0, training: true, rng: &r)
+          replicas.value[s].backward(shards.value[s].1)
+        }
+      }
+      let first = replicas.value[0].parameters
+      for s in 1..<th {
+        Kernels.axpy(count: first.count, alpha: 1, x: replicas.value[s].parameters.gradients, y: first.gradients)
+      }
     }
     // One thread: the thread CPU clock, robust to other tenants; two threads: wall clock.
     let clock: () -> Double

@@ -122,13 +122,10 @@ func loadFieldGenerator(_ path: String) throws -> (PosteriorEstimator, ImageShap
 /// Stacks one matrix [k, H·W·C] per θ row into [R·k, H·W·C].
 func stackFields(_ samples: [Matrix]) -> Matrix {
   guard let first = samples.first else { return Matrix(rows: 0, cols: 0) }
-  var out = Matrix(rows: samples.reduce(0) { $0 + $1.rows }, cols: first.cols)
-  var offset = 0
-  for s in samples {
-    out.storage.replaceSubrange(offset..<(offset + s.storage.count), with: s.storage)
-    offset += s.storage.count
-  }
-  return out
+  var data: [Float] = []
+  data.reserveCapacity(samples.reduce(0) { $0 + $1.count })
+  for s in samples { data += s.storage }
+  return Matrix(rows: data.count / first.cols, cols: first.cols, storage: data)
 }
 
 struct GenerateCommand: ParsableCommand {
@@ -206,7 +203,7 @@ extension DiagnoseCommand {
     var fields = stackFields(generated.samples)
     let nonFinite = NonFiniteRows.indices(in: fields).count
     // Non-finite generated fields enter the test as zeros (the classifier then tells them apart easily).
-    for i in fields.storage.indices where !fields.storage[i].isFinite { fields.storage[i] = 0 }
+    fields.withUnsafeMutableBufferPointer { f in for i in f.indices where !f[i].isFinite { f[i] = 0 } }
     reporter.update(done: 1, total: 2, unit: "stages")
     var settings = FieldClassifierSettings(epochs: classifierEpochs, seed: common.seed)
     settings.batchSize = 16

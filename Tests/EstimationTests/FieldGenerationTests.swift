@@ -80,3 +80,30 @@ struct FieldGenerationTests {
 }
 
 private func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+
+/// The power of the classifier test at the settings `diffsbi diagnose` uses (5,000 pairs, 30 epochs, AdamW 1e-4,
+/// batch 16): simulated 8 × 8 fields against simulated fields scaled by 1.1 and 1.25, the size of error a generator
+/// can make. Opt-in (DIFFSBI_SLOW_TESTS=1; about a minute): it measures, for BENCHMARKS.md, what C2ST values mean.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["DIFFSBI_SLOW_TESTS"] != nil))
+struct FieldClassifierPowerTests {
+  @Test func scaledFieldsAreDetected() throws {
+    let task = GaussianRandomFieldTask(size: 8)
+    let (theta, x) = task.sampleJoint(count: 5500, seed: 3)
+    let other = task.simulate(theta, seed: 4)
+    let train = 0..<5000, valid = 5000..<5500
+    let shape = ImageShape(height: 8, width: 8, channels: 1)
+    var accuracies: [Float: Double] = [:]
+    for scale: Float in [1, 1.1, 1.25] {
+      var scaled = other
+      scaled.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] *= scale } }
+      let r = try FieldClassifierTest.run(
+        shape: shape, simulated: x.rows(train), generated: scaled.rows(train), conditions: theta.rows(train),
+        validation: (x.rows(valid), scaled.rows(valid), theta.rows(valid)),
+        settings: FieldClassifierSettings(epochs: 30, seed: 5))
+      print("classifier power: fields × \(scale): C2ST \(r.maximumAccuracy) (last epoch \(r.finalAccuracy)) in \(r.seconds) s")
+      accuracies[scale] = r.maximumAccuracy
+    }
+    #expect(accuracies[1]! < 0.56)
+    #expect(accuracies[1.25]! > 0.6)
+  }
+}
