@@ -133,6 +133,20 @@ class Model:
             draws = np.load(out)
         return draws[0] if draws.ndim == 3 and draws.shape[0] == 1 else draws
 
+    def generate(self, theta, n=1, seed=0, **options):
+        """Fields for each row of ``theta`` [R, P] (or one [P]) from a field generator (``train(...,
+        target="field")``): array [R, H, W] (or [R, H, W, C]) with ``n=1``, else [R, n, H, W(, C)]; one θ row [P] drops
+        the leading axis. Options are diffsbi generate's, as keywords: ``sampler="dpm-solver-2m"``, ``steps=25``.
+        """
+        t = np.asarray(theta, dtype=np.float64)
+        with tempfile.TemporaryDirectory(prefix="diffsbi-") as d:
+            theta_path, out = os.path.join(d, "theta.npy"), os.path.join(d, "fields.npy")
+            np.save(theta_path, t[None, :] if t.ndim == 1 else t)
+            _run(["generate", "--model", self.path, "--theta", theta_path, "--count", n, "--out", out,
+                  "--seed", seed] + _options(options))
+            fields = np.load(out)
+        return fields[0] if t.ndim == 1 else fields
+
     def diagnose(self, theta=None, x=None, datasets=300, draws=200, out=None, **options):
         """Simulation-based calibration on held-out simulations (``theta``, ``x``) or, without them, on fresh
         simulations of the model's task; returns diffsbi diagnose's summary (a dict). ``out`` keeps the report."""

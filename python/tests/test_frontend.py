@@ -76,6 +76,22 @@ class FrontEnd(unittest.TestCase):
             self.assertIsInstance(report, dict)
             self.assertTrue(report)
 
+    def test_field_generator(self):
+        # Images x [n, 8, 8] whose scale is theta[:, 0]: a field generator learns x given theta.
+        rng = np.random.default_rng(0)
+        theta = rng.uniform(0.5, 1.5, size=(300, 2))
+        x = theta[:, 0, None, None] * rng.normal(size=(300, 8, 8))
+        with tempfile.TemporaryDirectory() as d:
+            model = diffsbi.train(theta, x, out=os.path.join(d, "g"), target="field", epochs=1, batch_size=32,
+                                  unet_widths="8,8", unet_blocks=1)
+            fields = model.generate(theta[:3], n=2, sampler="dpm-solver-2m", steps=5)
+            self.assertEqual(fields.shape, (3, 2, 8, 8))
+            self.assertEqual(model.generate(theta[0]).shape, (8, 8))
+            self.assertTrue(np.all(np.isfinite(fields)))
+            with self.assertRaises(diffsbi.DiffSBIError) as caught:
+                model.sample(np.zeros((8, 8)))
+            self.assertEqual(caught.exception.exit_code, 2)
+
     def test_bad_input_raises_with_exit_code_2(self):
         with self.assertRaises(diffsbi.DiffSBIError) as caught:
             diffsbi.train(np.zeros((10, 2)), np.zeros((10, 2)), method="no-such-method")
