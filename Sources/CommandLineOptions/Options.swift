@@ -154,7 +154,7 @@ public struct ModelOptions: ParsableArguments {
 
   public func parsedWidths() throws -> [Int] { try Self.parseWidths(widths, option: "--widths") }
 
-  static func parseWidths(_ text: String, option: String) throws -> [Int] {
+  public static func parseWidths(_ text: String, option: String) throws -> [Int] {
     let w = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard !w.isEmpty, w.allSatisfy({ ($0 ?? 0) > 0 }) else {
       throw ValidationError("\(option): expected positive integers separated by commas, got '\(text)'")

@@ -492,8 +492,7 @@ public final class ConditionalUNet: ConditionalNetwork, @unchecked Sendable {
                          gradients: g, dx: d3)
     let ds = w.dShifts.p, fw = layers.film.outputs
     for i in 0..<b {
-      let s = ds + i * fw + block.filmColumn
-      for q in 0..<px { Kernels.add(count: cout, s, d3 + (i * px + q) * cout, into: s) }
+      ColumnSums.accumulate(rows: px, cols: cout, d3 + i * px * cout, ld: cout, into: ds + i * fw + block.filmColumn)
     }
     let d1 = w.t2.ensure(nIn)
     block.conv1.backward(batch: b, height: h, width: wd, x: cache.a1.p, dy: d3, parameters: p, gradients: g, dx: d1,

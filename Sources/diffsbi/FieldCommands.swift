@@ -35,11 +35,11 @@ struct FieldOptions: ParsableArguments {
 
   func widths() throws -> [Int]? {
     guard let text = unetWidths else { return nil }
-    let w = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard !w.isEmpty, w.count <= 8, w.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= 4096 }) else {
-      throw ValidationError("--unet-widths: expected 1 to 8 positive integers separated by commas, got '\(text)'")
+    let w = try ModelOptions.parseWidths(text, option: "--unet-widths")
+    guard w.count <= 8, w.allSatisfy({ $0 <= 4096 }) else {
+      throw ValidationError("--unet-widths: at most 8 stages of at most 4096 channels, got '\(text)'")
     }
-    return w.map { $0! }
+    return w
   }
 }
 
@@ -205,8 +205,7 @@ extension DiagnoseCommand {
     // Non-finite generated fields enter the test as zeros (the classifier then tells them apart easily).
     fields.withUnsafeMutableBufferPointer { f in for i in f.indices where !f[i].isFinite { f[i] = 0 } }
     reporter.update(done: 1, total: 2, unit: "stages")
-    var settings = FieldClassifierSettings(epochs: classifierEpochs, seed: common.seed)
-    settings.batchSize = 16
+    let settings = FieldClassifierSettings(epochs: classifierEpochs, seed: common.seed)
     let train = 0..<n, valid = n..<(n + nValid)
     let result = try FieldClassifierTest.run(
       shape: shape, simulated: x.rows(train), generated: fields.rows(train), conditions: theta.rows(train),
