@@ -62,11 +62,13 @@ let package = Package(
     // The networks' and the optimizer's elementwise passes in C, each compiled for the baseline target and (x86-64)
     // for AVX2+FMA through function attributes; the variant is picked when the program runs.
     .target(name: "CKernels"),
+    // Persistent worker threads for `parallelFor` that spin briefly between loops instead of sleeping.
+    .target(name: "CWorkerPool"),
 
     // MARK: - Public API
     .target(
       name: "NumericCore",
-      dependencies: ["CKernels", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
+      dependencies: ["CKernels", "CWorkerPool", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
     .target(name: "FileFormats", dependencies: ["NumericCore", "CZlib"]),
     .target(name: "NeuralNet", dependencies: ["NumericCore", "FileFormats", "CKernels"]),
     .target(name: "Plotting", dependencies: ["NumericCore"]),

@@ -69,6 +69,12 @@ DSK_DECLARE(avx2)
 static const dsk_table avx2_table = DSK_TABLE(avx2);
 #endif
 
+#if defined(__x86_64__)
+#define DSK_HAS_SMALL_GEMM 1
+void dsk_small_sgemm_avx512(int, ptrdiff_t, ptrdiff_t, ptrdiff_t, float, const float *, ptrdiff_t, const float *,
+                            ptrdiff_t, float, float *, ptrdiff_t);
+#endif
+
 static _Atomic(const dsk_table *) current_table = NULL;
 static atomic_int forced_portable = 0;
 
@@ -76,6 +82,16 @@ int dsk_avx2_available(void) {
 #ifdef DSK_HAS_AVX2_VARIANT
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
+}
+
+int dsk_avx512_available(void) {
+#ifdef DSK_HAS_SMALL_GEMM
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma");
 #else
   return 0;
 #endif
@@ -110,6 +126,26 @@ int dsk_uses_avx2(void) {
 #ifdef DSK_HAS_AVX2_VARIANT
   return table() == &avx2_table;
 #else
+  return 0;
+#endif
+}
+
+static atomic_int avx512_state = -1;  // -1: not yet read, else dsk_avx512_available()
+
+int dsk_small_sgemm(int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                    ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
+#ifdef DSK_HAS_SMALL_GEMM
+  int state = atomic_load_explicit(&avx512_state, memory_order_relaxed);
+  if (state < 0) {
+    state = dsk_avx512_available();
+    atomic_store_explicit(&avx512_state, state, memory_order_relaxed);
+  }
+  if (!state) return 0;
+  dsk_small_sgemm_avx512(transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  return 1;
+#else
+  (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb;
+  (void)beta, (void)c, (void)ldc;
   return 0;
 #endif
 }

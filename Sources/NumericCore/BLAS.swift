@@ -8,6 +8,7 @@
 #elseif canImport(COpenBLAS)
   import COpenBLAS
 #endif
+import CKernels
 import Foundation
 
 /// Single-precision GEMM and thread control over the system BLAS.
@@ -34,9 +35,31 @@ public enum BLAS {
       }
       return
     }
+    if useSmallProductKernels, isSmallProduct(transA: transA, transB: transB, m: m, n: n, k: k),
+       dsk_small_sgemm(transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) != 0 {
+      return
+    }
     _sgemm(
       transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
       beta: beta, c: c, ldc: ldc)
+  }
+
+  /// Whether products with few rows go to the unpacked AVX-512 kernels (Sources/CKernels/SmallGEMM.c) where the
+  /// processor has AVX-512 (default true; false sends every product to the system BLAS, for comparisons).
+  nonisolated(unsafe) public static var useSmallProductKernels = true
+
+  /// The most rows (m) a product sent to the small-product kernels has. Measured on the AVX-512 benchmark machine
+  /// against OpenBLAS's SkylakeX kernels, 256×256 weights, one thread, weights in and out of cache
+  /// (Documentation/Numerics.md §2): 16 rows, `A·B` 19–27 against 27–34 µs, `A·Bᵀ` 26–32 against 38–42 µs; 32 rows
+  /// about equal for `A·B` and 40 against 54 µs for `A·Bᵀ`; 64 rows slower than OpenBLAS. `Aᵀ·B` (the weight
+  /// gradient, whose packed operands are the small ones) stays with OpenBLAS, which was faster there.
+  public static let smallProductRows = 32
+
+  /// The products `sgemm` sends to the small-product kernels: `A` not transposed, at most `smallProductRows` rows,
+  /// and `op(B)` at most 2²⁰ elements (it stays in cache while the row tiles stream over it).
+  @inlinable
+  public static func isSmallProduct(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Bool {
+    !transA && m <= smallProductRows && n * k <= 1 << 20
   }
 
   @usableFromInline
@@ -98,12 +121,13 @@ public enum BLAS {
     }
   }
 
-  /// Makes sure OpenBLAS runs its AVX2/FMA kernels where the CPU has them: OpenBLAS chooses its kernels from the
-  /// CPU model when the library loads, and on models it does not know (common in virtual machines) it falls back
-  /// to its SSE3 "Prescott" kernels, which run the network's matrix products 2–3× slower. When that happened on a
-  /// CPU with AVX2 and FMA and `OPENBLAS_CORETYPE` is not set, this re-executes the program with
-  /// `OPENBLAS_CORETYPE=Haswell` (same arguments and environment otherwise) and does not return; in every other
-  /// case (including a failed re-execution) it returns and nothing changes. Call it first thing in `main`.
+  /// Makes sure OpenBLAS runs the widest kernels the CPU has: OpenBLAS chooses its kernels from the CPU model when
+  /// the library loads, and on models it does not know (common in virtual machines) it falls back to its SSE3
+  /// "Prescott" kernels, which run the network's matrix products 2–5× slower. When that happened and
+  /// `OPENBLAS_CORETYPE` is not set, this re-executes the program with `OPENBLAS_CORETYPE` set to
+  /// `preferredCoreType(flags:)` of the CPU's /proc/cpuinfo flags (same arguments and environment otherwise) and
+  /// does not return; in every other case (including a failed re-execution, or a CPU without AVX2 and FMA) it
+  /// returns and nothing changes. Call it first thing in `main`.
   public static func ensureFastKernels() {
     #if os(Linux) && canImport(COpenBLAS)
       guard getenv("OPENBLAS_CORETYPE") == nil, let name = openblas_get_corename(),
@@ -111,12 +135,22 @@ public enum BLAS {
             let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
             let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
       else { return }
-      let set = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }))
-      guard set.contains("avx2"), set.contains("fma") else { return }
-      setenv("OPENBLAS_CORETYPE", "Haswell", 1)
+      let set = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
+      guard let core = preferredCoreType(flags: set) else { return }
+      setenv("OPENBLAS_CORETYPE", core, 1)
       execv("/proc/self/exe", CommandLine.unsafeArgv)
       unsetenv("OPENBLAS_CORETYPE")  // only reached when execv failed
     #endif
+  }
+
+  /// The OpenBLAS core type for a CPU with these /proc/cpuinfo flags: "SkylakeX" (AVX-512 kernels) when it has
+  /// AVX-512 F, DQ, BW and VL, "Haswell" (AVX2 kernels) when it has AVX2 and FMA, nil otherwise. On the
+  /// 2026-12 benchmark machine's AVX-512 Xeon the SkylakeX kernels multiply at about 150 GFLOP/s on one core against
+  /// about 80 for the Haswell ones (Documentation/Numerics.md §2).
+  public static func preferredCoreType(flags: Set<String>) -> String? {
+    guard flags.contains("avx2"), flags.contains("fma") else { return nil }
+    if ["avx512f", "avx512dq", "avx512bw", "avx512vl"].allSatisfy(flags.contains) { return "SkylakeX" }
+    return "Haswell"
   }
 
   /// A short description of the backend, for benchmark and `--version` output.

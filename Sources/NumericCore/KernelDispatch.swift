@@ -14,6 +14,8 @@ public enum KernelDispatch {
 
   /// Whether this processor could run the AVX2+FMA kernels.
   public static var avx2Available: Bool { dsk_avx2_available() != 0 }
+  /// Whether the processor has the AVX-512 subsets of the small-product GEMM kernels (`BLAS.isSmallProduct`).
+  public static var avx512Available: Bool { dsk_avx512_available() != 0 }
 
   /// Forces the portable kernels for the whole process (`true`), or returns to the automatic choice (`false`).
   /// Not meant to be flipped while other threads run kernels: a pass may then mix the two (equal) variants.

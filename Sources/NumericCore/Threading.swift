@@ -5,6 +5,7 @@
 // run at the same time (ISSUE: nested oversubscription on a 2-core machine), so `parallelFor` is for chunks of
 // work that do not themselves call a multi-threaded GEMM, and callers choose one level per phase.
 
+import CWorkerPool
 import Dispatch
 import Foundation
 
@@ -37,7 +38,9 @@ public enum Threading {
 /// Runs `body(chunkIndex, range)` over `0..<count` split into at most `Threading.count` contiguous chunks.
 ///
 /// Chunking is deterministic for a given `count` and `chunks`, so per-chunk random streams give reproducible
-/// results for a fixed thread count. Work smaller than `minimumPerChunk` items runs on the caller's thread.
+/// results for a fixed thread count. Work smaller than `minimumPerChunk` items runs on the caller's thread. The
+/// chunks run on the caller and the spinning worker pool of Sources/CWorkerPool (Documentation/Numerics.md §4);
+/// a loop started while the pool runs another goes to `DispatchQueue.concurrentPerform`.
 public func parallelFor(
   count: Int, chunks requested: Int? = nil, minimumPerChunk: Int = 1,
   _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
@@ -50,6 +53,12 @@ public func parallelFor(
     return
   }
   withoutActuallyEscaping(body) { body in
+    // The pool's workers call `runPoolChunk` with a pointer to this job; every copy of the closure they make is
+    // released before the chunk counts as finished, so nothing outlives this call.
+    var job = PoolJob { c in body(c, (count * c / chunks)..<(count * (c + 1) / chunks)) }
+    let ran = withUnsafeMutablePointer(to: &job) { dwp_run(Int32(clamping: Threading.count), chunks, runPoolChunk, $0) }
+    if ran != 0 { return }
+    // The pool is running another loop (a nested or concurrent call): let Dispatch spread this one.
     let box = UncheckedSendableBox(body)
     DispatchQueue.concurrentPerform(iterations: chunks) { c in
       let lo = count * c / chunks
@@ -57,6 +66,15 @@ public func parallelFor(
       box.value(c, lo..<hi)
     }
   }
+}
+
+/// One parallel loop handed to the worker pool (Sources/CWorkerPool).
+private struct PoolJob {
+  let body: (Int) -> Void
+}
+
+private func runPoolChunk(_ context: UnsafeMutableRawPointer?, _ chunk: Int) {
+  context!.assumingMemoryBound(to: PoolJob.self).pointee.body(chunk)
 }
 
 /// Splits `0..<count` into `chunks` contiguous ranges, the same split `parallelFor` uses.

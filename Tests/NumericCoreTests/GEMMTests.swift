@@ -108,3 +108,80 @@ import NumericCore
     }
   }
 }
+
+/// The OpenBLAS core type chosen for an unrecognized CPU from its flags (`BLAS.preferredCoreType`).
+@Suite struct CoreTypeChoiceTests {
+  @Test func widestKernelsTheFlagsAllow() {
+    let avx2: Set<String> = ["sse4_2", "avx", "avx2", "fma"]
+    #expect(BLAS.preferredCoreType(flags: avx2) == "Haswell")
+    #expect(BLAS.preferredCoreType(flags: avx2.union(["avx512f", "avx512dq", "avx512bw", "avx512vl"])) == "SkylakeX")
+    // AVX-512 F alone (Knights Landing) lacks the subsets the SkylakeX kernels use.
+    #expect(BLAS.preferredCoreType(flags: avx2.union(["avx512f"])) == "Haswell")
+    #expect(BLAS.preferredCoreType(flags: ["sse4_2", "avx"]) == nil)
+  }
+}
+
+/// The unpacked small-product kernels (`BLAS.isSmallProduct`, Sources/CKernels/SmallGEMM.c) against the reference
+/// triple loop at every row count they take, with row, column and depth tails, strides wider than the rows, α ≠ 1
+/// and β ∈ {0, 1, 0.5} (β = 0 must ignore NaN in C). Where the processor lacks AVX-512 the same products go to
+/// the BLAS, which is then what this checks.
+@Suite struct SmallProductTests {
+  @Test(arguments: [false, true])
+  func matchesTheReferenceAtEveryRowCount(transB: Bool) {
+    var rng = Xoshiro(seed: 23)
+    for m in [1, 2, 3, 4, 5, 7, 8, 13, 16, 17, 31, 32] {
+      for (n, k) in [(256, 256), (70, 33), (5, 300), (17, 16), (64, 1), (1, 64)] {
+        #expect(BLAS.isSmallProduct(transA: false, transB: transB, m: m, n: n, k: k))
+        let lda = k + 3, ldb = (transB ? k : n) + 5, ldc = n + 2
+        let a = (0..<(m * lda)).map { _ in Float(rng.nextNormal()) }
+        let b = (0..<((transB ? n : k) * ldb)).map { _ in Float(rng.nextNormal()) }
+        let c0 = (0..<(m * ldc)).map { _ in Float(rng.nextNormal()) }
+        for (alpha, beta) in [(Float(1), Float(0)), (1, 1), (0.7, 0.5)] {
+          var c = beta == 0 ? [Float](repeating: .nan, count: m * ldc) : c0
+          var expected = c0
+          a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+              c.withUnsafeMutableBufferPointer { cp in
+                BLAS.sgemm(transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!,
+                           lda: lda, b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+              }
+              expected.withUnsafeMutableBufferPointer { ep in
+                BLAS.referenceSgemm(transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                    a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb, beta: beta,
+                                    c: ep.baseAddress!, ldc: ldc)
+              }
+            }
+          }
+          var worst: Float = 0
+          for i in 0..<m {
+            for j in 0..<n {
+              worst = max(worst, abs(c[i * ldc + j] - expected[i * ldc + j]) / (1e-5 * Float(k).squareRoot() * 4 + 1e-5))
+            }
+            // The padding between rows is never written.
+            for j in n..<ldc where beta != 0 { #expect(c[i * ldc + j] == c0[i * ldc + j]) }
+          }
+          #expect(worst <= 1, "m \(m) n \(n) k \(k) transB \(transB) alpha \(alpha) beta \(beta)")
+        }
+      }
+    }
+  }
+
+  @Test func largerProductsStayWithTheBLAS() {
+    #expect(!BLAS.isSmallProduct(transA: false, transB: false, m: 33, n: 256, k: 256))
+    #expect(!BLAS.isSmallProduct(transA: true, transB: false, m: 16, n: 256, k: 16))
+    #expect(!BLAS.isSmallProduct(transA: false, transB: true, m: 16, n: 2048, k: 1024))
+  }
+
+  @Test func turningTheKernelsOffGivesTheSameProduct() {
+    var rng = Xoshiro(seed: 5)
+    let a = rng.normalMatrix(rows: 16, cols: 256), b = rng.normalMatrix(rows: 256, cols: 256)
+    var fast = Matrix(rows: 16, cols: 256), blas = Matrix(rows: 16, cols: 256)
+    Matrix.gemm(a, b, into: &fast)
+    BLAS.useSmallProductKernels = false
+    defer { BLAS.useSmallProductKernels = true }
+    Matrix.gemm(a, b, into: &blas)
+    var worst: Float = 0
+    for i in 0..<fast.storage.count { worst = max(worst, abs(fast.storage[i] - blas.storage[i])) }
+    #expect(worst < 1e-4)
+  }
+}

@@ -100,6 +100,17 @@ int dsk_uses_avx2(void);
 /// 1 when this processor (and operating system) could run the AVX2+FMA kernels.
 int dsk_avx2_available(void);
 
+/// Whether the processor and operating system support AVX-512 F, DQ, VL and BW with FMA (x86-64; 0 elsewhere).
+int dsk_avx512_available(void);
+
+/// Row-major `C = alpha·A·op(B) + beta·C` (A m×k, `op(B)` k×n; `lda`, `ldb`, `ldc` row strides as stored) by the
+/// unpacked AVX-512 kernels of Sources/CKernels/SmallGEMM.c, for products with few rows. Returns 1 when it
+/// computed the product, 0 (and touches nothing) when those kernels are unavailable (no AVX-512, another
+/// architecture). Forcing the portable elementwise kernels does not affect them (they are not a variant of a BLAS
+/// product and do not round like one). C is not read when beta is 0.
+int dsk_small_sgemm(int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                    ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc);
+
 #ifdef __cplusplus
 }
 #endif
