@@ -34,17 +34,19 @@ import math, re, sys
 t, batches, threads, epochs = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), int(sys.argv[4])
 # (category, patterns matched against the symbol, first match wins)
 categories = [
-    ("GEMM arithmetic (OpenBLAS kernel)", [r"sgemm_kernel"]),
+    ("GEMM arithmetic (OpenBLAS kernel, small-product kernels)", [r"sgemm_kernel", r"sgemm_small_kernel",
+                                                                  r"small_bcast", r"small_dot", r"dsk_small_sgemm"]),
     ("GEMM packing and scaling", [r"sgemm_.*copy", r"sgemm_beta", r"cblas_sgemm"]),
-    ("optimizer update (AdamW, fused clip and EMA)", [r"AdamOptimizer.*kernel", r"PowerEMA"]),
-    ("gradient reduction and norm", [r"sumOfSquares", r"Kernels.*axpy", r"Kernels.*scale"]),
+    ("optimizer update (AdamW, fused clip and EMA)", [r"AdamOptimizer.*kernel", r"dsk_adam", r"PowerEMA"]),
+    ("gradient reduction and norm", [r"sumOfSquares", r"sum_of_squares", r"Kernels.*axpy", r"Kernels.*scale"]),
     ("zeroing gradients (memset)", [r"memset"]),
     ("elementwise network passes (Mish, LayerNorm, FiLM, dropout, embedding)",
      [r"Activation", r"Mish", r"LayerNorm", r"BlockRowPass", r"Dropout", r"ColumnSums", r"Kernels.*mul",
-      r"FourierEmbedding", r"__sin", r"__cos", r"TimeMLP"]),
+      r"FourierEmbedding", r"__sin", r"__cos", r"TimeMLP", r"dsk_block_row", r"dsk_activation", r"dsk_layernorm"]),
     ("data pipeline and objective (batches, transforms, noise)",
      [r"Standardizer", r"ConstraintTransform", r"TrainingSource", r"Xoshiro", r"Objective", r"TrainingLoss",
       r"Matrix", r"memmove", r"memcpy", r"__ieee754", r"__exp", r"__log"]),
+    ("waiting between parallel phases (worker pool spin, its caller's wait)", [r"worker_main", r"dwp_run"]),
     ("thread scheduling, waits and yields (kernel, libc)", [r"^\[k\]", r"sched_yield", r"pthread", r"futex",
                                                          r"dispatch", r"_dispatch"]),
     ("allocation and reference counting", [r"malloc", r"free", r"swift_retain", r"swift_release", r"swift_alloc",

@@ -155,7 +155,7 @@ public final class AdamOptimizer: @unchecked Sendable {
             let mb = UnsafeSendablePointer(mp.baseAddress!), vb = UnsafeSendablePointer(vp.baseAddress!)
             let tb = UnsafeSendablePointer(b.values), gb = UnsafeSendablePointer(b.gradients)
             let sb = shadow.map { UnsafeSendablePointer($0) }
-            parallelFor(count: b.count, minimumPerChunk: 1 << 16) { _, r in
+            parallelFor(count: b.count, chunks: 4 * Threading.count, minimumPerChunk: 1 << 15) { _, r in
               let o = r.lowerBound
               AdamOptimizer.kernel(
                 count: r.count, theta: tb.base + o, g: gb.base + o, m: mb.base + o, v: vb.base + o,
