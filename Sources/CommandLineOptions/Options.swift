@@ -301,7 +301,7 @@ public struct TrainingOptions: ParsableArguments {
   public var validationFraction: Double?
   @Option(help: "Stop after this many epochs without a better validation loss and keep the best weights (default offline: 10 epochs and at least 2,000 steps; online: none, and it needs --validation-fraction).")
   public var patience: Int?
-  @Option(help: "Element transform of the data before their standardization, stored with the model and applied when sampling: identity or log1p (default: the task's suggestion, log1p for beer2014; identity otherwise).")
+  @Option(help: "Element transform of the data before their standardization, stored with the model and applied when sampling: identity or log1p (default: the task's suggestion, log1p for beer2014 and lotka_volterra; identity otherwise).")
   public var dataTransform: ElementTransform?
 
   public init() {}

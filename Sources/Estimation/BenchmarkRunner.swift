@@ -58,6 +58,14 @@ public struct BenchmarkSpecification: Sendable {
       summary: try summary?.architecture(dataShape: task.dataShape),
       constraints: task.prior.constraint.constraints(dimension: parameters), seed: seed)
   }
+
+  /// The training configuration for `task`: `training`, with the task's suggested data transform
+  /// (`SimulationTask.suggestedDataTransform`) where `training` names none, as `diffsbi train --task` does.
+  public func training(for task: any SimulationTask) -> TrainingConfiguration {
+    var c = training
+    if c.conditionTransform == nil, let name = task.suggestedDataTransform { c.conditionTransform = ElementTransform(rawValue: name) }
+    return c
+  }
 }
 
 /// One row of an sbibm benchmark: a task, a training budget, a sampler, and the scores per observation.
@@ -236,8 +244,8 @@ private func trainOnTask(
   let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
   let (kept, dropped) = try NonFiniteRows.drop([theta, x], items: [nil, items])
   if dropped > 0 { log("\(task.name): dropped \(dropped) simulations with NaN or infinity") }
-  let history = try estimator.train(.simulations(parameters: kept[0], data: kept[1]), configuration: spec.training,
-                                    progress: progress)
+  let history = try estimator.train(.simulations(parameters: kept[0], data: kept[1]),
+                                    configuration: spec.training(for: task), progress: progress)
   log("\(task.name): trained \(history.loss.count) epochs in \(String(format: "%.1f", history.seconds)) s")
   return (estimator, history)
 }

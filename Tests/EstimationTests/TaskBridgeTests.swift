@@ -19,3 +19,18 @@ import Testing
     #expect(l is TransformedCompositionPrior)
   }
 }
+
+/// The benchmark runner trains each task with the task's suggested data transform unless one is given, as
+/// `diffsbi train --task` does (lotka_volterra and beer2014: log1p).
+@Suite struct BenchmarkTrainingTests {
+  @Test func tasksSuggestedDataTransformIsUsedUnlessOneIsGiven() throws {
+    let lv = LotkaVolterraTask(), moons = try TaskRegistry.task(named: "two_moons")
+    #expect(lv.suggestedDataTransform == "log1p")
+    let spec = BenchmarkSpecification()
+    #expect(spec.training(for: lv).conditionTransform == .log1p)
+    #expect(spec.training(for: moons).conditionTransform == nil)
+    var explicit = TrainingConfiguration()
+    explicit.conditionTransform = .identity
+    #expect(BenchmarkSpecification(training: explicit).training(for: lv).conditionTransform == .identity)
+  }
+}
