@@ -32,6 +32,12 @@ static inline __mmask16 tail_mask(ptrdiff_t remaining) {
   return (__mmask16)((1u << remaining) - 1u);
 }
 
+/// Row `r` of a matrix with `rows` rows and row stride `ld`, or its last row where `r` is past the end (row tails
+/// of a 4-row tile compute on a repeated row and do not store it).
+static inline const float *clamped_row(const float *base, ptrdiff_t r, ptrdiff_t rows, ptrdiff_t ld) {
+  return base + (r < rows ? r : rows - 1) * ld;
+}
+
 /// `alpha·acc + beta·C` under a mask (C is not read when beta is 0).
 static inline __m512 finish(__m512 acc, float alpha, float beta, __mmask16 mask, const float *c) {
   if (alpha != 1.0f) acc = _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
@@ -45,10 +51,8 @@ static void small_bcast(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, cons
     const __mmask16 m0 = tail_mask(n - j), m1 = tail_mask(n - j - 16), m2 = tail_mask(n - j - 32),
                     m3 = tail_mask(n - j - 48);
     for (ptrdiff_t i = 0; i < m; i += 4) {
-      const float *a0 = a + i * lda;
-      const float *a1 = a + (i + 1 < m ? i + 1 : m - 1) * lda;
-      const float *a2 = a + (i + 2 < m ? i + 2 : m - 1) * lda;
-      const float *a3 = a + (i + 3 < m ? i + 3 : m - 1) * lda;
+      const float *a0 = a + i * lda, *a1 = clamped_row(a, i + 1, m, lda);
+      const float *a2 = clamped_row(a, i + 2, m, lda), *a3 = clamped_row(a, i + 3, m, lda);
       __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
       __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
       __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
@@ -101,17 +105,13 @@ static void small_dot(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const 
                       const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
   const ptrdiff_t full = k & ~(ptrdiff_t)15;
   for (ptrdiff_t j = 0; j < n; j += 4) {
-    const float *b0 = b + j * ldb;
-    const float *b1 = b + (j + 1 < n ? j + 1 : n - 1) * ldb;
-    const float *b2 = b + (j + 2 < n ? j + 2 : n - 1) * ldb;
-    const float *b3 = b + (j + 3 < n ? j + 3 : n - 1) * ldb;
+    const float *b0 = b + j * ldb, *b1 = clamped_row(b, j + 1, n, ldb);
+    const float *b2 = clamped_row(b, j + 2, n, ldb), *b3 = clamped_row(b, j + 3, n, ldb);
     const int cols = n - j < 4 ? (int)(n - j) : 4;
     const __mmask8 cm = (__mmask8)((1u << cols) - 1u);
     for (ptrdiff_t i = 0; i < m; i += 4) {
-      const float *a0 = a + i * lda;
-      const float *a1 = a + (i + 1 < m ? i + 1 : m - 1) * lda;
-      const float *a2 = a + (i + 2 < m ? i + 2 : m - 1) * lda;
-      const float *a3 = a + (i + 3 < m ? i + 3 : m - 1) * lda;
+      const float *a0 = a + i * lda, *a1 = clamped_row(a, i + 1, m, lda);
+      const float *a2 = clamped_row(a, i + 2, m, lda), *a3 = clamped_row(a, i + 3, m, lda);
       __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
       __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
       __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
