@@ -27,6 +27,14 @@ public enum SummaryOption: String, CaseIterable, ExpressibleByArgument, Sendable
   public var kind: SummaryKind? { SummaryKind(rawValue: rawValue) }
 }
 
+/// `--network`: the inference network.
+public enum NetworkOption: String, CaseIterable, ExpressibleByArgument, Sendable {
+  /// The review's residual MLP with Fourier time embedding (`TimeMLP`).
+  case timemlp
+  /// Self-attention over one token per θ component and per data value (`TokenTransformer`).
+  case transformer
+}
+
 /// Mini-batch optimal-transport couplings of flow matching, as `--coupling` spells them.
 public enum CouplingKind: String, CaseIterable, ExpressibleByArgument, Sendable {
   case independent, sinkhorn, conditional, exact
@@ -89,10 +97,18 @@ public struct ModelOptions: ParsableArguments {
   public var tangentWarmup: Int?
   @Option(help: "Diffusion and flow matching: probability of training on the null condition, for classifier-free guidance.")
   public var conditionDropout = 0.0
-  @Option(help: "Hidden layer widths of the TimeMLP, comma-separated.")
-  public var widths = "256,256,256,256,256"
+  @Option(help: "Inference network: timemlp (the review's residual MLP) or transformer (self-attention over one token per parameter and per data value).")
+  public var network: NetworkOption = .timemlp
+  @Option(help: "Hidden layer widths of the TimeMLP, comma-separated (default: 256,256,256,256,256).")
+  public var widths: String?
   @Option(help: "Dropout probability of the TimeMLP's hidden layers (default: 0.05).")
   public var dropout: Float?
+  @Option(help: "Transformer: token width (default: 64).")
+  public var transformerWidth: Int?
+  @Option(help: "Transformer: attention heads, dividing the token width (default: 4).")
+  public var transformerHeads: Int?
+  @Option(help: "Transformer: self-attention blocks (default: 4).")
+  public var transformerBlocks: Int?
   @Option(help: "Summary network for structured data (x of shape [n, N, D], or images [n, H, W] or [n, H, W, C]), trained with the estimator: none (flatten), deepset, set-transformer, time-series, conv2d (residual convolutional network for images). Required for structured data.")
   public var summary: SummaryOption?
   @Option(help: "Width of the learned summary (default: 16; conv2d: 8).")
@@ -141,6 +157,23 @@ public struct ModelOptions: ParsableArguments {
     }
     if let p = dropout, !(0..<1).contains(p) { throw ValidationError("--dropout must be in [0, 1)") }
     _ = try parsedWidths()
+    if network == .transformer {
+      if widths != nil || dropout != nil {
+        throw ValidationError("--widths and --dropout shape the TimeMLP, not --network transformer")
+      }
+      if method == .stableConsistency {
+        throw ValidationError("--network transformer trains with diffusion, flow-matching or consistency, not stable-consistency")
+      }
+      let t = transformerConfiguration(parameters: 1, data: 0)
+      if t.width < 1 || t.heads < 1 || t.blocks < 1 || t.width > 4096 || t.blocks > 64 {
+        throw ValidationError("--transformer-width, --transformer-heads and --transformer-blocks must be positive (width ≤ 4096, blocks ≤ 64)")
+      }
+      if t.width % t.heads != 0 {
+        throw ValidationError("--transformer-heads (\(t.heads)) must divide --transformer-width (\(t.width))")
+      }
+    } else if transformerWidth != nil || transformerHeads != nil || transformerBlocks != nil {
+      throw ValidationError("--transformer-width, --transformer-heads and --transformer-blocks need --network transformer")
+    }
     if (summaryDim != nil || summaryWidths != nil) && summary?.kind == nil {
       throw ValidationError("--summary-dim and --summary-widths need --summary deepset, set-transformer, time-series or conv2d")
     }
@@ -152,7 +185,17 @@ public struct ModelOptions: ParsableArguments {
     if let w = summaryWidths { _ = try Self.parseWidths(w, option: "--summary-widths") }
   }
 
-  public func parsedWidths() throws -> [Int] { try Self.parseWidths(widths, option: "--widths") }
+  public func parsedWidths() throws -> [Int] {
+    try widths.map { try Self.parseWidths($0, option: "--widths") } ?? TimeMLPConfiguration(inputDimension: 1, conditionDimension: 0).widths
+  }
+
+  /// The transformer for `parameters` θ columns and `data` condition columns (with --network transformer).
+  public func transformerConfiguration(parameters: Int, data: Int) -> TransformerConfiguration {
+    let d = TransformerConfiguration(inputDimension: parameters, conditionDimension: data)
+    return TransformerConfiguration(
+      inputDimension: parameters, conditionDimension: data, width: transformerWidth ?? d.width,
+      heads: transformerHeads ?? d.heads, blocks: transformerBlocks ?? d.blocks)
+  }
 
   public static func parseWidths(_ text: String, option: String) throws -> [Int] {
     let w = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -244,6 +287,10 @@ public struct ModelOptions: ParsableArguments {
     if let s = partialFactor { l += " partial \(s)" }
     if let t = tangentWarmup, t > 0 { l += " warm-up \(t)" }
     if let p = dropout { l += " dropout \(p)" }
+    if network == .transformer {
+      let t = transformerConfiguration(parameters: 1, data: 0)
+      l += " transformer \(t.width)×\(t.blocks)"
+    }
     if let k = summary?.kind { l += " +\(k.rawValue)" }
     return l
   }
@@ -262,8 +309,10 @@ public struct ModelOptions: ParsableArguments {
     samples: Int = 10_000
   ) throws -> BenchmarkSpecification {
     BenchmarkSpecification(
-      settings: settings(), widths: try parsedWidths(), dropout: dropout, training: training, samplers: samplers,
-      observations: observations, samples: samples, summary: try summaryChoice())
+      settings: settings(), widths: try parsedWidths(), dropout: dropout,
+      transformer: network == .transformer ? transformerConfiguration(parameters: 1, data: 0) : nil,
+      training: training, samplers: samplers, observations: observations, samples: samples,
+      summary: try summaryChoice())
   }
 
   /// A new, untrained estimator for data sets of shape `dataShape` ([d] flat, or [N, D] sets or series, see
@@ -272,9 +321,11 @@ public struct ModelOptions: ParsableArguments {
     parameters: Int, dataShape: [Int], constraints: [Constraint]?, seed: UInt64, source: String = "the data"
   ) throws -> PosteriorEstimator {
     let data = dataShape.reduce(1, *)
+    let transformer = network == .transformer
     return try PosteriorEstimator(
       parameterDimension: parameters, conditionDimension: data, settings: settings(),
-      network: network(parameters: parameters, data: data),
+      network: transformer ? nil : network(parameters: parameters, data: data),
+      transformer: transformer ? transformerConfiguration(parameters: parameters, data: data) : nil,
       summary: try summaryArchitecture(dataShape: dataShape, source: source), constraints: constraints, seed: seed)
   }
 }

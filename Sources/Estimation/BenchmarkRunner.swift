@@ -18,6 +18,8 @@ public struct BenchmarkSpecification: Sendable {
   public var widths: [Int]?
   /// Dropout of the TimeMLP (nil: the default 0.05).
   public var dropout: Float?
+  /// A transformer instead of the TimeMLP (its dimensions are set per task).
+  public var transformer: TransformerConfiguration?
   /// The training loop; its seed also seeds the simulations, the network and the sampler.
   public var training: TrainingConfiguration
   /// Samplers and their step controls to score the trained model with (a choice without a kind: the model's
@@ -29,16 +31,26 @@ public struct BenchmarkSpecification: Sendable {
   public var samples: Int
   /// A summary network for tasks with structured data (nil: the flattened data go to the network).
   public var summary: SummaryChoice?
+  /// Simulated data sets on which each trained model's calibration error is measured (0: not measured), as
+  /// `diffsbi diagnose --datasets N --draws D --seed S` measures it on a saved model.
+  public var calibrationDataSets: Int
+  /// Posterior draws per calibration data set.
+  public var calibrationDraws: Int
 
   public init(
     settings: EstimatorSettings = EstimatorSettings(), widths: [Int]? = nil, dropout: Float? = nil,
+    transformer: TransformerConfiguration? = nil,
     training: TrainingConfiguration = TrainingConfiguration(), samplers: [SamplerChoice]? = nil,
-    observations: [Int] = [1, 2, 3, 4, 5], samples: Int = 10_000, summary: SummaryChoice? = nil
+    observations: [Int] = [1, 2, 3, 4, 5], samples: Int = 10_000, summary: SummaryChoice? = nil,
+    calibrationDataSets: Int = 0, calibrationDraws: Int = 200
   ) {
     self.summary = summary
+    self.calibrationDataSets = calibrationDataSets
+    self.calibrationDraws = calibrationDraws
     self.settings = settings
     self.widths = widths
     self.dropout = dropout
+    self.transformer = transformer
     self.training = training
     self.samplers = samplers ?? [SamplerChoice()]
     self.observations = observations
@@ -54,7 +66,8 @@ public struct BenchmarkSpecification: Sendable {
     if let widths { network.widths = widths }
     if let dropout { network.dropout = dropout }
     return try PosteriorEstimator(
-      parameterDimension: parameters, conditionDimension: data, settings: settings, network: network,
+      parameterDimension: parameters, conditionDimension: data, settings: settings,
+      network: transformer == nil ? network : nil, transformer: transformer,
       summary: try summary?.architecture(dataShape: task.dataShape),
       constraints: task.prior.constraint.constraints(dimension: parameters), seed: seed)
   }
@@ -82,12 +95,19 @@ public struct SBIBMResult: Sendable {
   public var finalLoss: Double
   /// Epochs trained (fewer than configured when early stopping triggered).
   public var epochs: Int
+  /// Calibration error per parameter on `BenchmarkSpecification.calibrationDataSets` simulated data sets (empty
+  /// when not measured).
+  public var calibrationError: [Double] = []
 
   /// Mean over the finite scores.
   public var meanC2ST: Double {
     let f = c2st.filter(\.isFinite)
     return f.isEmpty ? .nan : f.reduce(0, +) / Double(f.count)
   }
+
+  /// Mean and largest calibration error over the parameters (NaN when not measured).
+  public var meanCalibrationError: Double { average(calibrationError) }
+  public var maxCalibrationError: Double { calibrationError.max() ?? .nan }
 }
 
 /// The name of the sampler an estimator actually uses when asked for `sampler` (nil: its default): consistency
@@ -109,10 +129,13 @@ public func samplerLabel(method: EstimatorMethod, requested choice: SamplerChoic
 /// Trains an estimator on `simulations` offline simulations of an sbibm task (rows with NaN or infinity
 /// dropped) and scores `samples` posterior draws per observation against the sbibm reference posterior with
 /// C2ST (classifier seed 1), once per sampler. Simulations, network and sampling are seeded by
-/// `specification.training.seed`; observation k is sampled with seed + k.
+/// `specification.training.seed`; observation k is sampled with seed + k. With
+/// `specification.calibrationDataSets` > 0 each sampler's calibration error is measured too
+/// (`benchmarkCalibrationError`). `trained` receives the trained estimator before it is scored (to save it).
 public func runSBIBMBenchmark(
   task: any SimulationTask, simulations: Int, specification spec: BenchmarkSpecification,
-  progress: ((TrainingProgress) -> Void)? = nil, log: (String) -> Void = { _ in }
+  progress: ((TrainingProgress) -> Void)? = nil, log: (String) -> Void = { _ in },
+  trained: ((PosteriorEstimator) throws -> Void)? = nil
 ) throws -> [SBIBMResult] {
   guard task.observationCount > 0 else {
     throw EstimatorError.unsupported("task \(task.name) has no sbibm reference posteriors")
@@ -121,6 +144,7 @@ public func runSBIBMBenchmark(
     throw EstimatorError.unsupported("observation \(k) of \(task.name) is outside 1…\(task.observationCount)")
   }
   let (estimator, history) = try trainOnTask(task, simulations: simulations, spec: spec, progress: progress, log: log)
+  try trained?(estimator)
   let references = try spec.observations.map { try task.referencePosteriorSamples($0) }
   var results: [SBIBMResult] = []
   for sampler in spec.samplers {
@@ -142,9 +166,36 @@ public func runSBIBMBenchmark(
       log("\(task.name) observation \(k) \(r.sampler): C2ST \(String(format: "%.3f", score)), sampling "
           + "\(String(format: "%.1f", draws.seconds)) s, \(draws.evaluations) evaluations")
     }
+    if spec.calibrationDataSets > 0 {
+      r.calibrationError = try benchmarkCalibrationError(
+        estimator: estimator, task: task, dataSets: spec.calibrationDataSets, draws: spec.calibrationDraws,
+        sampler: sampler, seed: spec.seed)
+      log("\(task.name) \(r.sampler): calibration error \(String(format: "%.3f", r.meanCalibrationError)) (largest "
+          + "\(String(format: "%.3f", r.maxCalibrationError)))")
+    }
     results.append(r)
   }
   return results
+}
+
+/// The calibration error per parameter of `estimator` on `dataSets` (θ, x) pairs simulated from `task`, with
+/// `draws` posterior draws each: the seeds of `diffsbi diagnose --seed S` (data sets seed + 0xCA1B, draws
+/// seed + 0x5A3B), so a saved model gives the same figure there. Pairs with NaN or infinity are left out.
+public func benchmarkCalibrationError(
+  estimator: PosteriorEstimator, task: any SimulationTask, dataSets: Int, draws: Int, sampler: SamplerChoice,
+  seed: UInt64
+) throws -> [Double] {
+  let (theta, x) = task.sampleJoint(count: dataSets, seed: seed &+ 0xCA1B)
+  let items = estimator.conditionChannels.map { (count: $0.items, width: $0.width) }
+  let (kept, _) = try NonFiniteRows.drop([theta, x], items: [nil, items])
+  guard kept[0].rows >= 2 else { throw EstimatorError.unsupported("calibration: fewer than 2 finite data sets") }
+  let post = try estimator.sample(observations: kept[1], count: draws, sampler: sampler.kind,
+                                  options: sampler.options, seed: seed &+ 0x5A3B)
+  let estimates = post.samples.map { m -> Matrix in
+    let f = finiteRows(m)
+    return f.rows >= 2 ? f : m
+  }
+  return try calibrationError(estimates: estimates, targets: kept[0])
 }
 
 /// One row of the analytic-posterior benchmark (`runAnalyticPosteriorBenchmark`).

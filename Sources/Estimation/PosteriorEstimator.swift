@@ -162,10 +162,18 @@ public final class PosteriorEstimator: @unchecked Sendable {
   /// columns passed to the network unchanged (usually none; a hierarchical local network passes η).
   public init(
     parameterDimension: Int, conditionDimension: Int, settings: EstimatorSettings = EstimatorSettings(),
-    network: TimeMLPConfiguration? = nil, unet: UNetConfiguration? = nil, summary: SummaryArchitecture? = nil,
-    constraints: [Constraint]? = nil, seed: UInt64 = 0
+    network: TimeMLPConfiguration? = nil, unet: UNetConfiguration? = nil, transformer: TransformerConfiguration? = nil,
+    summary: SummaryArchitecture? = nil, constraints: [Constraint]? = nil, seed: UInt64 = 0
   ) throws {
     guard parameterDimension > 0 else { throw EstimatorError.shapeMismatch("parameter dimension must be positive") }
+    if transformer != nil {
+      guard network == nil, unet == nil else {
+        throw EstimatorError.unsupported("a transformer takes neither a TimeMLP nor a U-Net configuration")
+      }
+      guard settings.method != .stableConsistency else {
+        throw EstimatorError.unsupported("the transformer trains with diffusion, flow matching or the discrete consistency model")
+      }
+    }
     if let unet {
       guard unet.isValidShape else { throw EstimatorError.unsupported("U-Net shape out of range") }
       guard unet.inputDimension == parameterDimension, unet.conditionDimension == conditionDimension else {
@@ -210,8 +218,16 @@ public final class PosteriorEstimator: @unchecked Sendable {
     }
     var summaryRng = Xoshiro(seed: seed, stream: 0x53_554D)
     var networkRng = Xoshiro(seed: seed)
-    let inference: any ConditionalNetwork = unet.map { ConditionalUNet(configuration: $0, rng: &networkRng) }
-      ?? TimeMLP(configuration: config, seed: seed)
+    let inference: any ConditionalNetwork
+    if let unet {
+      inference = ConditionalUNet(configuration: unet, rng: &networkRng)
+    } else if var t = transformer {
+      (t.inputDimension, t.conditionDimension) = (config.inputDimension, config.conditionDimension)
+      guard t.isValidShape else { throw EstimatorError.unsupported("transformer shape out of range") }
+      inference = TokenTransformer(configuration: t, rng: &networkRng)
+    } else {
+      inference = TimeMLP(configuration: config, seed: seed)
+    }
     self.model = TrainableModel(network: inference, summary: summary?.makeNetwork(rng: &summaryRng), auxiliary: auxiliary)
     self.transform = constraints.map(ConstraintTransform.init) ?? .identity(parameterDimension)
     _ = try objective(batchSize: 128, totalSteps: 1)

@@ -62,7 +62,8 @@ public enum ModelFileError: Error, CustomStringConvertible {
 /// Reading and writing model directories:
 ///
 ///     <dir>/config.json          {"format": "diffsbi-model", "formatVersion": 1, "network": … (a TimeMLP) or
-///                                 "unet": … (a ConditionalUNet), "summary": …,
+///                                 "unet": … (a ConditionalUNet) or "transformer": … (a TokenTransformer),
+///                                 "summary": …,
 ///                                 "parameterStandardizer": …, "conditionStandardizer": …, "transform": …,
 ///                                 "estimator": {…}, "hasEMA": …, "parameters": N}
 ///     <dir>/weights.safetensors  F32 little-endian tensors "network.<name>", "summary.<name>", "ema.<…>"
@@ -84,6 +85,8 @@ public enum ModelFile {
     var network: TimeMLPConfiguration?
     /// The ConditionalUNet's architecture (absent in files with a TimeMLP).
     var unet: UNetConfiguration?
+    /// The TokenTransformer's architecture (absent in files with another network).
+    var transformer: TransformerConfiguration?
     var summary: SummaryArchitecture?
     var parameterStandardizer: Standardizer?
     var conditionStandardizer: Standardizer?
@@ -107,7 +110,8 @@ public enum ModelFile {
     let m = saved.model
     let config = Config(
       formatVersion: formatVersion, network: m.timeMLP?.configuration,
-      unet: (m.network as? ConditionalUNet)?.configuration, summary: m.summary?.architecture,
+      unet: (m.network as? ConditionalUNet)?.configuration,
+      transformer: (m.network as? TokenTransformer)?.configuration, summary: m.summary?.architecture,
       parameterStandardizer: saved.parameterStandardizer, conditionStandardizer: saved.conditionStandardizer,
       transform: saved.transform, estimator: saved.estimatorSettings, hasEMA: saved.emaWeights != nil,
       parameters: m.parameterCount, auxiliary: m.auxiliary?.tensors)
@@ -199,6 +203,8 @@ public enum ModelFile {
       network = TimeMLP(configuration: n, rng: &rng)
     } else if let u = config.unet {
       network = ConditionalUNet(configuration: u, rng: &rng)
+    } else if let t = config.transformer {
+      network = TokenTransformer(configuration: t, rng: &rng)
     } else {
       throw ModelFileError.invalidConfiguration(path: path, reason: "no network")
     }
@@ -216,7 +222,8 @@ public enum ModelFile {
   @discardableResult
   public static func checkConfiguration(_ bytes: [UInt8], buildingUpTo limit: Int = 0) throws -> Int {
     let config = try decodeConfiguration(bytes, path: configName)
-    let count = config.network.map(TimeMLP.parameterCount) ?? config.unet.map(ConditionalUNet.parameterCount) ?? 0
+    let count = config.network.map(TimeMLP.parameterCount) ?? config.unet.map(ConditionalUNet.parameterCount)
+      ?? config.transformer.map(TokenTransformer.parameterCount) ?? 0
     if count <= limit {
       let model = try makeModel(config, path: configName)
       precondition(model.network.parameters.count == count)
@@ -227,8 +234,8 @@ public enum ModelFile {
   static func validate(_ c: Config, path: String) throws {
     func bad(_ r: String) -> ModelFileError { .invalidConfiguration(path: path, reason: r) }
     let total: Int, inputDimension: Int
-    switch (c.network, c.unet) {
-    case (let n?, nil):
+    switch (c.network, c.unet, c.transformer) {
+    case (let n?, nil, nil):
       let dims = [n.inputDimension, n.conditionDimension, n.timeEmbeddingDimension] + n.widths
       guard n.inputDimension > 0, n.conditionDimension >= 0, !n.widths.isEmpty, n.widths.count <= 1000,
             dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }), n.widths.allSatisfy({ $0 > 0 }),
@@ -236,11 +243,16 @@ public enum ModelFile {
       else { throw bad("network shape out of range") }
       // Shapes are bounded above, so counting the layout (metadata only, nothing allocated) cannot overflow.
       (total, inputDimension) = (TimeMLP.parameterCount(n), n.inputDimension)
-    case (nil, let u?):
+    case (nil, let u?, nil):
       guard u.isValidShape, u.inputDimension <= 1 << 24 else { throw bad("U-Net shape out of range") }
       (total, inputDimension) = (ConditionalUNet.parameterCount(u), u.inputDimension)
+    case (nil, nil, let t?):
+      guard t.isValidShape else { throw bad("transformer shape out of range") }
+      // Bounded shapes: the largest layout (2 · 2^14 tokens · 2^12 + 64 blocks of 5 · 2^24) is counted without
+      // overflow and refused below when above the parameter limit.
+      (total, inputDimension) = (TokenTransformer.parameterCount(t), t.inputDimension)
     default:
-      throw bad("exactly one of 'network' and 'unet' must be given")
+      throw bad("exactly one of 'network', 'unet' and 'transformer' must be given")
     }
     guard total <= maximumParameters else { throw bad("network has more than \(maximumParameters) parameters") }
     if let summary = c.summary, !summary.isValidShape { throw bad("summary network shape out of range") }

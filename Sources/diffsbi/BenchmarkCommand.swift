@@ -15,7 +15,9 @@ struct BenchmarkCommand: ParsableCommand {
       samples for each listed observation and compute the C2ST against sbibm's reference samples. Writes \
       results.csv (rewritten after every task and budget, so an interrupted run keeps what it measured; one row per task × budget × sampler: C2ST per observation and mean, training seconds, \
       sampling seconds per observation, network evaluations per observation) and results.md (the same table \
-      plus mean C2ST per task, as in the review's case study 1).
+      plus mean C2ST per task, as in the review's case study 1). --calibration N adds each model's calibration \
+      error on N simulated data sets (as diffsbi diagnose measures it); --keep-models saves every trained model \
+      as OUT/models/TASK-N for diffsbi sample, diagnose or report.
       """)
 
   @Option(help: "Comma-separated task names (tasks with sbibm reference posteriors).")
@@ -28,6 +30,12 @@ struct BenchmarkCommand: ParsableCommand {
   var observations = "1,2,3,4,5"
   @Option(help: "Posterior samples per observation.")
   var samples = 10_000
+  @Option(help: "Simulated data sets on which each model's calibration error is measured, as diffsbi diagnose --datasets N does with the same seed (0: not measured).")
+  var calibration = 0
+  @Option(help: "Posterior draws per calibration data set (diffsbi diagnose's --draws).")
+  var calibrationDraws = 200
+  @Flag(help: "Save every trained model as OUT/models/TASK-N (a model directory, as diffsbi train writes).")
+  var keepModels = false
   @Option(help: "Output directory.")
   var out: String
   @OptionGroup(title: "Estimator") var model: ModelOptions
@@ -39,6 +47,8 @@ struct BenchmarkCommand: ParsableCommand {
       throw ValidationError("--samplers: \(model.method.rawValue) models always use their own multistep sampler")
     }
     if samples < 10 { throw ValidationError("--samples must be at least 10") }
+    if calibration < 0 || calibration == 1 { throw ValidationError("--calibration must be 0 (off) or at least 2") }
+    if calibrationDraws < 2 { throw ValidationError("--calibration-draws must be at least 2") }
   }
 
   func run() throws {
@@ -57,9 +67,11 @@ struct BenchmarkCommand: ParsableCommand {
         throw InputError("--observations: \(k) is outside 1…\(t.observationCount)")
       }
     }
-    let spec = try model.benchmarkSpecification(
+    var spec = try model.benchmarkSpecification(
       training: try training.configuration(seed: common.seed, online: false), samplers: samplerList,
       observations: obsList, samples: samples)
+    spec.calibrationDataSets = calibration
+    spec.calibrationDraws = calibrationDraws
     try makeDirectory(out)
     var rows: [SBIBMResult] = []
     for t in taskList {
@@ -69,9 +81,17 @@ struct BenchmarkCommand: ParsableCommand {
         let results = try runSBIBMBenchmark(
           task: t, simulations: n, specification: spec,
           progress: trainingProgress(reporter, batchSize: spec.training.batchSize),
-          log: { common.info($0) })
+          log: { common.info($0) },
+          trained: keepModels ? { estimator in
+            let path = ((out as NSString).appendingPathComponent("models") as NSString)
+              .appendingPathComponent("\(t.name)-\(n)")
+            try makeDirectory((out as NSString).appendingPathComponent("models"))
+            try saveModel(estimator, task: t.name, to: path)
+          } : nil)
         for r in results {
-          common.info("\(label) \(r.sampler): mean C2ST \(fmt(r.meanC2ST)) (\(r.c2st.map { fmt($0) }.joined(separator: ", ")))")
+          var line = "\(label) \(r.sampler): mean C2ST \(fmt(r.meanC2ST)) (\(r.c2st.map { fmt($0) }.joined(separator: ", ")))"
+          if !r.calibrationError.isEmpty { line += ", calibration error \(fmt(r.meanCalibrationError)) (largest \(fmt(r.maxCalibrationError)))" }
+          common.info(line)
         }
         rows += results.map { var r = $0; r.method = model.label; return r }
         // The tables so far, rewritten after every task and budget: an interrupted run keeps what it measured.
@@ -85,6 +105,7 @@ struct BenchmarkCommand: ParsableCommand {
           "task": r.task, "method": r.method, "simulations": r.simulations, "sampler": r.sampler, "c2st": r.c2st,
           "c2st_mean": r.meanC2ST, "train_seconds": r.trainSeconds, "sample_seconds": average(r.sampleSeconds),
           "network_evaluations": average(r.evaluations.map(Double.init)), "epochs": r.epochs,
+          "calibration_error": r.calibrationError,
         ]
       },
     ])
@@ -93,23 +114,26 @@ struct BenchmarkCommand: ParsableCommand {
   func writeResults(_ rows: [SBIBMResult], observations obsList: [Int]) throws {
     let obsHeader = obsList.map { "c2st_obs\($0)" }
     var csv = (["task", "method", "simulations", "sampler"] + obsHeader
-               + ["c2st_mean", "train_seconds", "sample_seconds", "network_evaluations"]).joined(separator: ",") + "\n"
+               + ["c2st_mean", "train_seconds", "sample_seconds", "network_evaluations", "calibration_error_mean",
+                  "calibration_error_max"]).joined(separator: ",") + "\n"
     for r in rows {
       csv += ([r.task, r.method, "\(r.simulations)", r.sampler] + r.c2st.map { fmt($0, 4) }
               + [fmt(r.meanC2ST, 4), fmt(r.trainSeconds, 2), fmt(average(r.sampleSeconds), 3),
-                 fmt(average(r.evaluations.map(Double.init)), 0)])
+                 fmt(average(r.evaluations.map(Double.init)), 0)]
+              + (r.calibrationError.isEmpty ? ["", ""] : [fmt(r.meanCalibrationError, 4), fmt(r.maxCalibrationError, 4)]))
         .joined(separator: ",") + "\n"
     }
     var md = "# Benchmark results\n\nC2ST against sbibm reference posteriors (0.5 is best), \(samples) samples per "
     md += "observation; sampling seconds and network evaluations per observation.\n\n"
     md += "| task | method | simulations | sampler | " + obsList.map { "obs \($0)" }.joined(separator: " | ")
-    md += " | mean C2ST | train s | sample s | NFE |\n"
-    md += "|" + String(repeating: "---|", count: 8 + obsList.count) + "\n"
+    md += " | mean C2ST | train s | sample s | NFE | cal. error (mean; largest) |\n"
+    md += "|" + String(repeating: "---|", count: 9 + obsList.count) + "\n"
     for r in rows {
       md += "| \(r.task) | \(r.method) | \(r.simulations) | \(r.sampler) | "
       md += r.c2st.map { fmt($0) }.joined(separator: " | ")
       md += " | **\(fmt(r.meanC2ST))** | \(fmt(r.trainSeconds, 1)) | \(fmt(average(r.sampleSeconds), 2)) | "
-      md += "\(fmt(average(r.evaluations.map(Double.init)), 0)) |\n"
+      md += "\(fmt(average(r.evaluations.map(Double.init)), 0)) | "
+      md += r.calibrationError.isEmpty ? "|\n" : "\(fmt(r.meanCalibrationError)); \(fmt(r.maxCalibrationError)) |\n"
     }
     // Pivot: one row per configuration, one column per task, and the mean over tasks.
     let taskNames = rows.reduce(into: [String]()) { if !$0.contains($1.task) { $0.append($1.task) } }

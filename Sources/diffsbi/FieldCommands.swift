@@ -49,7 +49,7 @@ extension TrainCommand {
     let refused: [(String, Bool)] = [
       ("--hierarchical", hierarchical), ("--simulator", external.simulator != nil), ("--rounds/--observation", sequential.isSequential),
       ("--ensemble", ensemble > 1), ("--summary", model.summary != nil), ("--prior", prior != nil),
-      ("--condition-dropout", model.conditionDropout > 0),
+      ("--condition-dropout", model.conditionDropout > 0), ("--network transformer", model.network == .transformer),
     ]
     for (name, given) in refused where given { throw ValidationError("--target field does not take \(name)") }
     if model.method == .stableConsistency {

@@ -89,6 +89,9 @@ extension TrainCommand {
           + "--observation, --checkpoint and --resume do not apply")
     }
     if ensemble != 1 { throw ValidationError("--ensemble does not apply to --hierarchical") }
+    if model.network == .transformer {
+      throw ValidationError("--hierarchical composes TimeMLP networks; --network transformer does not apply")
+    }
     if data.count > 1 { throw ValidationError("--hierarchical takes one .npz data file") }
     if task != nil && !data.isEmpty { throw ValidationError("--hierarchical: give --task NAME or --data FILE, not both") }
     if task != nil && data.isEmpty && simulations == nil { throw ValidationError("--task needs --simulations N") }

@@ -239,7 +239,7 @@ struct CommandTests {
     #expect(csv.hasPrefix("task,method,simulations,sampler,c2st_obs1,c2st_mean,train_seconds,sample_seconds"))
     let lines = csv.split(separator: "\n")
     #expect(lines.count == 4)
-    #expect(lines.count == 4 && lines[2].hasPrefix("two_moons,diffusion,300,ode-euler:20,") && lines[2].hasSuffix(",20"))
+    #expect(lines.count == 4 && lines[2].hasPrefix("two_moons,diffusion,300,ode-euler:20,") && lines[2].hasSuffix(",20,,"))
     let md = try String(contentsOfFile: Fixture.path(dir, "bench/results.md"), encoding: .utf8)
     #expect(md.contains("| two_moons | diffusion | 300 | ode-euler:20 |"))
     #expect(md.contains("| two_moons | diffusion | 300 | tsit5:rms:4 |"))
@@ -248,6 +248,60 @@ struct CommandTests {
                            "--out", Fixture.path(dir, "bad")])
       #expect(b.status == 2, "\(bad): \(b.stderr)")
       #expect(b.stderr.contains("--samplers"), "\(b.stderr)")
+    }
+  }
+
+  /// `--calibration N` measures each model's calibration error as `diagnose --datasets N` does on the model that
+  /// `--keep-models` saves.
+  @Test func benchmarkMeasuresCalibrationAndKeepsModels() throws {
+    let dir = makeTemporaryDirectory()
+    let out = Fixture.path(dir, "bench")
+    let r = try CLI.run(["benchmark", "--tasks", "two_moons", "--simulations", "300", "--observations", "1",
+                         "--samples", "200", "--calibration", "20", "--calibration-draws", "50", "--keep-models",
+                         "--out", out, "--json"] + Fixture.tinyTraining)
+    #expect(r.status == 0, "\(r.stderr)")
+    let rows = try #require(try Fixture.json(r)["rows"] as? [[String: Any]])
+    let calibration = try #require(rows.first?["calibration_error"] as? [Double])
+    #expect(calibration.count == 2 && calibration.allSatisfy { $0 >= 0 && $0 <= 1 }, "\(calibration)")
+    let csv = try String(contentsOfFile: Fixture.path(dir, "bench/results.csv"), encoding: .utf8)
+    #expect(csv.split(separator: "\n").first?.hasSuffix("calibration_error_mean,calibration_error_max") == true)
+    let d = try CLI.run(["diagnose", "--model", Fixture.path(dir, "bench/models/two_moons-300"), "--datasets", "20",
+                         "--draws", "50", "--out", Fixture.path(dir, "diag"), "--json", "--quiet"])
+    #expect(d.status == 0, "\(d.stderr)")
+    #expect(try Fixture.json(d)["calibration_error"] as? [Double] == calibration)
+    Fixture.expectBadInput(
+      try CLI.run(["benchmark", "--tasks", "two_moons", "--simulations", "300", "--calibration", "1",
+                   "--out", Fixture.path(dir, "bad")]), mentioning: "--calibration")
+  }
+
+  /// `--network transformer` trains, saves and samples the token transformer; options of the other network, or
+  /// transformer options without it, are refused, and so is composition (a TimeMLP path).
+  @Test func transformerNetworkFromTheCommandLine() throws {
+    let dir = makeTemporaryDirectory()
+    let model = Fixture.path(dir, "m")
+    let tiny = ["--epochs", "2", "--batch-size", "64", "--quiet"]
+    let net = ["--network", "transformer", "--transformer-width", "16", "--transformer-heads", "2",
+               "--transformer-blocks", "1"]
+    let r = try CLI.run(["train", "--task", "two_moons", "--simulations", "300", "--out", model, "--json"] + net + tiny)
+    #expect(r.status == 0, "\(r.stderr)")
+    let config = try String(contentsOfFile: model + "/config.json", encoding: .utf8)
+    #expect(config.contains("\"transformer\"") && !config.contains("\"network\""))
+    try CSV.write(Matrix(rows: 2, cols: 2, storage: [0.1, -0.2, 0.3, 0.0]), names: ["x1", "x2"],
+                  to: Fixture.path(dir, "o.csv"))
+    let s = try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "o.csv"), "--count", "100",
+                         "--out", Fixture.path(dir, "s.npy"), "--quiet"])
+    #expect(s.status == 0, "\(s.stderr)")
+    let draws = try NPY.read(Fixture.path(dir, "s.npy"))
+    #expect(draws.shape == [2, 100, 2] && draws.nonFiniteCount == 0)
+    Fixture.expectBadInput(
+      try CLI.run(["sample", "--model", model, "--observation", Fixture.path(dir, "o.csv"), "--compose", "--count", "10",
+                   "--out", Fixture.path(dir, "c.npy"), "--quiet"]), mentioning: "TimeMLP")
+    let base = ["train", "--task", "two_moons", "--simulations", "300", "--out", Fixture.path(dir, "bad")] + tiny
+    for (bad, mention) in [(["--network", "transformer", "--widths", "32"], "--widths"),
+                           (["--transformer-width", "32"], "--network transformer"),
+                           (["--network", "transformer", "--transformer-width", "16", "--transformer-heads", "3"], "--transformer-heads"),
+                           (["--network", "transformer", "--method", "stable-consistency"], "stable-consistency")] {
+      Fixture.expectBadInput(try CLI.run(base + bad), mentioning: mention)
     }
   }
 

@@ -160,6 +160,36 @@ import Consistency
     #expect(try PosteriorEstimator.load(from: dir).settings == est.settings)
   }
 
+  /// The token transformer in place of the TimeMLP learns the closed-form posterior with diffusion and flow
+  /// matching, and its model file reproduces the samples.
+  @Test(arguments: [EstimatorMethod.diffusion, .flowMatching])
+  func transformerLearnsTheConjugatePosterior(_ method: EstimatorMethod) throws {
+    let (theta, x) = PosteriorEstimatorTests.conjugateData(8000, seed: 21)
+    let est = try PosteriorEstimator(
+      parameterDimension: 2, conditionDimension: 2, settings: EstimatorSettings(method: method),
+      transformer: TransformerConfiguration(inputDimension: 0, conditionDimension: 0, width: 32, heads: 2, blocks: 2),
+      seed: 21)
+    #expect((est.model.network as? TokenTransformer)?.configuration.tokens == 4)
+    var cfg = TrainingConfiguration()
+    cfg.epochs = 25
+    cfg.learningRate = 1e-3
+    try est.train(.simulations(parameters: theta, data: x), configuration: cfg)
+    try checkPosterior(est, meanTolerance: 0.1, varianceTolerance: 0.06)
+    let dir = temporaryDirectory("transformer")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try est.save(to: dir)
+    let loaded = try PosteriorEstimator.load(from: dir)
+    let obs = Matrix([[0.5, -1.0]])
+    #expect(try loaded.sample(observations: obs, count: 200, seed: 3).samples[0]
+            == est.sample(observations: obs, count: 200, seed: 3).samples[0])
+    // The TimeMLP-only paths refuse it with a typed error, and stable consistency is refused up front.
+    #expect(throws: EstimatorError.self) {
+      try PosteriorEstimator(
+        parameterDimension: 2, conditionDimension: 2, settings: EstimatorSettings(method: .stableConsistency),
+        transformer: TransformerConfiguration(inputDimension: 2, conditionDimension: 2))
+    }
+  }
+
   @Test func consistencyModelLearnsTheConjugatePosterior() throws {
     let est = try trainConjugate(EstimatorSettings(method: .consistency), epochs: 25)
     #expect(est.settings.consistency?.totalSteps == 25 * (8000 / 128))
