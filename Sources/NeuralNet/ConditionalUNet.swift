@@ -249,7 +249,7 @@ public final class ConditionalUNet: ConditionalNetwork, @unchecked Sendable {
   // MARK: Passes
 
   public func forward(_ x: Matrix, time: [Float], condition: Matrix?, training: Bool, rng: inout Xoshiro) -> Matrix {
-    checkShapes(x, time: time, condition: condition)
+    checkShapes(x, time: time, condition: condition, network: "UNet")
     var out = Matrix(rows: x.rows, cols: inputDimension)
     out.withUnsafeMutableBufferPointer { run(work, x: x, rows: 0..<x.rows, time: time, condition: condition, into: $0.baseAddress!) }
     return out
@@ -260,32 +260,11 @@ public final class ConditionalUNet: ConditionalNetwork, @unchecked Sendable {
   /// gain little from a threaded GEMM). Every chunk goes through the same operations whatever the thread count,
   /// so the output does not depend on it.
   public func predict(_ x: Matrix, time: [Float], condition: Matrix?) -> Matrix {
-    checkShapes(x, time: time, condition: condition)
-    var out = Matrix(rows: x.rows, cols: inputDimension)
-    let size = ConditionalUNet.inferenceChunkRows, chunks = (x.rows + size - 1) / size
-    let threads = max(1, min(Threading.count, chunks))
-    while inferenceWorkspaces.count < threads { inferenceWorkspaces.append(Workspace()) }
-    let workspaces = UncheckedSendableBox(inferenceWorkspaces)
-    out.withUnsafeMutableBufferPointer { o in
-      let target = UnsafeSendablePointer(o.baseAddress!)
-      withSingleThreadedBLAS(threads > 1) {
-        parallelFor(count: chunks, chunks: threads) { thread, range in
-          for c in range {
-            self.run(workspaces.value[thread], x: x, rows: (c * size)..<min(x.rows, (c + 1) * size), time: time,
-                     condition: condition, into: target.base)
-          }
-        }
-      }
-    }
-    return out
-  }
-
-  func checkShapes(_ x: Matrix, time: [Float], condition: Matrix?) {
-    precondition(x.cols == inputDimension, "UNet expects rows of \(inputDimension) values, got \(x.cols)")
-    precondition(time.count == x.rows, "one time per row")
-    if conditionDimension > 0 {
-      precondition(condition?.rows == x.rows && condition?.cols == conditionDimension, "condition must be [B, \(conditionDimension)]")
-    }
+    checkShapes(x, time: time, condition: condition, network: "UNet")
+    return chunkedInference(
+      rows: x.rows, columns: inputDimension, chunkRows: ConditionalUNet.inferenceChunkRows,
+      workspaces: &inferenceWorkspaces, make: Workspace.init
+    ) { w, rows, out in self.run(w, x: x, rows: rows, time: time, condition: condition, into: out) }
   }
 
   /// Forward pass of rows `range` of `x` into the same rows of `out` ([x.rows, inputDimension]), keeping caches in

@@ -40,6 +40,44 @@ public protocol ConditionalNetwork: AnyObject, Sendable {
   func replicaNetwork() -> any ConditionalNetwork
 }
 
+extension ConditionalNetwork {
+  /// Traps unless `x` is [B, inputDimension] with B times and, with a condition, `condition` is [B, conditionDimension].
+  func checkShapes(_ x: Matrix, time: [Float], condition: Matrix?, network name: String) {
+    precondition(x.cols == inputDimension, "\(name) expects rows of \(inputDimension) values, got \(x.cols)")
+    precondition(time.count == x.rows, "one time per row")
+    if conditionDimension > 0 {
+      precondition(condition?.rows == x.rows && condition?.cols == conditionDimension,
+                   "condition must be [B, \(conditionDimension)]")
+    }
+  }
+}
+
+/// The inference pass of networks that keep per-pass buffers in a workspace: `rows` rows in chunks of
+/// `chunkRows`, spread over `Threading.count` threads, each thread with its own workspace (made by `make` when
+/// `workspaces` has too few) and a single-threaded BLAS. `run(workspace, rows, out)` writes the output rows
+/// `rows` of an [rows, columns] result. Every chunk goes through the same operations whatever the thread count, so
+/// the output does not depend on it.
+func chunkedInference<W>(
+  rows: Int, columns: Int, chunkRows size: Int, workspaces: inout [W], make: () -> W,
+  run: @escaping (W, Range<Int>, UnsafeMutablePointer<Float>) -> Void
+) -> Matrix {
+  var out = Matrix(rows: rows, cols: columns)
+  let chunks = (rows + size - 1) / size
+  let threads = max(1, min(Threading.count, chunks))
+  while workspaces.count < threads { workspaces.append(make()) }
+  let boxed = UncheckedSendableBox(workspaces)
+  let body = UncheckedSendableBox(run)
+  out.withUnsafeMutableBufferPointer { o in
+    let target = UnsafeSendablePointer(o.baseAddress!)
+    withSingleThreadedBLAS(threads > 1) {
+      parallelFor(count: chunks, chunks: threads) { thread, range in
+        for c in range { body.value(boxed.value[thread], (c * size)..<min(rows, (c + 1) * size), target.base) }
+      }
+    }
+  }
+  return out
+}
+
 extension TimeMLP: ConditionalNetwork {
   public var inputDimension: Int { configuration.inputDimension }
   public var conditionDimension: Int { configuration.conditionDimension }
