@@ -11,8 +11,10 @@ private func readFloat64NPY(_ name: String) throws -> (rows: Int, cols: Int, val
   let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
   let header = String(decoding: bytes[10..<(10 + headerLength)], as: UTF8.self)
   #expect(header.contains("'descr': '<f8'") && header.contains("'fortran_order': False"))
-  let shape = header.split(separator: "(")[1].split(separator: ")")[0].split(separator: ",")
-    .map { Int($0.trimmingCharacters(in: .whitespaces))! }
+  // "(714, 38)" or, for a vector, "(72,)" (read as one row).
+  let dims = header.split(separator: "(")[1].split(separator: ")")[0].split(separator: ",")
+    .compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+  let shape = dims.count == 1 ? [1, dims[0]] : dims
   let start = 10 + headerLength
   let values = (0..<(shape[0] * shape[1])).map { k -> Double in
     var bits: UInt64 = 0
@@ -44,6 +46,8 @@ private func observe(_ task: Beer2014Task, _ theta: [Double]) throws -> [Double]
 
   /// SPEC oracle 1: the collection's noise-free simulation at the nominal parameters (printed to 10 digits).
   @Test func nominalSimulationMatchesTheCollection() throws {
+    // The nominal values in data/beer2014 (read by the Python example's test) are the source's.
+    #expect(try readFloat64NPY("nominal_parameters.npy").values == Beer2014Model.nominal)
     let reference = try readFloat64NPY("nominal_simulation.npy")
     #expect(reference.rows == 714 && reference.cols == 38)
     let h = try observe(task, Beer2014Model.nominalLog10)
